@@ -1,0 +1,150 @@
+// Bilinear flow warping (FlowNet2's Resample2d with kernel_size 1).
+//
+//   out[b, c, y, x] = bilinear sample of in[b, c] at (x + flow[b, 0, y, x], y + flow[b, 1, y, x])
+//
+// with the sample position clamped to the image, i.e. the values of
+// grid_sample(mode="bilinear", padding_mode="border", align_corners=True).
+// The sampling maths below is shared by the CPU kernels (warp_cpu.cpp), the
+// CUDA kernels (warp_cuda.cu) and the CuPy backend, which compiles this file.
+#pragma once
+
+#include "common/kernel_common.cuh"
+
+namespace vid2vid {
+
+// Where one output pixel samples its input, and how the sample moves with the flow.
+template <typename acc_t>
+struct BilinearSample {
+  int x0, x1, y0, y1;        // corners, already inside the image
+  acc_t wx, wy;              // weights of the x1 column and the y1 row
+  acc_t x_inside, y_inside;  // d(clamped position)/d(flow): 1 inside, 0 where the border clamps it
+};
+
+template <typename acc_t>
+V2V_HOST_DEVICE BilinearSample<acc_t> bilinear_sample(int x, int y, acc_t flow_x, acc_t flow_y, int width,
+                                                      int height) {
+  BilinearSample<acc_t> s;
+  const acc_t x_max = static_cast<acc_t>(width - 1);
+  const acc_t y_max = static_cast<acc_t>(height - 1);
+  acc_t xs = static_cast<acc_t>(x) + flow_x;
+  acc_t ys = static_cast<acc_t>(y) + flow_y;
+  // Like grid_sample's border mode, the gradient of the clamped position is 0
+  // on and beyond the border. Written so that a NaN position lands on 0.
+  s.x_inside = (xs > 0 && xs < x_max) ? acc_t(1) : acc_t(0);
+  s.y_inside = (ys > 0 && ys < y_max) ? acc_t(1) : acc_t(0);
+  xs = xs > 0 ? (xs < x_max ? xs : x_max) : acc_t(0);
+  ys = ys > 0 ? (ys < y_max ? ys : y_max) : acc_t(0);
+  const acc_t x0f = floor_acc(xs);
+  const acc_t y0f = floor_acc(ys);
+  s.x0 = static_cast<int>(x0f);
+  s.y0 = static_cast<int>(y0f);
+  s.x1 = s.x0 + 1 < width ? s.x0 + 1 : width - 1;
+  s.y1 = s.y0 + 1 < height ? s.y0 + 1 : height - 1;
+  s.wx = xs - x0f;
+  s.wy = ys - y0f;
+  return s;
+}
+
+// The four input values around a sample, from one channel plane.
+template <typename acc_t>
+struct Corners {
+  acc_t v00, v01, v10, v11;  // v<row><column>: (y0, x0), (y0, x1), (y1, x0), (y1, x1)
+};
+
+template <typename acc_t, typename scalar_t>
+V2V_HOST_DEVICE Corners<acc_t> load_corners(const scalar_t* plane, int width, const BilinearSample<acc_t>& s) {
+  Corners<acc_t> v;
+  v.v00 = static_cast<acc_t>(plane[s.y0 * width + s.x0]);
+  v.v01 = static_cast<acc_t>(plane[s.y0 * width + s.x1]);
+  v.v10 = static_cast<acc_t>(plane[s.y1 * width + s.x0]);
+  v.v11 = static_cast<acc_t>(plane[s.y1 * width + s.x1]);
+  return v;
+}
+
+template <typename acc_t>
+V2V_HOST_DEVICE acc_t interpolate(const Corners<acc_t>& v, const BilinearSample<acc_t>& s) {
+  const acc_t top = v.v00 + s.wx * (v.v01 - v.v00);
+  const acc_t bottom = v.v10 + s.wx * (v.v11 - v.v10);
+  return top + s.wy * (bottom - top);
+}
+
+// d(interpolated value)/d(flow_x) and d/d(flow_y) for one channel.
+template <typename acc_t>
+V2V_HOST_DEVICE acc_t d_interpolate_dx(const Corners<acc_t>& v, const BilinearSample<acc_t>& s) {
+  return s.x_inside * ((1 - s.wy) * (v.v01 - v.v00) + s.wy * (v.v11 - v.v10));
+}
+template <typename acc_t>
+V2V_HOST_DEVICE acc_t d_interpolate_dy(const Corners<acc_t>& v, const BilinearSample<acc_t>& s) {
+  return s.y_inside * ((1 - s.wx) * (v.v10 - v.v00) + s.wx * (v.v11 - v.v01));
+}
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+
+// One thread per output pixel (b, y, x), looping over channels, so the
+// sample position is computed once per pixel. Tensors are contiguous NCHW.
+template <typename scalar_t>
+__global__ void warp_forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ flow,
+                                    scalar_t* __restrict__ output, int batch, int channels, int height, int width) {
+  typedef typename acc_type<scalar_t>::type acc_t;
+  const long long plane = static_cast<long long>(height) * width;
+  const long long n = batch * plane;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(blockDim.x) * gridDim.x) {
+    const int b = static_cast<int>(i / plane);
+    const long long p = i - b * plane;
+    const int y = static_cast<int>(p / width);
+    const int x = static_cast<int>(p - static_cast<long long>(y) * width);
+    const scalar_t* f = flow + b * 2 * plane + p;
+    const BilinearSample<acc_t> s = bilinear_sample<acc_t>(x, y, static_cast<acc_t>(f[0]),
+                                                           static_cast<acc_t>(f[plane]), width, height);
+    const scalar_t* in_b = input + b * channels * plane;
+    scalar_t* out_b = output + b * channels * plane + p;
+    for (int c = 0; c < channels; ++c) {
+      out_b[c * plane] = static_cast<scalar_t>(interpolate(load_corners<acc_t>(in_b + c * plane, width, s), s));
+    }
+  }
+}
+
+// One thread per pixel: the flow gradient is a per-pixel sum over channels;
+// the input gradient is scattered with atomics into a zeroed acc_t buffer
+// (so its order of summation, and its last bits, may vary between runs).
+template <typename scalar_t>
+__global__ void warp_backward_kernel(const scalar_t* __restrict__ grad_output, const scalar_t* __restrict__ input,
+                                     const scalar_t* __restrict__ flow,
+                                     typename acc_type<scalar_t>::type* __restrict__ grad_input,
+                                     scalar_t* __restrict__ grad_flow, int batch, int channels, int height,
+                                     int width) {
+  typedef typename acc_type<scalar_t>::type acc_t;
+  const long long plane = static_cast<long long>(height) * width;
+  const long long n = batch * plane;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(blockDim.x) * gridDim.x) {
+    const int b = static_cast<int>(i / plane);
+    const long long p = i - b * plane;
+    const int y = static_cast<int>(p / width);
+    const int x = static_cast<int>(p - static_cast<long long>(y) * width);
+    const scalar_t* f = flow + b * 2 * plane + p;
+    const BilinearSample<acc_t> s = bilinear_sample<acc_t>(x, y, static_cast<acc_t>(f[0]),
+                                                           static_cast<acc_t>(f[plane]), width, height);
+    acc_t g_fx = 0, g_fy = 0;
+    for (int c = 0; c < channels; ++c) {
+      const long long offset = (static_cast<long long>(b) * channels + c) * plane;
+      const acc_t g = static_cast<acc_t>(grad_output[offset + p]);
+      const Corners<acc_t> v = load_corners<acc_t>(input + offset, width, s);
+      g_fx += g * d_interpolate_dx(v, s);
+      g_fy += g * d_interpolate_dy(v, s);
+      acc_t* gi = grad_input + offset;
+      atomicAdd(gi + s.y0 * width + s.x0, g * (1 - s.wx) * (1 - s.wy));
+      atomicAdd(gi + s.y0 * width + s.x1, g * s.wx * (1 - s.wy));
+      atomicAdd(gi + s.y1 * width + s.x0, g * (1 - s.wx) * s.wy);
+      atomicAdd(gi + s.y1 * width + s.x1, g * s.wx * s.wy);
+    }
+    scalar_t* gf = grad_flow + b * 2 * plane + p;
+    gf[0] = static_cast<scalar_t>(g_fx);
+    gf[plane] = static_cast<scalar_t>(g_fy);
+  }
+}
+
+#endif  // CUDA
+
+}  // namespace vid2vid

@@ -1,0 +1,99 @@
+"""Builds the vid2vid package and its compiled operators, vid2vid._C.
+
+The C++ CPU kernels are always built. The CUDA kernels are built when the
+installed torch has CUDA and nvcc is found. Environment variables:
+
+  VID2VID_CPU_ONLY=1      build the CPU kernels only, even where CUDA could be built
+  VID2VID_REQUIRE_CUDA=1  fail, instead of building CPU-only, when CUDA cannot be built
+
+torch must already be installed, and the install must see it:
+``pip install --no-build-isolation -e .`` (an isolated build environment would
+download a torch of its own, several GB for a CUDA build).
+"""
+
+import glob
+import os
+import shutil
+import sys
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+try:
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+except ImportError:  # pragma: no cover - the message is the point
+    sys.exit(
+        "vid2vid: torch is not importable in this build environment. Install torch first "
+        "(on a CPU machine: pip install torch==2.13.0), then install vid2vid with "
+        "pip install --no-build-isolation -e ."
+    )
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+CSRC = os.path.join(ROOT, "csrc")
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cuda_build_problem() -> "str | None":
+    """Why the CUDA kernels cannot be built here, or None if they can."""
+    if env_flag("VID2VID_CPU_ONLY"):
+        return "VID2VID_CPU_ONLY is set"
+    if torch.version.cuda is None:
+        return f"the installed torch {torch.__version__} has no CUDA"
+    if CUDA_HOME is None or not os.path.exists(os.path.join(CUDA_HOME, "bin", "nvcc")):
+        return "nvcc was not found (set CUDA_HOME to the CUDA toolkit)"
+    return None
+
+
+def extension():
+    sources = [os.path.join("csrc", "bindings.cpp")] + sorted(glob.glob(os.path.join("csrc", "*", "*.cpp")))
+    cxx_flags = ["-O3", "-std=c++17", "-fopenmp"]
+    problem = cuda_build_problem()
+    if problem is None:
+        print("vid2vid: building CPU and CUDA kernels")
+        return CUDAExtension(
+            "vid2vid._C",
+            sources + sorted(glob.glob(os.path.join("csrc", "*", "*.cu"))),
+            include_dirs=[CSRC],
+            define_macros=[("WITH_CUDA", None)],
+            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]},
+            extra_link_args=["-fopenmp"],
+        )
+    if env_flag("VID2VID_REQUIRE_CUDA") and not env_flag("VID2VID_CPU_ONLY"):
+        sys.exit(f"vid2vid: VID2VID_REQUIRE_CUDA is set but the CUDA kernels cannot be built: {problem}")
+    print(f"vid2vid: building CPU kernels only ({problem})")
+    return CppExtension(
+        "vid2vid._C",
+        sources,
+        include_dirs=[CSRC],
+        extra_compile_args={"cxx": cxx_flags},
+        extra_link_args=["-fopenmp"],
+    )
+
+
+class BuildPyWithKernels(build_py):
+    """Ships the device-code headers inside the package, for the CuPy backend."""
+
+    def run(self):
+        super().run()
+        for header in glob.glob(os.path.join(CSRC, "**", "*.cuh"), recursive=True):
+            target = os.path.join(self.build_lib, "vid2vid", "_kernels", os.path.relpath(header, CSRC))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(header, target)
+
+
+setup(
+    name="vid2vid",
+    version="0.1.0",
+    description="Video-to-video synthesis in PyTorch: vid2vid, pix2pixHD, pix2pix, FlowNet2 and fast flow ops",
+    packages=find_packages(include=["vid2vid", "vid2vid.*", "flownet", "flownet.*"]),
+    python_requires=">=3.10",
+    install_requires=["torch>=2.4", "numpy"],
+    extras_require={"cupy": ["cupy-cuda13x"], "test": ["pytest"]},
+    ext_modules=[extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True), "build_py": BuildPyWithKernels},
+    zip_safe=False,
+)

@@ -1,0 +1,1 @@
+"""vid2vid: video-to-video synthesis in PyTorch."""
