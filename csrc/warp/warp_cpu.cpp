@@ -56,46 +56,51 @@ void backward(const scalar_t* grad_output, const scalar_t* input, const scalar_t
   using acc_t = typename acc_type<scalar_t>::type;
   const int64_t plane = static_cast<int64_t>(height) * width;
 
-  at::parallel_for(0, batch * channels, grain(plane), [&](int64_t begin, int64_t end) {
+  // Both passes below read every sample position many times (once per
+  // channel): compute them once.
+  std::vector<BilinearSample<acc_t>> samples(batch * plane);
+  at::parallel_for(0, batch * height, grain(width), [&](int64_t begin, int64_t end) {
     std::vector<BilinearSample<acc_t>> row(width);
+    for (int64_t r = begin; r < end; ++r) {
+      sample_row(flow, r / height, static_cast<int>(r % height), height, width, row);
+      std::copy(row.begin(), row.end(), samples.begin() + r * width);
+    }
+  });
+
+  at::parallel_for(0, batch * channels, grain(plane), [&](int64_t begin, int64_t end) {
     for (int64_t bc = begin; bc < end; ++bc) {
-      const int64_t b = bc / channels;
+      const BilinearSample<acc_t>* s = samples.data() + (bc / channels) * plane;
       const scalar_t* g_plane = grad_output + bc * plane;
       acc_t* gi = grad_input + bc * plane;
-      for (int y = 0; y < height; ++y) {
-        sample_row(flow, b, y, height, width, row);
-        for (int x = 0; x < width; ++x) {
-          const BilinearSample<acc_t>& s = row[x];
-          const acc_t g = static_cast<acc_t>(g_plane[static_cast<int64_t>(y) * width + x]);
-          gi[s.y0 * width + s.x0] += g * (1 - s.wx) * (1 - s.wy);
-          gi[s.y0 * width + s.x1] += g * s.wx * (1 - s.wy);
-          gi[s.y1 * width + s.x0] += g * (1 - s.wx) * s.wy;
-          gi[s.y1 * width + s.x1] += g * s.wx * s.wy;
-        }
+      for (int64_t p = 0; p < plane; ++p) {
+        const acc_t g = static_cast<acc_t>(g_plane[p]);
+        gi[s[p].y0 * width + s[p].x0] += g * (1 - s[p].wx) * (1 - s[p].wy);
+        gi[s[p].y0 * width + s[p].x1] += g * s[p].wx * (1 - s[p].wy);
+        gi[s[p].y1 * width + s[p].x0] += g * (1 - s[p].wx) * s[p].wy;
+        gi[s[p].y1 * width + s[p].x1] += g * s[p].wx * s[p].wy;
       }
     }
   });
 
   at::parallel_for(0, batch * height, grain(channels * width), [&](int64_t begin, int64_t end) {
-    std::vector<BilinearSample<acc_t>> row(width);
     std::vector<acc_t> g_fx(width), g_fy(width);
     for (int64_t r = begin; r < end; ++r) {
       const int64_t b = r / height;
-      const int y = static_cast<int>(r % height);
-      sample_row(flow, b, y, height, width, row);
+      const int64_t row_start = (r % height) * width;
+      const BilinearSample<acc_t>* s = samples.data() + b * plane + row_start;
       std::fill(g_fx.begin(), g_fx.end(), acc_t(0));
       std::fill(g_fy.begin(), g_fy.end(), acc_t(0));
       for (int64_t c = 0; c < channels; ++c) {
         const int64_t offset = (b * channels + c) * plane;
-        const scalar_t* g_row = grad_output + offset + static_cast<int64_t>(y) * width;
+        const scalar_t* g_row = grad_output + offset + row_start;
         for (int x = 0; x < width; ++x) {
-          const Corners<acc_t> v = load_corners<acc_t>(input + offset, width, row[x]);
+          const Corners<acc_t> v = load_corners<acc_t>(input + offset, width, s[x]);
           const acc_t g = static_cast<acc_t>(g_row[x]);
-          g_fx[x] += g * d_interpolate_dx(v, row[x]);
-          g_fy[x] += g * d_interpolate_dy(v, row[x]);
+          g_fx[x] += g * d_interpolate_dx(v, s[x]);
+          g_fy[x] += g * d_interpolate_dy(v, s[x]);
         }
       }
-      scalar_t* gf = grad_flow + b * 2 * plane + static_cast<int64_t>(y) * width;
+      scalar_t* gf = grad_flow + b * 2 * plane + row_start;
       for (int x = 0; x < width; ++x) {
         gf[x] = static_cast<scalar_t>(g_fx[x]);
         gf[plane + x] = static_cast<scalar_t>(g_fy[x]);

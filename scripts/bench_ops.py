@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""Times vid2vid.ops on every available backend against plain PyTorch.
+
+For each operator, at the sizes FlowNet2 and vid2vid use, prints forward and
+forward+backward times of each backend and of a baseline written with plain
+PyTorch, and each time's ratio to the baseline (above 1: faster):
+
+* warp: grid_sample(bilinear, border, align_corners=True) with its grid built from the flow,
+* correlation: the displacement loop of vid2vid.ops.reference, differentiated by autograd,
+* channel_norm: torch.linalg.vector_norm over channels.
+
+On a GPU it also measures the copy bandwidth of the device and reports the
+warp forward's effective bandwidth (bytes of input, flow and output) as a
+fraction of it.
+
+    python scripts/bench_ops.py                 # CPU, and CUDA when present
+    python scripts/bench_ops.py --device cpu --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+import vid2vid.ops as ops
+from vid2vid.ops import backends, reference
+
+
+def timed(fn: Callable[[], object], device: str, min_time: float) -> float:
+    """Median seconds of one call of fn, over enough calls to last min_time."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    fn()
+    sync()
+    times: list[float] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_time or len(times) < 3:
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def forward_backward(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> Callable[[], None]:
+    leaves = [x.detach().requires_grad_() for x in inputs]
+
+    def run() -> None:
+        out = fn(*leaves)
+        out.backward(torch.ones_like(out))
+        for leaf in leaves:
+            leaf.grad = None
+
+    return run
+
+
+def grid_sample_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    _, _, h, w = x.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
+                            torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
+    grid = torch.stack([(xs + flow[:, 0]) * (2 / (w - 1)) - 1, (ys + flow[:, 1]) * (2 / (h - 1)) - 1], -1)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def with_backend(name: str, fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def call(*args: torch.Tensor) -> torch.Tensor:
+        os.environ[backends.ENV_VAR] = name
+        return fn(*args)
+
+    return call
+
+
+def available_backends(device: str) -> list[str]:
+    return [name for name in backends.BACKENDS if backends._availability(name, device)[0] is not None]
+
+
+def cases(device: str, quick: bool):
+    """(operator, size label, baseline, public op, inputs)."""
+    s = 4 if quick else 1
+    warp_sizes = [(1, 3, 512 // s, 1024 // s), (4, 64, 128 // s, 256 // s)]
+    for b, c, h, w in warp_sizes:
+        x = torch.randn(b, c, h, w, device=device)
+        flow = (torch.rand(b, 2, h, w, device=device) * 2 - 1) * 8
+        yield "warp", f"{b}x{c}x{h}x{w}", grid_sample_warp, ops.warp, (x, flow)
+    # FlowNetC: conv3 features (C=256) at 1/8 of a 512x1024 frame, 441 displacements.
+    b, c, h, w = (1, 256, 64 // s, 128 // s)
+    a, bb = torch.randn(b, c, h, w, device=device), torch.randn(b, c, h, w, device=device)
+    params = (20, 1, 20, 1, 2)
+    yield ("correlation", f"{b}x{c}x{h}x{w} d=441", lambda p, q: reference.correlation_forward(p, q, *params),
+           lambda p, q: ops.correlation(p, q, *params), (a, bb))
+    x = torch.randn(4, 256, 64 // s, 128 // s, device=device)
+    yield ("channel_norm", "4x256x{}x{}".format(64 // s, 128 // s),
+           lambda t: torch.linalg.vector_norm(t, dim=1, keepdim=True), ops.channel_norm, (x,))
+
+
+def copy_bandwidth(device: str, min_time: float) -> float:
+    src = torch.empty(256 * 2**20 // 4, device=device)
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * 4 / timed(lambda: dst.copy_(src), device, min_time)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--quick", action="store_true", help="sizes 4x smaller per side")
+    parser.add_argument("--min-time", type=float, default=0.5, help="seconds to time each measurement")
+    args = parser.parse_args()
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    saved_env = os.environ.get(backends.ENV_VAR)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    for device in devices:
+        names = available_backends(device)
+        bandwidth = copy_bandwidth(device, args.min_time) if device == "cuda" else None
+        print(f"\n{device}: backends {', '.join(names)}"
+              + (f"; copy bandwidth {bandwidth / 1e9:.0f} GB/s" if bandwidth else ""))
+        print(f"{'operator':<13}{'size':<22}{'pass':<9}{'implementation':<16}{'ms':>10}{'vs baseline':>13}")
+        for op, size, baseline, public, inputs in cases(device, args.quick):
+            for label, make in (("fwd", lambda f: (lambda: f(*inputs))),
+                                ("fwd+bwd", lambda f: forward_backward(f, *inputs))):
+                base = timed(make(baseline), device, args.min_time)
+                print(f"{op:<13}{size:<22}{label:<9}{'baseline':<16}{base * 1e3:>10.3f}{1.0:>12.2f}x")
+                for name in names:
+                    t = timed(make(with_backend(f"{device}={name}", public)), device, args.min_time)
+                    extra = ""
+                    if op == "warp" and label == "fwd" and bandwidth:
+                        x, flow = inputs
+                        moved = (2 * x.numel() + flow.numel()) * x.element_size()
+                        extra = f"  {moved / t / 1e9:.0f} GB/s = {100 * moved / t / bandwidth:.0f}% of copy"
+                    print(f"{'':<13}{'':<22}{'':<9}{name:<16}{t * 1e3:>10.3f}{base / t:>12.2f}x{extra}")
+    if saved_env is None:
+        os.environ.pop(backends.ENV_VAR, None)
+
+
+if __name__ == "__main__":
+    main()
