@@ -9,69 +9,53 @@ only repeats the launch geometry of the ``*_cuda.cu`` launchers.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
+import cupy  # ImportError here means: no CuPy backend
 import numpy as np
 import torch
 
-import cupy  # noqa: E402  (ImportError here means: no CuPy backend)
-
 from vid2vid.ops.geometry import correlation_geometry
+from vid2vid.ops.kernel_sources import kernel_source, kernel_source_dir, name_expression, name_expressions
 from vid2vid.ops.reference import acc_dtype
 
 Tensor = torch.Tensor
 
-_CTYPES = {
-    torch.float32: "float",
-    torch.float64: "double",
-    torch.float16: "__half",
-    torch.bfloat16: "__nv_bfloat16",
-}
-_KERNELS = {
-    "warp/warp_kernel.cuh": ("warp_forward_kernel", "warp_backward_kernel"),
-    "correlation/correlation_kernel.cuh": ("correlation_forward_kernel", "correlation_backward_kernel"),
-    "channel_norm/channel_norm_kernel.cuh": ("channel_norm_forward_kernel", "channel_norm_backward_kernel"),
-}
 _THREADS = 256  # as the launchers in csrc/*/*_cuda.cu
 _MAX_BLOCKS = 65535 * 32
 
-
-def kernel_source_dir() -> Path:
-    """csrc/ of a source checkout, or the copy that setup.py ships in the package."""
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "_kernels", package.parent / "csrc"):
-        if (candidate / "common" / "kernel_common.cuh").is_file():
-            return candidate
-    raise ImportError(f"the CUDA kernel sources (*.cuh) were found neither in {package / '_kernels'} "
-                      f"nor in {package.parent / 'csrc'}")
-
-
-_SOURCE_DIR = kernel_source_dir()
+try:
+    _SOURCE_DIR = kernel_source_dir()
+except FileNotFoundError as e:
+    raise ImportError(str(e)) from e
 
 
 @functools.lru_cache(maxsize=None)
 def _module(header: str, device_index: int) -> "cupy.RawModule":
-    names = [f"vid2vid::{kernel}<{ctype}>" for kernel in _KERNELS[header] for ctype in _CTYPES.values()]
     with cupy.cuda.Device(device_index):
         module = cupy.RawModule(
-            code=f'#include "{header}"\n',
+            code=kernel_source(header),
             options=("-std=c++17", f"-I{_SOURCE_DIR}"),
-            name_expressions=names,
+            name_expressions=name_expressions(header),
         )
         module.compile()
     return module
 
 
+def _device_index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
 def _kernel(header: str, name: str, like: Tensor):
-    module = _module(header, like.device.index if like.device.index is not None else torch.cuda.current_device())
-    return module.get_function(f"vid2vid::{name}<{_CTYPES[like.dtype]}>")
+    module = _module(header, _device_index(like.device))
+    return module.get_function(name_expression(name, str(like.dtype).removeprefix("torch.")))
 
 
 def _launch(kernel, blocks: int, threads: int, device: torch.device, *args) -> None:
     """Launches on torch's current stream of `device`; tensors go as raw pointers."""
     converted = tuple(np.uint64(a.data_ptr()) if isinstance(a, Tensor) else a for a in args)
-    stream = torch.cuda.current_stream(device)
-    with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(stream.cuda_stream, device.index):
+    index = _device_index(device)
+    stream = torch.cuda.current_stream(index)
+    with cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream.cuda_stream, index):
         kernel((int(blocks),), (int(threads),), converted)
 
 
