@@ -32,12 +32,8 @@ void axpy(acc_t* y, acc_t alpha, const acc_t* x, int64_t n) {
 template <typename acc_t>
 void forward(const acc_t* a, const acc_t* b, acc_t* output, int64_t batch, int64_t channels,
              const CorrelationGeometry& g) {
-  const int radius = g.max_displacement / g.stride2;
-  const int size = 2 * radius + 1;
-  const int64_t displacements = static_cast<int64_t>(size) * size;
-  const int border = g.max_displacement + g.kernel_radius;
-  const int kernel_size = 2 * g.kernel_radius + 1;
-  const acc_t inv_count = acc_t(1) / static_cast<acc_t>(kernel_size * kernel_size * channels);
+  const Displacements<acc_t> disp(static_cast<int>(channels), g.kernel_radius, g.max_displacement, g.stride2);
+  const int64_t displacements = disp.count;
   const int64_t hp = g.padded_height, wp = g.padded_width;
   const int64_t out_plane = static_cast<int64_t>(g.out_height) * g.out_width;
 
@@ -45,12 +41,12 @@ void forward(const acc_t* a, const acc_t* b, acc_t* output, int64_t batch, int64
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / g.out_height;
       const int oy = static_cast<int>(r % g.out_height);
-      const int cy = border + oy * g.stride1;
+      const int cy = disp.border + oy * g.stride1;
       for (int ox = 0; ox < g.out_width; ++ox) {
-        const int cx = border + ox * g.stride1;
+        const int cx = disp.border + ox * g.stride1;
         for (int64_t d = 0; d < displacements; ++d) {
-          const int dy = (static_cast<int>(d) / size - radius) * g.stride2;
-          const int dx = (static_cast<int>(d) % size - radius) * g.stride2;
+          const int dy = disp.dy(static_cast<int>(d));
+          const int dx = disp.dx(static_cast<int>(d));
           acc_t sum = 0;
           for (int wy = -g.kernel_radius; wy <= g.kernel_radius; ++wy) {
             for (int wx = -g.kernel_radius; wx <= g.kernel_radius; ++wx) {
@@ -59,7 +55,7 @@ void forward(const acc_t* a, const acc_t* b, acc_t* output, int64_t batch, int64
             }
           }
           output[(n * displacements + d) * out_plane + static_cast<int64_t>(oy) * g.out_width + ox] =
-              sum * inv_count;
+              sum * disp.inv_count;
         }
       }
     }
@@ -69,12 +65,8 @@ void forward(const acc_t* a, const acc_t* b, acc_t* output, int64_t batch, int64
 template <typename acc_t>
 void backward(const acc_t* grad_output, const acc_t* a, const acc_t* b, acc_t* grad_a, acc_t* grad_b,
               int64_t batch, int64_t channels, int height, int width, int pad, const CorrelationGeometry& g) {
-  const int radius = g.max_displacement / g.stride2;
-  const int size = 2 * radius + 1;
-  const int64_t displacements = static_cast<int64_t>(size) * size;
-  const int border = g.max_displacement + g.kernel_radius;
-  const int kernel_size = 2 * g.kernel_radius + 1;
-  const acc_t inv_count = acc_t(1) / static_cast<acc_t>(kernel_size * kernel_size * channels);
+  const Displacements<acc_t> disp(static_cast<int>(channels), g.kernel_radius, g.max_displacement, g.stride2);
+  const int64_t displacements = disp.count;
   const int64_t hp = g.padded_height, wp = g.padded_width;
   const int64_t out_plane = static_cast<int64_t>(g.out_height) * g.out_width;
   const int64_t plane = static_cast<int64_t>(height) * width;
@@ -91,21 +83,21 @@ void backward(const acc_t* grad_output, const acc_t* a, const acc_t* b, acc_t* g
         std::fill(ga.begin(), ga.end(), acc_t(0));
         std::fill(gb.begin(), gb.end(), acc_t(0));
         for (int64_t d = 0; d < displacements; ++d) {
-          const int dy = (static_cast<int>(d) / size - radius) * g.stride2;
-          const int dx = (static_cast<int>(d) % size - radius) * g.stride2;
+          const int dy = disp.dy(static_cast<int>(d));
+          const int dx = disp.dx(static_cast<int>(d));
           const acc_t* grad_d = grad_n + d * out_plane;
           for (int wy = -g.kernel_radius; wy <= g.kernel_radius; ++wy) {
             for (int wx = -g.kernel_radius; wx <= g.kernel_radius; ++wx) {
               // a[p] meets b[p + d] in the window centred at p - w.
-              int oy = output_index(py - wy, border, g.stride1, g.out_height);
-              int ox = output_index(px - wx, border, g.stride1, g.out_width);
+              int oy = output_index(py - wy, disp.border, g.stride1, g.out_height);
+              int ox = output_index(px - wx, disp.border, g.stride1, g.out_width);
               if (oy >= 0 && ox >= 0) {
                 axpy(ga.data(), grad_d[oy * g.out_width + ox], b + ((n * hp + py + dy) * wp + px + dx) * channels,
                      channels);
               }
               // b[p] meets a[p - d] in the window centred at p - d - w.
-              oy = output_index(py - dy - wy, border, g.stride1, g.out_height);
-              ox = output_index(px - dx - wx, border, g.stride1, g.out_width);
+              oy = output_index(py - dy - wy, disp.border, g.stride1, g.out_height);
+              ox = output_index(px - dx - wx, disp.border, g.stride1, g.out_width);
               if (oy >= 0 && ox >= 0) {
                 axpy(gb.data(), grad_d[oy * g.out_width + ox], a + ((n * hp + py - dy) * wp + px - dx) * channels,
                      channels);
@@ -115,8 +107,8 @@ void backward(const acc_t* grad_output, const acc_t* a, const acc_t* b, acc_t* g
         }
         const int64_t offset = n * channels * plane + static_cast<int64_t>(y) * width + x;
         for (int64_t c = 0; c < channels; ++c) {
-          grad_a[offset + c * plane] = ga[c] * inv_count;
-          grad_b[offset + c * plane] = gb[c] * inv_count;
+          grad_a[offset + c * plane] = ga[c] * disp.inv_count;
+          grad_b[offset + c * plane] = gb[c] * disp.inv_count;
         }
       }
     }

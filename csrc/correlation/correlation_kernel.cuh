@@ -25,6 +25,30 @@ struct CorrelationGeometry {
   int out_height, out_width;
 };
 
+// The displacements of one correlation and its normalisation, derived once
+// from the settings.
+template <typename acc_t>
+struct Displacements {
+  int stride2;    // pixels between displacements
+  int radius;     // r = max_displacement / stride2
+  int size;       // 2r + 1 per axis
+  int count;      // (2r + 1)^2 output channels
+  int border;     // max_displacement + kernel_radius: padded position of the first window centre
+  acc_t inv_count;  // 1 / (kernel_size^2 * channels), the mean's factor
+
+  V2V_HOST_DEVICE Displacements(int channels, int kernel_radius, int max_displacement, int stride2)
+      : stride2(stride2),
+        radius(max_displacement / stride2),
+        size(2 * radius + 1),
+        count(size * size),
+        border(max_displacement + kernel_radius),
+        inv_count(acc_t(1) / static_cast<acc_t>((2 * kernel_radius + 1) * (2 * kernel_radius + 1) * channels)) {}
+
+  // (dy, dx) of output channel d.
+  V2V_HOST_DEVICE int dy(int d) const { return (d / size - radius) * stride2; }
+  V2V_HOST_DEVICE int dx(int d) const { return (d % size - radius) * stride2; }
+};
+
 // Output coordinate of the window centred at padded position `centre`, or -1
 // when no output window is centred there.
 V2V_HOST_DEVICE int output_index(int centre, int border, int stride1, int out_size) {
@@ -50,25 +74,20 @@ __global__ void correlation_forward_kernel(const scalar_t* __restrict__ a, const
                                            int padded_width, int out_height, int out_width, int kernel_radius,
                                            int max_displacement, int stride1, int stride2) {
   typedef typename acc_type<scalar_t>::type acc_t;
-  const int radius = max_displacement / stride2;
-  const int size = 2 * radius + 1;
-  const int displacements = size * size;
-  const int border = max_displacement + kernel_radius;
-  const int kernel_size = 2 * kernel_radius + 1;
-  const acc_t inv_count = acc_t(1) / static_cast<acc_t>(kernel_size * kernel_size * channels);
+  const Displacements<acc_t> disp(channels, kernel_radius, max_displacement, stride2);
 
   const long long pixel = blockIdx.x;
   const int ox = static_cast<int>(pixel % out_width);
   const int oy = static_cast<int>((pixel / out_width) % out_height);
   const int n = static_cast<int>(pixel / (static_cast<long long>(out_width) * out_height));
-  const int cy = border + oy * stride1;
-  const int cx = border + ox * stride1;
+  const int cy = disp.border + oy * stride1;
+  const int cx = disp.border + ox * stride1;
   const int lane = threadIdx.x & 31;
   const int warps = blockDim.x >> 5;
 
-  for (int d = threadIdx.x >> 5; d < displacements; d += warps) {
-    const int dy = (d / size - radius) * stride2;
-    const int dx = (d % size - radius) * stride2;
+  for (int d = threadIdx.x >> 5; d < disp.count; d += warps) {
+    const int dy = disp.dy(d);
+    const int dx = disp.dx(d);
     acc_t sum = 0;
     for (int wy = -kernel_radius; wy <= kernel_radius; ++wy) {
       for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
@@ -81,8 +100,8 @@ __global__ void correlation_forward_kernel(const scalar_t* __restrict__ a, const
     }
     sum = warp_reduce_sum(sum);
     if (lane == 0) {
-      output[((static_cast<long long>(n) * displacements + d) * out_height + oy) * out_width + ox] =
-          static_cast<scalar_t>(sum * inv_count);
+      output[((static_cast<long long>(n) * disp.count + d) * out_height + oy) * out_width + ox] =
+          static_cast<scalar_t>(sum * disp.inv_count);
     }
   }
 }
@@ -97,12 +116,7 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
                                             int pad, int out_height, int out_width, int kernel_radius,
                                             int max_displacement, int stride1, int stride2) {
   typedef typename acc_type<scalar_t>::type acc_t;
-  const int radius = max_displacement / stride2;
-  const int size = 2 * radius + 1;
-  const int displacements = size * size;
-  const int border = max_displacement + kernel_radius;
-  const int kernel_size = 2 * kernel_radius + 1;
-  const acc_t inv_count = acc_t(1) / static_cast<acc_t>(kernel_size * kernel_size * channels);
+  const Displacements<acc_t> disp(channels, kernel_radius, max_displacement, stride2);
   const int padded_height = height + 2 * pad;
   const int padded_width = width + 2 * pad;
 
@@ -113,26 +127,26 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
   const int py = y + pad;
   const int px = x + pad;
   const long long image = static_cast<long long>(n) * padded_height;
-  const scalar_t* grad_n = grad_output + static_cast<long long>(n) * displacements * out_height * out_width;
+  const scalar_t* grad_n = grad_output + static_cast<long long>(n) * disp.count * out_height * out_width;
 
   for (int c = threadIdx.x; c < channels; c += blockDim.x) {
     acc_t ga = 0, gb = 0;
-    for (int d = 0; d < displacements; ++d) {
-      const int dy = (d / size - radius) * stride2;
-      const int dx = (d % size - radius) * stride2;
+    for (int d = 0; d < disp.count; ++d) {
+      const int dy = disp.dy(d);
+      const int dx = disp.dx(d);
       const scalar_t* grad_d = grad_n + static_cast<long long>(d) * out_height * out_width;
       for (int wy = -kernel_radius; wy <= kernel_radius; ++wy) {
         for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
           // a[p] meets b[p + d] in the window centred at p - w.
-          int oy = output_index(py - wy, border, stride1, out_height);
-          int ox = output_index(px - wx, border, stride1, out_width);
+          int oy = output_index(py - wy, disp.border, stride1, out_height);
+          int ox = output_index(px - wx, disp.border, stride1, out_width);
           if (oy >= 0 && ox >= 0) {
             ga += static_cast<acc_t>(grad_d[oy * out_width + ox]) *
                   static_cast<acc_t>(b[((image + py + dy) * padded_width + px + dx) * channels + c]);
           }
           // b[p] meets a[p - d] in the window centred at p - d - w.
-          oy = output_index(py - dy - wy, border, stride1, out_height);
-          ox = output_index(px - dx - wx, border, stride1, out_width);
+          oy = output_index(py - dy - wy, disp.border, stride1, out_height);
+          ox = output_index(px - dx - wx, disp.border, stride1, out_width);
           if (oy >= 0 && ox >= 0) {
             gb += static_cast<acc_t>(grad_d[oy * out_width + ox]) *
                   static_cast<acc_t>(a[((image + py - dy) * padded_width + px - dx) * channels + c]);
@@ -141,8 +155,8 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
       }
     }
     const long long out_offset = ((static_cast<long long>(n) * channels + c) * height + y) * width + x;
-    grad_a[out_offset] = static_cast<scalar_t>(ga * inv_count);
-    grad_b[out_offset] = static_cast<scalar_t>(gb * inv_count);
+    grad_a[out_offset] = static_cast<scalar_t>(ga * disp.inv_count);
+    grad_b[out_offset] = static_cast<scalar_t>(gb * disp.inv_count);
   }
 }
 

@@ -20,10 +20,8 @@ template <typename scalar_t, typename acc_t>
 void sample_row(const scalar_t* flow, int64_t b, int y, int height, int width,
                 std::vector<BilinearSample<acc_t>>& row) {
   const int64_t plane = static_cast<int64_t>(height) * width;
-  const scalar_t* fx = flow + b * 2 * plane + static_cast<int64_t>(y) * width;
-  const scalar_t* fy = fx + plane;
   for (int x = 0; x < width; ++x) {
-    row[x] = bilinear_sample<acc_t>(x, y, static_cast<acc_t>(fx[x]), static_cast<acc_t>(fy[x]), width, height);
+    row[x] = sample_pixel<acc_t>(flow + b * 2 * plane, static_cast<int64_t>(y) * width + x, width, height);
   }
 }
 

@@ -78,6 +78,17 @@ V2V_HOST_DEVICE acc_t d_interpolate_dy(const Corners<acc_t>& v, const BilinearSa
   return s.y_inside * ((1 - s.wx) * (v.v10 - v.v00) + s.wx * (v.v11 - v.v01));
 }
 
+// The sample of pixel p (flat index y * width + x) of one image, whose flow
+// planes start at `flow`.
+template <typename acc_t, typename scalar_t>
+V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long long p, int width, int height) {
+  const long long plane = static_cast<long long>(height) * width;
+  const int y = static_cast<int>(p / width);
+  const int x = static_cast<int>(p - static_cast<long long>(y) * width);
+  return bilinear_sample<acc_t>(x, y, static_cast<acc_t>(flow[p]), static_cast<acc_t>(flow[plane + p]), width,
+                                height);
+}
+
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 
 // One thread per output pixel (b, y, x), looping over channels, so the
@@ -92,11 +103,7 @@ __global__ void warp_forward_kernel(const scalar_t* __restrict__ input, const sc
        i += static_cast<long long>(blockDim.x) * gridDim.x) {
     const int b = static_cast<int>(i / plane);
     const long long p = i - b * plane;
-    const int y = static_cast<int>(p / width);
-    const int x = static_cast<int>(p - static_cast<long long>(y) * width);
-    const scalar_t* f = flow + b * 2 * plane + p;
-    const BilinearSample<acc_t> s = bilinear_sample<acc_t>(x, y, static_cast<acc_t>(f[0]),
-                                                           static_cast<acc_t>(f[plane]), width, height);
+    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);
     const scalar_t* in_b = input + b * channels * plane;
     scalar_t* out_b = output + b * channels * plane + p;
     for (int c = 0; c < channels; ++c) {
@@ -121,11 +128,7 @@ __global__ void warp_backward_kernel(const scalar_t* __restrict__ grad_output, c
        i += static_cast<long long>(blockDim.x) * gridDim.x) {
     const int b = static_cast<int>(i / plane);
     const long long p = i - b * plane;
-    const int y = static_cast<int>(p / width);
-    const int x = static_cast<int>(p - static_cast<long long>(y) * width);
-    const scalar_t* f = flow + b * 2 * plane + p;
-    const BilinearSample<acc_t> s = bilinear_sample<acc_t>(x, y, static_cast<acc_t>(f[0]),
-                                                           static_cast<acc_t>(f[plane]), width, height);
+    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);
     acc_t g_fx = 0, g_fy = 0;
     for (int c = 0; c < channels; ++c) {
       const long long offset = (static_cast<long long>(b) * channels + c) * plane;
