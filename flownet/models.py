@@ -42,19 +42,27 @@ def _upsample(flow: Tensor, mode: str) -> Tensor:
     return F.interpolate(flow, scale_factor=4, mode=mode)
 
 
-class FlowNet2C(FlowNetC):
-    """FlowNetC on a frame pair."""
+class _OnFramePair:
+    """Runs a single network on a normalised frame pair; in eval mode returns
+    its finest flow upsampled to the input size, in pixels."""
 
-    def __init__(self, rgb_max: float = 255.0, batchNorm: bool = False, div_flow: float = 20.0):
-        super().__init__(batchNorm=batchNorm, div_flow=div_flow)
-        self.rgb_max = rgb_max
+    rgb_max: float
+    div_flow: float
 
     def forward(self, inputs: Tensor):
         flows = super().forward(normalize_pair(inputs, self.rgb_max))
         return flows if self.training else _upsample(flows[0] * self.div_flow, "bilinear")
 
 
-class FlowNet2S(FlowNetS):
+class FlowNet2C(_OnFramePair, FlowNetC):
+    """FlowNetC on a frame pair."""
+
+    def __init__(self, rgb_max: float = 255.0, batchNorm: bool = False, div_flow: float = 20.0):
+        super().__init__(batchNorm=batchNorm, div_flow=div_flow)
+        self.rgb_max = rgb_max
+
+
+class FlowNet2S(_OnFramePair, FlowNetS):
     """FlowNetS on a frame pair (6 input channels)."""
 
     def __init__(self, rgb_max: float = 255.0, batchNorm: bool = False, div_flow: float = 20.0):
@@ -62,22 +70,14 @@ class FlowNet2S(FlowNetS):
         self.rgb_max = rgb_max
         self.div_flow = div_flow
 
-    def forward(self, inputs: Tensor):
-        flows = super().forward(normalize_pair(inputs, self.rgb_max))
-        return flows if self.training else _upsample(flows[0] * self.div_flow, "bilinear")
 
-
-class FlowNet2SD(FlowNetSD):
+class FlowNet2SD(_OnFramePair, FlowNetSD):
     """FlowNetSD on a frame pair."""
 
     def __init__(self, rgb_max: float = 255.0, batchNorm: bool = False, div_flow: float = 20.0):
         super().__init__(batchNorm=batchNorm)
         self.rgb_max = rgb_max
         self.div_flow = div_flow
-
-    def forward(self, inputs: Tensor):
-        flows = super().forward(normalize_pair(inputs, self.rgb_max))
-        return flows if self.training else _upsample(flows[0] * self.div_flow, "bilinear")
 
 
 class _Stack(nn.Module):

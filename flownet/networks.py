@@ -18,25 +18,31 @@ from flownet.layers import conv, deconv, i_conv, init_weights, predict_flow, ups
 from vid2vid.ops import Correlation
 
 
-class _Refinement(nn.Module):
-    """The expanding part shared by FlowNetC, FlowNetS and FlowNetSD (paper,
-    Fig. 2 of Dosovitskiy et al. 2015): from the 1/64 features up to a 1/4
-    flow, each level concatenating the encoder's skip features, the
-    deconvolved features and the upsampled coarser flow. FlowNetSD adds an
-    "inter" convolution before each prediction. The layers are attributes of
-    the network itself, as in the checkpoints."""
+class _FlowNetBase(nn.Module):
+    """What FlowNetC, FlowNetS and FlowNetSD share: the encoder from 1/8 to
+    1/64 and the expanding part (Dosovitskiy et al. 2015, Fig. 3), from the
+    1/64 features up to a 1/4 flow, each level concatenating the encoder's
+    skip features, the deconvolved features and the upsampled coarser flow.
+    FlowNetSD adds an "inter" convolution before each prediction. The layers
+    are attributes of the network itself, as in the checkpoints."""
 
     LEVELS = (5, 4, 3, 2)
     SKIP_CHANNELS = {5: 512, 4: 512, 3: 256, 2: 128}
     DECONV_CHANNELS = {5: 512, 4: 256, 3: 128, 2: 64}
 
+    def _build_deep_encoder(self, batch_norm: bool) -> None:
+        self.conv4 = conv(batch_norm, 256, 512, stride=2)
+        self.conv4_1 = conv(batch_norm, 512, 512)
+        self.conv5 = conv(batch_norm, 512, 512, stride=2)
+        self.conv5_1 = conv(batch_norm, 512, 512)
+        self.conv6 = conv(batch_norm, 512, 1024, stride=2)
+        self.conv6_1 = conv(batch_norm, 1024, 1024)
+
     def _build_refinement(self, batch_norm: bool, inter_conv: bool, upsample_bias: bool) -> None:
-        self.deconv5 = deconv(1024, 512)
-        in_planes = 1024
         self.predict_flow6 = predict_flow(1024)
+        in_planes = 1024
         for level in self.LEVELS:
-            if level != 5:
-                setattr(self, f"deconv{level}", deconv(in_planes, self.DECONV_CHANNELS[level]))
+            setattr(self, f"deconv{level}", deconv(in_planes, self.DECONV_CHANNELS[level]))
             concat = self.SKIP_CHANNELS[level] + self.DECONV_CHANNELS[level] + 2
             if inter_conv:
                 setattr(self, f"inter_conv{level}", i_conv(batch_norm, concat, self.DECONV_CHANNELS[level]))
@@ -47,8 +53,12 @@ class _Refinement(nn.Module):
         for level in self.LEVELS:
             setattr(self, f"upsampled_flow{level + 1}_to_{level}", upsample_flow(upsample_bias))
 
-    def _refine(self, features: Tensor, skips: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        """features: the 1/64 encoder output; skips: encoder features at 1/32, 1/16, 1/8, 1/4."""
+    def _encode_and_refine(self, conv3: Tensor, conv2: Tensor) -> tuple[Tensor, ...]:
+        """From the 1/8 features conv3 (and the 1/4 skip features conv2) to the flows."""
+        conv4 = self.conv4_1(self.conv4(conv3))
+        conv5 = self.conv5_1(self.conv5(conv4))
+        features = self.conv6_1(self.conv6(conv5))
+        skips = (conv5, conv4, conv3, conv2)
         flows = [self.predict_flow6(features)]
         for level, skip in zip(self.LEVELS, skips):
             upsampled = getattr(self, f"upsampled_flow{level + 1}_to_{level}")(flows[-1])
@@ -59,7 +69,7 @@ class _Refinement(nn.Module):
         return tuple(flows) if self.training else (flows[0],)
 
 
-class FlowNetS(_Refinement):
+class FlowNetS(_FlowNetBase):
     """FlowNetSimple: the two frames (and, inside FlowNet2, the warped frame,
     flow and error) stacked as input channels."""
 
@@ -70,25 +80,17 @@ class FlowNetS(_Refinement):
         self.conv2 = conv(batchNorm, 64, 128, kernel_size=5, stride=2)
         self.conv3 = conv(batchNorm, 128, 256, kernel_size=5, stride=2)
         self.conv3_1 = conv(batchNorm, 256, 256)
-        self.conv4 = conv(batchNorm, 256, 512, stride=2)
-        self.conv4_1 = conv(batchNorm, 512, 512)
-        self.conv5 = conv(batchNorm, 512, 512, stride=2)
-        self.conv5_1 = conv(batchNorm, 512, 512)
-        self.conv6 = conv(batchNorm, 512, 1024, stride=2)
-        self.conv6_1 = conv(batchNorm, 1024, 1024)
+        self._build_deep_encoder(batchNorm)
         self._build_refinement(batchNorm, inter_conv=False, upsample_bias=False)
         init_weights(self)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         conv2 = self.conv2(self.conv1(x))
         conv3 = self.conv3_1(self.conv3(conv2))
-        conv4 = self.conv4_1(self.conv4(conv3))
-        conv5 = self.conv5_1(self.conv5(conv4))
-        conv6 = self.conv6_1(self.conv6(conv5))
-        return self._refine(conv6, (conv5, conv4, conv3, conv2))
+        return self._encode_and_refine(conv3, conv2)
 
 
-class FlowNetC(_Refinement):
+class FlowNetC(_FlowNetBase):
     """FlowNetCorr: a shared encoder on each frame, then the correlation of
     their 1/8 features over 21 x 21 displacements (stride 2)."""
 
@@ -103,12 +105,7 @@ class FlowNetC(_Refinement):
         self.corr = Correlation(pad_size=20, kernel_size=1, max_displacement=20, stride1=1, stride2=2)
         self.corr_activation = nn.LeakyReLU(0.1, inplace=True)
         self.conv3_1 = conv(batchNorm, 32 + 441, 256)
-        self.conv4 = conv(batchNorm, 256, 512, stride=2)
-        self.conv4_1 = conv(batchNorm, 512, 512)
-        self.conv5 = conv(batchNorm, 512, 512, stride=2)
-        self.conv5_1 = conv(batchNorm, 512, 512)
-        self.conv6 = conv(batchNorm, 512, 1024, stride=2)
-        self.conv6_1 = conv(batchNorm, 1024, 1024)
+        self._build_deep_encoder(batchNorm)
         self._build_refinement(batchNorm, inter_conv=False, upsample_bias=True)
         init_weights(self)
 
@@ -118,13 +115,10 @@ class FlowNetC(_Refinement):
         conv3b = self.conv3(self.conv2(self.conv1(x[:, 3:])))
         cost_volume = self.corr_activation(self.corr(conv3a, conv3b))  # (B, 441, H/8, W/8)
         conv3 = self.conv3_1(torch.cat((self.conv_redir(conv3a), cost_volume), 1))
-        conv4 = self.conv4_1(self.conv4(conv3))
-        conv5 = self.conv5_1(self.conv5(conv4))
-        conv6 = self.conv6_1(self.conv6(conv5))
-        return self._refine(conv6, (conv5, conv4, conv3, conv2a))
+        return self._encode_and_refine(conv3, conv2a)
 
 
-class FlowNetSD(_Refinement):
+class FlowNetSD(_FlowNetBase):
     """FlowNet-SD: FlowNetS with an extra stride-1 first layer, 3 x 3 kernels
     and inter convolutions, for small displacements."""
 
@@ -138,12 +132,7 @@ class FlowNetSD(_Refinement):
         self.conv2_1 = conv(batchNorm, 128, 128)
         self.conv3 = conv(batchNorm, 128, 256, stride=2)
         self.conv3_1 = conv(batchNorm, 256, 256)
-        self.conv4 = conv(batchNorm, 256, 512, stride=2)
-        self.conv4_1 = conv(batchNorm, 512, 512)
-        self.conv5 = conv(batchNorm, 512, 512, stride=2)
-        self.conv5_1 = conv(batchNorm, 512, 512)
-        self.conv6 = conv(batchNorm, 512, 1024, stride=2)
-        self.conv6_1 = conv(batchNorm, 1024, 1024)
+        self._build_deep_encoder(batchNorm)
         self._build_refinement(batchNorm, inter_conv=True, upsample_bias=True)
         init_weights(self)
 
@@ -151,10 +140,7 @@ class FlowNetSD(_Refinement):
         conv1 = self.conv1_1(self.conv1(self.conv0(x)))
         conv2 = self.conv2_1(self.conv2(conv1))
         conv3 = self.conv3_1(self.conv3(conv2))
-        conv4 = self.conv4_1(self.conv4(conv3))
-        conv5 = self.conv5_1(self.conv5(conv4))
-        conv6 = self.conv6_1(self.conv6(conv5))
-        return self._refine(conv6, (conv5, conv4, conv3, conv2))
+        return self._encode_and_refine(conv3, conv2)
 
 
 class FlowNetFusion(nn.Module):
