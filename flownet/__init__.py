@@ -2,9 +2,12 @@
 
     model = flownet.load_checkpoint("FlowNet2_checkpoint.pth.tar").eval()
     flow = model(frames)   # frames (B, 3, 2, H, W), 0..255, H and W multiples of 64 -> (B, 2, H, W) pixels
+    flow = flownet.estimate(model, frame_a, frame_b)   # any H x W, (B, 3, H, W) each
 """
 
 from flownet.checkpoint import CheckpointError, guess_variant, load_checkpoint, read_state_dict
+from flownet.estimate import estimate
+from flownet.flow_utils import FlowFileError, endpoint_error, flow_to_color, read_flo, warping_error, write_flo
 from flownet.models import MODELS, FlowNet2, FlowNet2C, FlowNet2CS, FlowNet2CSS, FlowNet2S, FlowNet2SD, normalize_pair
 from flownet.networks import FlowNetC, FlowNetFusion, FlowNetS, FlowNetSD
 
@@ -25,4 +28,11 @@ __all__ = [
     "read_state_dict",
     "guess_variant",
     "CheckpointError",
+    "estimate",
+    "read_flo",
+    "write_flo",
+    "flow_to_color",
+    "endpoint_error",
+    "warping_error",
+    "FlowFileError",
 ]

@@ -1,0 +1,61 @@
+"""Flow for every consecutive pair of a frame sequence, written as .flo files
+and a colour-coded visualisation (PNG frames and an mp4)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from flownet.estimate import estimate
+from flownet.flow_utils import flow_to_color, write_flo
+from vid2vid.data.frames import iter_frames, write_image, write_video
+
+NO_CHECKPOINT_MESSAGE = """\
+No FlowNet2 checkpoint given (--checkpoint). The weights are not shipped with vid2vid:
+  * the official ones (FlowNet2_checkpoint.pth.tar, and FlowNet2-C/-S/-SD/-CS/-CSS) are
+    linked from the README of NVIDIA/flownet2-pytorch; download one and pass its path;
+  * any checkpoint in that format loads, for example one you trained yourself."""
+
+
+def compute_sequence_flow(
+    model: nn.Module,
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    fit: str = "resize",
+    amp: torch.dtype | None = None,
+    max_frames: int | None = None,
+    fps: float = 10,
+    progress: bool = True,
+) -> int:
+    """Writes output/flow/NNNNN.flo (flow from frame N to N+1), output/color/NNNNN.png
+    and output/flow.mp4 for a video file or folder of frames. Returns the number of flows."""
+    output = Path(output)
+    (output / "flow").mkdir(parents=True, exist_ok=True)
+    (output / "color").mkdir(parents=True, exist_ok=True)
+    device = next(model.parameters()).device
+    previous = None
+    colours = []
+    count = 0
+    frames = iter_frames(source)
+    for index, frame in enumerate(tqdm(frames, desc="flow", unit="frame", disable=not progress)):
+        if max_frames is not None and index >= max_frames:
+            break
+        current = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).to(device)
+        if previous is not None:
+            flow = estimate(model, previous, current, fit=fit, amp=amp)[0]
+            write_flo(output / "flow" / f"{count:05d}.flo", flow)
+            colour = flow_to_color(flow)
+            write_image(output / "color" / f"{count:05d}.png", colour)
+            colours.append(colour)
+            count += 1
+        previous = current
+    if count == 0:
+        raise ValueError(f"{source} has fewer than 2 frames: no flow to compute")
+    write_video(output / "flow.mp4", colours, fps=fps)
+    return count

@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Optical flow of a video or a folder of frames with FlowNet2.
+
+    python scripts/compute_flow.py INPUT --checkpoint FlowNet2_checkpoint.pth.tar --output OUT
+
+INPUT is a video file (anything PyAV decodes) or a folder of PNG/JPG frames.
+Writes OUT/flow/NNNNN.flo (Middlebury .flo, flow from frame N to N+1),
+OUT/color/NNNNN.png (colour-coded flow) and OUT/flow.mp4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+import flownet
+from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_sequence_flow
+from vid2vid.data.frames import FrameReadError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", help="video file or folder of frames")
+    parser.add_argument("--checkpoint", help="FlowNet2 checkpoint (.pth.tar or state dict)")
+    parser.add_argument("--model", choices=sorted(flownet.MODELS), help="variant (default: inferred from the weights)")
+    parser.add_argument("--output", default="flow_out", help="output folder (default: flow_out)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--fit", choices=["resize", "pad"], default="resize",
+                        help="reach multiples of 64 by resizing (default) or padding")
+    parser.add_argument("--amp", choices=["fp16", "bf16"], help="autocast precision on a GPU")
+    parser.add_argument("--max-frames", type=int, help="read at most this many frames")
+    parser.add_argument("--fps", type=float, default=10, help="frame rate of flow.mp4")
+    args = parser.parse_args(argv)
+
+    if not args.checkpoint:
+        print(NO_CHECKPOINT_MESSAGE, file=sys.stderr)
+        return 2
+    try:
+        model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
+        amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
+        count = compute_sequence_flow(model, args.input, args.output, fit=args.fit, amp=amp,
+                                      max_frames=args.max_frames, fps=args.fps)
+    except (flownet.CheckpointError, FrameReadError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {count} flows to {args.output}/flow, colour frames to {args.output}/color and {args.output}/flow.mp4")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Flow utilities, flownet.estimate, frame I/O and scripts/compute_flow.py."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import flownet
+from vid2vid.data.frames import FrameReadError, iter_frames, write_image, write_video
+from vid2vid.ops import warp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------- .flo I/O
+
+
+def test_flo_round_trip(tmp_path):
+    flow = np.random.randn(7, 9, 2).astype(np.float32)
+    flownet.write_flo(tmp_path / "a.flo", flow)
+    np.testing.assert_array_equal(flownet.read_flo(tmp_path / "a.flo"), flow)
+    flownet.write_flo(tmp_path / "b.flo", torch.from_numpy(flow).permute(2, 0, 1))
+    np.testing.assert_array_equal(flownet.read_flo(tmp_path / "b.flo"), flow)
+    # header: magic, width, height
+    header = (tmp_path / "a.flo").read_bytes()[:12]
+    assert np.frombuffer(header[:4], "<f4")[0] == np.float32(202021.25)
+    assert tuple(np.frombuffer(header[4:], "<i4")) == (9, 7)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b[:8], "too short"),
+        (lambda b: b"XXXX" + b[4:], "bad magic number"),
+        (lambda b: b[:-4], "truncated"),
+        (lambda b: b[:4] + np.array([-3, 7], "<i4").tobytes() + b[12:], "implausible size"),
+    ],
+)
+def test_bad_flo_files(tmp_path, mutate, message):
+    flownet.write_flo(tmp_path / "a.flo", np.zeros((7, 9, 2), np.float32))
+    bad = tmp_path / "bad.flo"
+    bad.write_bytes(mutate((tmp_path / "a.flo").read_bytes()))
+    with pytest.raises(flownet.FlowFileError, match=message) as e:
+        flownet.read_flo(bad)
+    assert "bad.flo" in str(e.value)
+
+
+# ------------------------------------------------------------ colour, EPE, warping
+
+
+def test_flow_to_color_follows_the_middlebury_wheel():
+    flow = np.zeros((1, 5, 2), np.float32)
+    flow[0, 1] = (1, 0)  # right: red
+    flow[0, 2] = (-1, 0)  # left: cyan-ish
+    flow[0, 3] = (0, 1)  # down: orange-yellow
+    flow[0, 4] = (np.nan, 0)  # unknown: black
+    colours = flownet.flow_to_color(flow, max_flow=1)
+    assert tuple(colours[0, 0]) == (255, 255, 255)  # no motion: white
+    r, g, b = colours[0, 1]
+    assert r == 255 and g < 20 and b < 20
+    r, g, b = colours[0, 2]
+    assert r < 20 and g > 200 and b == 255
+    r, g, b = colours[0, 3]
+    assert r == 255 and 200 < g < 255 and b == 0
+    assert tuple(colours[0, 4]) == (0, 0, 0)
+
+
+def test_endpoint_error():
+    flow = torch.zeros(1, 2, 2, 2)
+    target = torch.zeros(1, 2, 2, 2)
+    target[0, 0, 0, 0], target[0, 1, 0, 0] = 3, 4  # one pixel off by 5
+    assert flownet.endpoint_error(flow, target).item() == pytest.approx(5 / 4)
+    valid = torch.zeros(1, 1, 2, 2, dtype=torch.bool)
+    valid[0, 0, 0, 0] = True
+    assert flownet.endpoint_error(flow, target, valid).item() == pytest.approx(5)
+
+
+def test_warping_error_is_zero_for_the_true_flow():
+    frame_b = torch.rand(1, 3, 20, 24)
+    flow = torch.zeros(1, 2, 20, 24)
+    flow[:, 0], flow[:, 1] = 2.5, -1.0
+    frame_a = warp(frame_b, flow)
+    assert flownet.warping_error(frame_a, frame_b, flow).item() < 1e-6
+    assert flownet.warping_error(frame_a, frame_b, torch.zeros_like(flow)).item() > 0.05
+
+
+# ------------------------------------------------------------------------ estimate
+
+
+class ConstantFlow(nn.Module):
+    """Returns a flow of (u, v) pixels at its input's resolution, remembering the input shape."""
+
+    def __init__(self, u, v):
+        super().__init__()
+        self.flow = nn.Parameter(torch.tensor([u, v]).view(1, 2, 1, 1))
+
+    def forward(self, x):
+        self.seen = tuple(x.shape)
+        return self.flow.expand(x.shape[0], 2, *x.shape[-2:])
+
+
+def test_estimate_resize_rescales_the_flow():
+    model = ConstantFlow(64.0, 32.0)
+    a = torch.rand(2, 3, 50, 70) * 255
+    flow = flownet.estimate(model, a, a)
+    assert model.seen == (2, 3, 2, 64, 128)
+    assert flow.shape == (2, 2, 50, 70)
+    torch.testing.assert_close(flow[:, 0], torch.full((2, 50, 70), 64.0 * 70 / 128))
+    torch.testing.assert_close(flow[:, 1], torch.full((2, 50, 70), 32.0 * 50 / 64))
+
+
+def test_estimate_pad_keeps_pixels_and_accepts_uint8_frames():
+    model = ConstantFlow(3.0, -2.0)
+    a = torch.randint(0, 255, (3, 65, 64), dtype=torch.uint8)
+    flow = flownet.estimate(model, a, a, fit="pad")
+    assert model.seen == (1, 3, 2, 128, 64)
+    assert flow.shape == (1, 2, 65, 64)
+    assert (flow[:, 0] == 3).all() and (flow[:, 1] == -2).all()
+
+
+def test_estimate_bad_input():
+    model = ConstantFlow(0.0, 0.0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        flownet.estimate(model, torch.rand(3, 8, 8), torch.rand(3, 8, 9))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        flownet.estimate(model, torch.rand(1, 8, 8), torch.rand(1, 8, 8))
+    with pytest.raises(ValueError, match="fit must be"):
+        flownet.estimate(model, torch.rand(3, 8, 8), torch.rand(3, 8, 8), fit="crop")
+
+
+def test_estimate_runs_a_real_model_in_eval_mode_and_restores_training():
+    model = flownet.FlowNet2S().train()
+    a = torch.rand(1, 3, 40, 60) * 255
+    flow = flownet.estimate(model, a, a)
+    assert flow.shape == (1, 2, 40, 60) and model.training
+
+
+# ---------------------------------------------------------------------- frame I/O
+
+
+def _frames(n=3, h=64, w=64):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (h, w + 2 * n, 3), dtype=np.uint8)
+    return [np.ascontiguousarray(base[:, 2 * i : 2 * i + w]) for i in range(n)]
+
+
+def test_iter_frames_reads_folders_and_videos(tmp_path):
+    frames = _frames()
+    for i, f in enumerate(frames):
+        write_image(tmp_path / f"{i:05d}.png", f)
+    read = list(iter_frames(tmp_path))
+    assert len(read) == 3 and all(np.array_equal(a, b) for a, b in zip(read, frames))
+    write_video(tmp_path / "v.mp4", frames)
+    decoded = list(iter_frames(tmp_path / "v.mp4"))
+    assert len(decoded) == 3 and decoded[0].shape == (64, 64, 3)
+
+
+def test_iter_frames_errors_name_the_file(tmp_path):
+    with pytest.raises(FrameReadError, match="does not exist"):
+        list(iter_frames(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FrameReadError, match="holds no frames"):
+        list(iter_frames(tmp_path / "empty"))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "00000.png").write_bytes(b"not a png")
+    with pytest.raises(FrameReadError, match="00000.png"):
+        list(iter_frames(tmp_path / "bad"))
+    (tmp_path / "clip.mp4").write_bytes(b"\x00" * 100)
+    with pytest.raises(FrameReadError, match="clip.mp4"):
+        list(iter_frames(tmp_path / "clip.mp4"))
+
+
+# ---------------------------------------------------------------- compute_flow.py
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "scripts/compute_flow.py", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_compute_flow_without_checkpoint_says_where_weights_come_from(tmp_path):
+    result = _run(str(tmp_path))
+    assert result.returncode == 2
+    assert "NVIDIA/flownet2-pytorch" in result.stderr and "--checkpoint" in result.stderr
+
+
+def test_compute_flow_on_a_video(tmp_path):
+    write_video(tmp_path / "clip.mp4", _frames(3))
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    result = _run(str(tmp_path / "clip.mp4"), "--checkpoint", str(tmp_path / "s.pth.tar"), "--output",
+                  str(tmp_path / "out"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    flows = sorted((tmp_path / "out" / "flow").glob("*.flo"))
+    assert [f.name for f in flows] == ["00000.flo", "00001.flo"]
+    assert flownet.read_flo(flows[0]).shape == (64, 64, 2)
+    assert len(list((tmp_path / "out" / "color").glob("*.png"))) == 2
+    assert len(list(iter_frames(tmp_path / "out" / "flow.mp4"))) == 2
+
+
+def test_compute_flow_reports_a_bad_checkpoint(tmp_path):
+    (tmp_path / "bad.pth").write_bytes(b"garbage")
+    result = _run(str(tmp_path), "--checkpoint", str(tmp_path / "bad.pth"))
+    assert result.returncode == 1 and "not a readable PyTorch checkpoint" in result.stderr

@@ -1,0 +1,1 @@
+"""Data: frame sequences and videos."""
