@@ -48,14 +48,12 @@ def estimate(
     a, b = a.to(device), b.to(device)
     height, width = a.shape[-2:]
     target_h, target_w = (max(64, math.ceil(s / 64) * 64) for s in (height, width))
-    pair = torch.stack((a, b), 2)  # (B, 3, 2, H, W)
+    flat = torch.stack((a, b), 2).flatten(1, 2)  # (B, 3 * 2, H, W), the model's (B, 3, 2, H, W) flattened
     if fit == "resize":
-        flat = pair.flatten(1, 2)
-        pair = F.interpolate(flat, size=(target_h, target_w), mode="bilinear", align_corners=False)
-        pair = pair.view(a.shape[0], 3, 2, target_h, target_w)
+        flat = F.interpolate(flat, size=(target_h, target_w), mode="bilinear", align_corners=False)
     else:
-        flat = F.pad(pair.flatten(1, 2), (0, target_w - width, 0, target_h - height), mode="replicate")
-        pair = flat.view(a.shape[0], 3, 2, target_h, target_w)
+        flat = F.pad(flat, (0, target_w - width, 0, target_h - height), mode="replicate")
+    pair = flat.view(a.shape[0], 3, 2, target_h, target_w)
 
     autocast = (
         torch.autocast(device_type=device.type, dtype=amp) if amp is not None and device.type == "cuda"

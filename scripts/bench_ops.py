@@ -58,14 +58,6 @@ def forward_backward(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> 
     return run
 
 
-def grid_sample_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    _, _, h, w = x.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
-                            torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
-    grid = torch.stack([(xs + flow[:, 0]) * (2 / (w - 1)) - 1, (ys + flow[:, 1]) * (2 / (h - 1)) - 1], -1)
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
 def with_backend(name: str, fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     def call(*args: torch.Tensor) -> torch.Tensor:
         os.environ[backends.ENV_VAR] = name
@@ -85,7 +77,7 @@ def cases(device: str, quick: bool):
     for b, c, h, w in warp_sizes:
         x = torch.randn(b, c, h, w, device=device)
         flow = (torch.rand(b, 2, h, w, device=device) * 2 - 1) * 8
-        yield "warp", f"{b}x{c}x{h}x{w}", grid_sample_warp, ops.warp, (x, flow)
+        yield "warp", f"{b}x{c}x{h}x{w}", reference.warp_with_grid_sample, ops.warp, (x, flow)
     # FlowNetC: conv3 features (C=256) at 1/8 of a 512x1024 frame, 441 displacements.
     b, c, h, w = (1, 256, 64 // s, 128 // s)
     a, bb = torch.randn(b, c, h, w, device=device), torch.randn(b, c, h, w, device=device)

@@ -20,19 +20,6 @@ def random_flow(b, h, w, dtype=torch.float32, device="cpu", scale=None):
     return (torch.rand(b, 2, h, w, dtype=dtype, device=device) * 2 - 1) * scale
 
 
-def grid_sample_warp(x, flow):
-    """warp() written with grid_sample, the semantics it must reproduce."""
-    _, _, h, w = x.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=x.dtype, device=x.device), torch.arange(w, dtype=x.dtype, device=x.device),
-        indexing="ij",
-    )
-    gx = (xs + flow[:, 0]) * (2 / max(w - 1, 1)) - 1
-    gy = (ys + flow[:, 1]) * (2 / max(h - 1, 1)) - 1
-    grid = torch.stack([gx, gy], -1)
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
 def non_contiguous(t):
     """The same values as t, as a non-contiguous view."""
     return t.transpose(2, 3).contiguous().transpose(2, 3)

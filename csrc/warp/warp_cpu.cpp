@@ -16,9 +16,9 @@ namespace {
 // Rows or planes per parallel task: enough work per task to amortise the scheduling.
 int64_t grain(int64_t work_per_item) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item)); }
 
+// The samples of row y of image b, written to row[0 .. width).
 template <typename scalar_t, typename acc_t>
-void sample_row(const scalar_t* flow, int64_t b, int y, int height, int width,
-                std::vector<BilinearSample<acc_t>>& row) {
+void sample_row(const scalar_t* flow, int64_t b, int y, int height, int width, BilinearSample<acc_t>* row) {
   const int64_t plane = static_cast<int64_t>(height) * width;
   for (int x = 0; x < width; ++x) {
     row[x] = sample_pixel<acc_t>(flow + b * 2 * plane, static_cast<int64_t>(y) * width + x, width, height);
@@ -35,7 +35,7 @@ void forward(const scalar_t* input, const scalar_t* flow, scalar_t* output, int6
     for (int64_t r = begin; r < end; ++r) {
       const int64_t b = r / height;
       const int y = static_cast<int>(r % height);
-      sample_row(flow, b, y, height, width, row);
+      sample_row(flow, b, y, height, width, row.data());
       for (int64_t c = 0; c < channels; ++c) {
         const scalar_t* in_plane = input + (b * channels + c) * plane;
         scalar_t* out_row = output + (b * channels + c) * plane + static_cast<int64_t>(y) * width;
@@ -58,10 +58,8 @@ void backward(const scalar_t* grad_output, const scalar_t* input, const scalar_t
   // channel): compute them once.
   std::vector<BilinearSample<acc_t>> samples(batch * plane);
   at::parallel_for(0, batch * height, grain(width), [&](int64_t begin, int64_t end) {
-    std::vector<BilinearSample<acc_t>> row(width);
     for (int64_t r = begin; r < end; ++r) {
-      sample_row(flow, r / height, static_cast<int>(r % height), height, width, row);
-      std::copy(row.begin(), row.end(), samples.begin() + r * width);
+      sample_row(flow, r / height, static_cast<int>(r % height), height, width, samples.data() + r * width);
     }
   });
 
