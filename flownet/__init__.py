@@ -5,7 +5,7 @@
     flow = flownet.estimate(model, frame_a, frame_b)   # any H x W, (B, 3, H, W) each
 """
 
-from flownet.checkpoint import CheckpointError, guess_variant, load_checkpoint, read_state_dict
+from flownet.checkpoint import CheckpointError, guess_variant, load_checkpoint, read_checkpoint, read_state_dict
 from flownet.estimate import estimate
 from flownet.flow_utils import FlowFileError, endpoint_error, flow_to_color, read_flo, warping_error, write_flo
 from flownet.models import MODELS, FlowNet2, FlowNet2C, FlowNet2CS, FlowNet2CSS, FlowNet2S, FlowNet2SD, normalize_pair
@@ -25,6 +25,7 @@ __all__ = [
     "MODELS",
     "normalize_pair",
     "load_checkpoint",
+    "read_checkpoint",
     "read_state_dict",
     "guess_variant",
     "CheckpointError",

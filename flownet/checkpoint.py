@@ -18,8 +18,10 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be read, or that does not fit the model."""
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file, on the CPU, with any ``module.`` prefix removed."""
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Everything a checkpoint file holds, loaded on the CPU: for the published
+    files and those of :mod:`flownet.training` a dict with ``state_dict``, ``arch``,
+    ``epoch`` and ``best_EPE``; for bare state dicts the tensors themselves."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist")
@@ -32,10 +34,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             data = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - unpickling arbitrary bytes can raise almost anything
         raise CheckpointError(f"{path!r} is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
-    state = data.get("state_dict", data) if isinstance(data, Mapping) else None
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"{path!r} holds a {type(data).__name__}, not a checkpoint dict")
+    return dict(data)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, on the CPU, with any ``module.`` prefix removed."""
+    data = read_checkpoint(path)
+    state = data.get("state_dict", data)
     if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(
-            f"{path!r} holds no state dict: expected a dict of tensors, or a dict with a 'state_dict' entry"
+            f"{os.fspath(path)!r} holds no state dict: expected a dict of tensors, or a dict with a 'state_dict' entry"
         )
     if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}

@@ -45,9 +45,15 @@ def upsample_flow(bias: bool) -> nn.ConvTranspose2d:
 
 
 def init_weights(module: nn.Module) -> None:
-    """The reference initialisation: Xavier-uniform weights, U(0, 1) biases."""
+    """He initialisation for the LeakyReLU(0.1) layers and zero biases.
+
+    The reference draws biases from U(0, 1) (with Xavier weights); through the
+    deep encoder those offsets pile up into large activations, and from scratch
+    on generated pairs such networks sat at the zero-flow error for hundreds of
+    steps where these reach a fraction of it (``scripts/train_flownet.py``).
+    Loaded checkpoints replace every parameter, so this only matters for training."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.xavier_uniform_(m.weight)
+            nn.init.kaiming_uniform_(m.weight, a=0.1, nonlinearity="leaky_relu")
             if m.bias is not None:
-                nn.init.uniform_(m.bias)
+                nn.init.zeros_(m.bias)

@@ -19,7 +19,9 @@ NO_CHECKPOINT_MESSAGE = """\
 No FlowNet2 checkpoint given (--checkpoint). The weights are not shipped with vid2vid:
   * the official ones (FlowNet2_checkpoint.pth.tar, and FlowNet2-C/-S/-SD/-CS/-CSS) are
     linked from the README of NVIDIA/flownet2-pytorch; download one and pass its path;
-  * any checkpoint in that format loads, for example one you trained yourself."""
+  * or train one on generated data (no download needed), for example
+      python scripts/train_flownet.py --model FlowNet2S --steps 3000 --out runs/flownet2s
+    and pass runs/flownet2s/FlowNet2S_model_best.pth.tar."""
 
 
 def compute_sequence_flow(

@@ -126,6 +126,7 @@ def test_wrong_variant_lists_mismatches_and_names_the_variant(tmp_path, flownet2
         (b"this is not a checkpoint\n" * 10, "not a readable PyTorch checkpoint"),
         ("truncated", "not a readable PyTorch checkpoint"),
         ("no_tensors", "holds no state dict"),
+        ("list", "holds a list, not a checkpoint dict"),
     ],
 )
 def test_unreadable_files_give_a_clear_error(tmp_path, flownet2s, content, message):
@@ -135,6 +136,8 @@ def test_unreadable_files_give_a_clear_error(tmp_path, flownet2s, content, messa
         path.write_bytes(path.read_bytes()[: 100_000])
     elif content == "no_tensors":
         torch.save({"epoch": 1, "note": "no weights"}, path)
+    elif content == "list":
+        torch.save([torch.zeros(1)], path)
     else:
         path.write_bytes(content)
     with pytest.raises(flownet.CheckpointError, match=message):

@@ -1,0 +1,75 @@
+"""How good a flow model is: endpoint error against exact ground truth on
+generated pairs, and the photometric warping error on real frame pairs, where
+no ground truth exists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from flownet.estimate import estimate
+from flownet.flow_utils import endpoint_error, warping_error
+
+
+@torch.no_grad()
+def synthetic_epe(model: nn.Module, dataset: Dataset, batch_size: int = 8) -> float:
+    """Mean endpoint error in pixels of the model (in eval mode, full resolution)
+    over a dataset of ``(pair, flow)`` items such as :class:`~flownet.synthetic.SyntheticFlowDataset`."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for pairs, flow in DataLoader(dataset, batch_size=batch_size):
+            prediction = model(pairs.to(device))
+            total += float(endpoint_error(prediction, flow.to(device))) * len(pairs)
+            count += len(pairs)
+    finally:
+        model.train(was_training)
+    return total / count
+
+
+def zero_flow_epe(dataset: Dataset) -> float:
+    """The endpoint error a flow of zero scores: the mean flow magnitude of a dataset, the baseline to beat."""
+    return float(np.mean([float(endpoint_error(torch.zeros_like(flow[None]), flow[None])) for _, flow in dataset]))
+
+
+@dataclass(frozen=True)
+class WarpingReport:
+    """Mean photometric warping errors (RGB levels, 0..255) over consecutive frame pairs."""
+
+    pairs: int
+    model_error: float
+    """frame t against frame t+1 warped back by the model's flow"""
+    zero_flow_error: float
+    """frame t against frame t+1 unwarped: what a flow of zero would score"""
+
+
+@torch.no_grad()
+def frame_pair_warping(model: nn.Module, frames: Iterable[np.ndarray], *, max_pairs: int | None = None,
+                       fit: str = "resize") -> WarpingReport:
+    """Warping error of the model's flow between consecutive frames.
+
+    Args:
+        frames: (H, W, 3) uint8 RGB frames in order, e.g. from :func:`vid2vid.data.frames.iter_frames`.
+        max_pairs: stop after this many pairs.
+        fit: how :func:`flownet.estimate` fits the frames to the network.
+    """
+    model_errors, zero_errors = [], []
+    for previous, current in pairwise(frames):
+        if max_pairs is not None and len(model_errors) >= max_pairs:
+            break
+        a = torch.from_numpy(np.ascontiguousarray(previous)).permute(2, 0, 1).float().unsqueeze(0)
+        b = torch.from_numpy(np.ascontiguousarray(current)).permute(2, 0, 1).float().unsqueeze(0)
+        flow = estimate(model, a, b, fit=fit).cpu()
+        model_errors.append(float(warping_error(a, b, flow)))
+        zero_errors.append(float((a - b).abs().mean()))
+    if not model_errors:
+        raise ValueError("need at least two frames to measure a warping error")
+    return WarpingReport(len(model_errors), float(np.mean(model_errors)), float(np.mean(zero_errors)))
