@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from vid2vid.data.procedural import Polygon, random_texture, seeded_generator, uniform
 
 SPLITS = {"train": 0, "val": 1}
 
@@ -42,12 +43,6 @@ class MotionRange:
     max_objects: int = 6
 
 
-def seeded_generator(*keys: int) -> torch.Generator:
-    """A CPU generator whose stream is a pure function of the non-negative integer keys, distinct for distinct keys."""
-    state = np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
 def sample_generator(seed: int, split: str, index: int) -> torch.Generator:
     """The random stream of one sample; distinct for every (seed, split, index)."""
     if split not in SPLITS:
@@ -55,41 +50,13 @@ def sample_generator(seed: int, split: str, index: int) -> torch.Generator:
     return seeded_generator(seed, SPLITS[split], index)
 
 
-def _uniform(gen: torch.Generator, low: float, high: float, size: tuple[int, ...] = ()) -> Tensor:
-    return low + (high - low) * torch.rand(size, generator=gen)
-
-
-def random_texture(gen: torch.Generator, height: int, width: int) -> Tensor:
-    """A colour texture (3, H, W) in 0..1 with structure at every scale: value
-    noise summed over octaves, mixed through a random colour matrix, with
-    hard-edged patches from a thresholded octave so that there are corners to match."""
-    octaves = []
-    cells = 2
-    while cells <= max(height, width) // 4:  # finer noise would alias when frame B resamples it
-        noise = torch.rand(3, 1, cells + 1, cells + 1, generator=gen)
-        octaves.append(F.interpolate(noise, size=(height, width), mode="bicubic", align_corners=True)[:, 0])
-        cells *= 2
-    weights = _uniform(gen, 0.3, 1.0, (len(octaves), 1, 1, 1)) * 0.85 ** torch.arange(len(octaves)).view(-1, 1, 1, 1)
-    texture = (torch.stack(octaves) * weights).sum(0)
-    patch_octave = octaves[int(torch.randint(len(octaves), (1,), generator=gen))][0]
-    patches = (patch_octave > patch_octave.median()).float()
-    texture = texture + _uniform(gen, 0.0, 1.5) * patches * _uniform(gen, -1.0, 1.0, (3, 1, 1))
-    texture = torch.einsum("ij,jhw->ihw", _uniform(gen, -1.0, 1.0, (3, 3)) + 1.5 * torch.eye(3), texture)
-    low = texture.amin(dim=(1, 2), keepdim=True)
-    high = texture.amax(dim=(1, 2), keepdim=True)
-    # stretch each channel to a random sub-range of 0..1 so that layers differ in brightness
-    span = _uniform(gen, 0.4, 1.0, (3, 1, 1))
-    offset = _uniform(gen, 0.0, 1.0, (3, 1, 1)) * (1 - span)
-    return offset + span * (texture - low) / (high - low).clamp_min(1e-6)
-
-
 def _affine(gen: torch.Generator, centre: Tensor, size: Tensor, shift: float, rotation_deg: float, scale: float) -> Tensor:
     """A random motion (2, 3) about ``centre``: p -> centre + t + A (p - centre)."""
-    angle = math.radians(rotation_deg) * _uniform(gen, -1.0, 1.0)
-    zoom = 1 + scale * _uniform(gen, -1.0, 1.0, (2,))  # slight anisotropy, as chairs seen at an angle
+    angle = math.radians(rotation_deg) * uniform(gen, -1.0, 1.0)
+    zoom = 1 + scale * uniform(gen, -1.0, 1.0, (2,))  # slight anisotropy, as chairs seen at an angle
     rotation = torch.stack((torch.stack((angle.cos(), -angle.sin())), torch.stack((angle.sin(), angle.cos()))))
     linear = rotation * zoom.view(1, 2)
-    translation = shift * size * _uniform(gen, -1.0, 1.0, (2,))
+    translation = shift * size * uniform(gen, -1.0, 1.0, (2,))
     return torch.cat((linear, (centre + translation - linear @ centre).view(2, 1)), 1)
 
 
@@ -109,37 +76,6 @@ def _sample(texture: Tensor, points: Tensor) -> Tensor:
     scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)]).view(2, 1, 1)
     grid = (points * scale - 1).permute(1, 2, 0).unsqueeze(0)
     return F.grid_sample(texture.unsqueeze(0), grid, mode="bilinear", padding_mode="reflection", align_corners=True)[0]
-
-
-@dataclass
-class _Polygon:
-    """A star-shaped polygon: vertices (N, 2) around ``centre``, counter-clockwise by angle."""
-
-    centre: Tensor
-    vertices: Tensor
-
-    @classmethod
-    def random(cls, gen: torch.Generator, height: int, width: int) -> _Polygon:
-        n = int(torch.randint(3, 11, (1,), generator=gen))
-        # gaps between vertex angles stay below pi, so the centre is inside and every point has one sector
-        angles = 2 * math.pi * (torch.arange(n) + _uniform(gen, -0.2, 0.2, (n,))) / n + _uniform(gen, 0, 2 * math.pi)
-        angles = torch.sort(angles % (2 * math.pi)).values
-        radius = min(height, width) * _uniform(gen, 0.08, 0.3) * _uniform(gen, 0.5, 1.0, (n,))
-        centre = torch.stack((_uniform(gen, 0, width - 1), _uniform(gen, 0, height - 1)))
-        return cls(centre, torch.stack((angles.cos(), angles.sin()), 1) * radius.view(n, 1))
-
-    def coverage(self, points: Tensor) -> Tensor:
-        """Anti-aliased coverage (H, W) in 0..1 of pixels centred at points (2, H, W): the signed
-        distance to the edge of the point's sector, clamped to one pixel of ramp."""
-        local = points - self.centre.view(2, 1, 1)
-        vertex_angles = torch.atan2(self.vertices[:, 1], self.vertices[:, 0]) % (2 * math.pi)
-        angle = torch.atan2(local[1], local[0]) % (2 * math.pi)
-        sector = (torch.searchsorted(vertex_angles.contiguous(), angle.contiguous(), right=True) - 1) % len(vertex_angles)
-        start = self.vertices[sector]  # (H, W, 2)
-        edge = self.vertices[(sector + 1) % len(vertex_angles)] - start
-        offset = local.permute(1, 2, 0) - start
-        inside_distance = (edge[..., 0] * offset[..., 1] - edge[..., 1] * offset[..., 0]) / edge.norm(dim=-1)
-        return (inside_distance + 0.5).clamp(0, 1)
 
 
 def generate_pair(gen: torch.Generator, height: int, width: int, motion: MotionRange = MotionRange()) -> tuple[Tensor, Tensor, Tensor]:
@@ -165,7 +101,7 @@ def generate_pair(gen: torch.Generator, height: int, width: int, motion: MotionR
     n_objects = int(torch.randint(motion.min_objects, motion.max_objects + 1, (1,), generator=gen))
     for _ in range(n_objects):
         texture = random_texture(gen, height, width)
-        polygon = _Polygon.random(gen, height, width)
+        polygon = Polygon.random(gen, height, width)
         # objects move relative to the moving background, as the chairs do
         own = _affine(gen, polygon.centre, size, motion.object_shift, motion.object_rotation_deg, motion.object_scale)
         object_motion = torch.cat((own[:, :2] @ background_motion[:, :2],

@@ -16,7 +16,8 @@ import flownet
 from flownet.augment import photometric_augment
 from flownet.evaluation import frame_pair_warping, synthetic_epe, zero_flow_epe
 from flownet.losses import MULTISCALE_WEIGHTS, flow_loss, multiscale_epe
-from flownet.synthetic import MotionRange, SyntheticFlowDataset, _Polygon, generate_pair, seeded_generator
+from flownet.synthetic import MotionRange, SyntheticFlowDataset, generate_pair
+from vid2vid.data.procedural import Polygon, seeded_generator
 from flownet.training import FlowTrainingConfig, checkpoint_paths, read_training_config, train_flownet
 from vid2vid.cli import image_size
 from vid2vid.data.frames import write_video
@@ -70,7 +71,7 @@ def test_background_translation_only_gives_a_constant_flow_and_a_shifted_frame()
 
 
 def test_polygon_coverage_is_one_inside_zero_outside_and_half_on_the_edge():
-    square = _Polygon(torch.tensor([20.0, 20.0]),
+    square = Polygon(torch.tensor([20.0, 20.0]),
                       torch.tensor([[10.0, 10.0], [-10.0, 10.0], [-10.0, -10.0], [10.0, -10.0]]))
     # angles of the vertices must ascend for the sector search: 45, 135, 225, 315 degrees
     points = torch.tensor([[20.0, 20.0], [20.0, 35.0], [30.0, 20.0], [29.75, 20.0], [3.0, 3.0]]).T.reshape(2, 1, 5)

@@ -1,0 +1,46 @@
+"""Run by tests/test_pix2pix.py under torchrun (2 processes, gloo): trains the
+tiny pix2pix a few iterations with DDP and reports, from rank 0, whether every
+rank holds the same parameters afterwards and whether they moved at all."""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from test_pix2pix import tiny_config
+from vid2vid.data.aligned import AlignedDataset
+from vid2vid.models.pix2pix import Pix2Pix
+from vid2vid.training import Trainer, init_distributed, seed_everything, shutdown_distributed, unwrap
+
+
+def flat_parameters(task: Pix2Pix) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for net in task.networks().values() for p in unwrap(net).parameters()])
+
+
+def main(root: str, output: str) -> None:
+    config = tiny_config(root, max_iters=4)
+    context = init_distributed("cpu")
+    seed_everything(config.train.seed + context.rank)  # different initial weights: DDP must broadcast rank 0's
+    task = Pix2Pix(config.model, config.train)
+    data = AlignedDataset(root, "train", config.data, seed=config.train.seed, multiple=task.multiple)
+    trainer = Trainer(task, data, config.train, output, context, progress=False)
+    initial = flat_parameters(task)
+    dist.broadcast(initial, src=0)
+    trainer.fit()
+    final = flat_parameters(task)
+    gathered = [torch.empty_like(final) for _ in range(context.world_size)]
+    dist.all_gather(gathered, final)
+    if context.is_main:
+        report = {
+            "world_size": context.world_size,
+            "identical": all(torch.equal(gathered[0], g) for g in gathered[1:]),
+            "changed": not torch.equal(initial, final),
+        }
+        (Path(output) / "ddp_report.json").write_text(json.dumps(report))
+    shutdown_distributed()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

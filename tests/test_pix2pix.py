@@ -1,0 +1,349 @@
+"""pix2pix on the training framework: networks, losses, data, trainer
+(checkpoints, exact resume, non-finite losses, DDP) and the two scripts."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from vid2vid.config import load_config
+from vid2vid.data.aligned import AlignedDataConfig, AlignedDataset, DatasetError
+from vid2vid.models.discriminators import build_discriminator
+from vid2vid.models.generators import build_generator
+from vid2vid.models.layers import init_weights
+from vid2vid.models.losses import GANLoss, gradient_penalty
+from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
+from vid2vid.training import CheckpointFolder, NonFiniteLossError, Trainer, atomic_save, read_losses
+from vid2vid.training.trainer import linear_decay, seed_everything
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ---------------------------------------------------------------------------- networks
+
+
+@pytest.mark.parametrize("name, size", [("unet_256", 256), ("unet_128", 128), ("resnet_9blocks", 36),
+                                        ("resnet_6blocks", 20)])
+def test_generators_keep_the_size_and_range(name, size):
+    net = build_generator(name, 3, 2, ngf=4, norm="instance")
+    out = net(torch.randn(2, 3, size, size * 2))
+    assert out.shape == (2, 2, size, size * 2) and out.abs().max() <= 1
+
+
+def test_parameter_counts_match_the_reference_implementation():
+    # the numbers junyanz/pytorch-CycleGAN-and-pix2pix prints for its defaults
+    assert sum(p.numel() for p in build_generator("unet_256", 3, 3).parameters()) == 54_413_955
+    assert sum(p.numel() for p in build_generator("resnet_9blocks", 3, 3, norm="instance").parameters()) == 11_378_179
+    assert sum(p.numel() for p in build_discriminator("basic", 6).parameters()) == 2_768_705
+
+
+def test_unet_dropout_sits_in_the_inner_decoder_levels():
+    assert sum(isinstance(m, nn.Dropout) for m in build_generator("unet_256", 3, 3, ngf=4).modules()) == 3
+    assert sum(isinstance(m, nn.Dropout) for m in build_generator("unet_256", 3, 3, ngf=4, dropout=False).modules()) == 0
+
+
+@pytest.mark.parametrize("name, out_size", [("basic", 30), ("n_layers", 14), ("pixel", 256)])
+def test_discriminators_give_a_logit_per_patch(name, out_size):
+    net = build_discriminator(name, 6, ndf=4, n_layers=4, norm="batch")
+    assert net(torch.randn(2, 6, 256, 256)).shape == (2, 1, out_size, out_size)
+
+
+def test_patchgan_features_for_feature_matching():
+    net = build_discriminator("basic", 6, ndf=4, norm="instance")
+    x = torch.randn(1, 6, 64, 64)
+    features = net(x, features=True)
+    assert [f.shape[1] for f in features] == [4, 8, 16, 32, 1]
+    assert torch.equal(features[-1], net(x))
+
+
+def test_bad_network_names():
+    with pytest.raises(ValueError, match="generator must be one of unet_256"):
+        build_generator("unet_512", 3, 3)
+    with pytest.raises(ValueError, match="discriminator must be one of basic"):
+        build_discriminator("huge", 6)
+    with pytest.raises(ValueError, match="norm must be"):
+        build_generator("unet_128", 3, 3, norm="group")
+    with pytest.raises(ValueError, match="init must be one of"):
+        init_weights(nn.Conv2d(1, 1, 1), "uniform")
+
+
+def test_normal_init_draws_weights_with_the_asked_spread():
+    net = init_weights(build_generator("unet_256", 3, 3), "normal", 0.02)
+    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, nn.Conv2d)])
+    assert abs(weights.std().item() - 0.02) < 0.001 and abs(weights.mean().item()) < 0.001
+
+
+# ------------------------------------------------------------------------------- losses
+
+
+def test_gan_losses_on_known_logits():
+    zero, half = torch.zeros(2, 1, 3, 3), torch.full((2, 1, 3, 3), 0.5)
+    assert GANLoss("vanilla")(zero, True).item() == pytest.approx(math.log(2))
+    assert GANLoss("vanilla")(zero, False).item() == pytest.approx(math.log(2))
+    assert GANLoss("lsgan")(half, True).item() == pytest.approx(0.25)
+    assert GANLoss("lsgan")(half, False).item() == pytest.approx(0.25)
+    assert GANLoss("wgangp")(half, True).item() == pytest.approx(-0.5)
+    assert GANLoss("wgangp")(half, False).item() == pytest.approx(0.5)
+    assert GANLoss("hinge")(half, True).item() == pytest.approx(0.5)
+    assert GANLoss("hinge")(-half, False).item() == pytest.approx(0.5)
+    assert GANLoss("hinge")(half, True, for_discriminator=False).item() == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="gan_mode must be"):
+        GANLoss("least_squares")
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    critic = nn.Conv2d(1, 1, 1, bias=False)
+    critic.weight.data.fill_(3.0)  # the gradient of sum(3 x) has norm 3 * sqrt(pixels)
+    real, fake = torch.randn(2, 1, 2, 2), torch.randn(2, 1, 2, 2)
+    assert gradient_penalty(critic, real, fake, weight=10).item() == pytest.approx(10 * (3 * 2 - 1) ** 2)
+
+
+def test_linear_decay_schedule():
+    factor = linear_decay(epochs=2, epochs_decay=3)
+    assert [factor(e) for e in range(5)] == pytest.approx([1, 1, 0.75, 0.5, 0.25])
+
+
+# --------------------------------------------------------------------------------- data
+
+
+def save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
+
+
+def side_by_side_dataset(root, count=8, size=32, phase="train"):
+    """A -> B where B is A's colour negative: a mapping a small network learns in a few steps."""
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        a = np.repeat(np.repeat(rng.integers(0, 256, (size // 8, size // 8, 3)), 8, 0), 8, 1)
+        save(root / phase / f"{i:03d}.png", np.concatenate((a, 255 - a), 1))
+    return root
+
+
+def tiny_config(root, **train):
+    settings = {"batch_size": 2, "epochs": 2, "epochs_decay": 2, "checkpoint_every": 2, "log_every": 1,
+                "workers": 0, "device": "cpu", **train}
+    overrides = [f"train.{k}={v}" for k, v in settings.items()]
+    return load_config(Pix2PixConfig, None, [
+        "model.netG=resnet_6blocks", "model.ngf=8", "model.ndf=8", f"data.root={root}", "data.load_size=36",
+        "data.crop_size=32", *overrides,
+    ])
+
+
+def test_aligned_dataset_splits_crops_and_flips_alike(tmp_path):
+    side_by_side_dataset(tmp_path)
+    data = AlignedDataset(tmp_path, "train", AlignedDataConfig(load_size=36, crop_size=32), seed=1)
+    item = data[3]
+    assert item["A"].shape == item["B"].shape == (3, 32, 32)
+    assert torch.allclose(item["A"], -item["B"], atol=0.02)  # the same crop and flip for A and B
+    assert torch.equal(data[3]["A"], item["A"])  # a function of (seed, epoch, index)
+    data.set_epoch(1)
+    assert not torch.equal(data[3]["A"], item["A"])
+    swapped = AlignedDataset(tmp_path, "train", AlignedDataConfig(direction="BtoA", preprocess="none"))
+    plain = AlignedDataset(tmp_path, "train", AlignedDataConfig(preprocess="none", flip=False))
+    assert torch.equal(swapped[0]["A"], plain[0]["B"])
+
+
+def test_folder_layout_and_non_square_images(tmp_path):
+    for i in range(3):
+        save(tmp_path / "A" / "train" / f"{i}.png", np.full((24, 40, 3), 10 * i))
+        save(tmp_path / "B" / "train" / f"{i}.png", np.full((24, 40, 3), 200))
+    data = AlignedDataset(tmp_path, "train", AlignedDataConfig(layout="folders", preprocess="none", flip=False),
+                          multiple=4)
+    assert len(data) == 3 and data[1]["A"].shape == (3, 24, 40)
+    assert data[1]["A"].mean().item() == pytest.approx(10 / 127.5 - 1)
+    scaled = AlignedDataset(tmp_path, "train", AlignedDataConfig(layout="folders", preprocess="scale_width",
+                                                                  load_size=20))
+    assert scaled[0]["A"].shape == (3, 12, 20)
+
+
+@pytest.mark.parametrize(
+    "make, config, message",
+    [
+        (lambda r: None, {}, "dataset folder .* does not exist"),
+        (lambda r: (r / "train").mkdir(parents=True), {}, "no images"),
+        (lambda r: (r / "train").mkdir(parents=True) or (r / "train" / "x.png").write_bytes(b"not a png"), {},
+         "cannot read image .*x.png"),
+        ("truncated", {}, "cannot read image .*000.png"),
+        (lambda r: save(r / "train" / "odd.png", np.zeros((8, 9, 3))), {"preprocess": "none"}, "even width"),
+        (lambda r: side_by_side_dataset(r, 1, 40), {"preprocess": "none"}, "multiples of 32"),
+        ("sizes", {"layout": "folders"}, "different sizes"),
+        ("unpaired", {"layout": "folders"}, "no partner"),
+    ],
+)
+def test_bad_datasets_name_the_file(tmp_path, make, config, message):
+    root = tmp_path / "data"
+    if make == "truncated":
+        side_by_side_dataset(root, 1)
+        path = root / "train" / "000.png"
+        path.write_bytes(path.read_bytes()[:200])
+    elif make in ("sizes", "unpaired"):
+        save(root / "A" / "train" / "0.png", np.zeros((8, 8, 3)))
+        save(root / "B" / "train" / ("0.png" if make == "sizes" else "1.png"), np.zeros((8, 16, 3)))
+    else:
+        make(root)
+    with pytest.raises(DatasetError, match=message):
+        AlignedDataset(root, "train", AlignedDataConfig(**config), multiple=32)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def run_trainer(root, output, resume=False, **train):
+    config = tiny_config(root, **train)
+    seed_everything(config.train.seed)
+    task = Pix2Pix(config.model, config.train)
+    data = AlignedDataset(root, "train", config.data, seed=config.train.seed, multiple=task.multiple)
+    trainer = Trainer(task, data, config.train, output, progress=False)
+    if resume:
+        assert trainer.resume()
+    trainer.fit()
+    return task, trainer
+
+
+def test_a_few_steps_reduce_the_l1_loss(tmp_path):
+    root = side_by_side_dataset(tmp_path / "data")
+    run_trainer(root, tmp_path / "run", epochs=10, epochs_decay=0, max_iters=40, lr=2e-3)
+    l1 = [r["G_L1"] for r in read_losses(tmp_path / "run")]
+    assert len(l1) == 40 and np.mean(l1[-5:]) < 0.7 * np.mean(l1[:5])
+
+
+def test_resumed_run_computes_the_same_losses(tmp_path):
+    root = side_by_side_dataset(tmp_path / "data", count=6)  # 3 batches an epoch: resume lands mid-epoch
+    run_trainer(root, tmp_path / "straight", max_iters=8)
+    run_trainer(root, tmp_path / "resumed", max_iters=4)
+    run_trainer(root, tmp_path / "resumed", resume=True, max_iters=8)
+    straight, resumed = read_losses(tmp_path / "straight"), read_losses(tmp_path / "resumed")
+    assert [r["iteration"] for r in resumed] == list(range(1, 9))
+    assert straight == resumed
+    assert (tmp_path / "resumed" / "web" / "index.html").exists()
+
+
+def test_checkpoints_keep_the_last_k_and_latest(tmp_path):
+    root = side_by_side_dataset(tmp_path / "data")
+    _, trainer = run_trainer(root, tmp_path / "run", max_iters=8, checkpoint_every=2, keep_checkpoints=2)
+    assert [p.name for p in trainer.checkpoints.numbered()] == ["iter_00000006.pt", "iter_00000008.pt"]
+    assert torch.load(trainer.checkpoints.latest, weights_only=False)["iteration"] == 8
+
+
+def test_a_killed_writer_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    folder = CheckpointFolder(tmp_path, keep=3)
+    folder.save({"weights": torch.ones(3), "iteration": 1}, 1)
+
+    def dies_half_way(obj, f):
+        f.write(b"PK\x03\x04 half a zip file")
+        raise KeyboardInterrupt  # what a kill in the middle of torch.save leaves behind
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        folder.save({"weights": torch.zeros(3), "iteration": 2}, 2)
+    monkeypatch.undo()
+    assert torch.equal(folder.load_latest()["weights"], torch.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iter_00000001.pt", "latest.pt"]  # no debris
+
+
+def test_atomic_save_survives_sigkill(tmp_path):
+    target = tmp_path / "state.pt"
+    atomic_save({"step": 0}, target)
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, torch; from vid2vid.training import atomic_save\n"
+        "big = torch.zeros(50_000_000)\n"
+        "print('writing', flush=True)\n"
+        "while True: atomic_save({'step': 1, 'big': big}, sys.argv[1])\n"), str(target)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    writer.kill()
+    writer.wait()
+    assert torch.load(target, weights_only=True)["step"] in (0, 1)  # whole, old or new
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    root = side_by_side_dataset(tmp_path / "data", count=4)
+    run_trainer(root, tmp_path / "run", max_iters=2, checkpoint_every=2)
+    before = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)
+    config = tiny_config(root, max_iters=6)
+    task = Pix2Pix(config.model, config.train)
+    data = AlignedDataset(root, "train", config.data, multiple=task.multiple)
+    trainer = Trainer(task, data, config.train, tmp_path / "run", progress=False)
+    trainer.resume()
+    task.generator.model[1].weight.data.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="loss became nan at iteration 3"):
+        trainer.fit()
+    after = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)
+    assert after["iteration"] == 2
+    assert all(torch.equal(before["networks"]["G"][k], after["networks"]["G"][k]) for k in before["networks"]["G"])
+
+
+def test_bf16_autocast_and_channels_last_train(tmp_path):
+    root = side_by_side_dataset(tmp_path / "data", count=4)
+    run_trainer(root, tmp_path / "run", max_iters=2, amp="bf16", channels_last=True)
+    assert all(np.isfinite(list(r.values())).all() for r in read_losses(tmp_path / "run"))
+
+
+def test_two_process_ddp_keeps_parameters_identical(tmp_path):
+    root = side_by_side_dataset(tmp_path / "data", count=8)
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "tests/ddp_worker.py", str(root), str(tmp_path / "run")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "ddp_report.json").read_text())
+    assert report["world_size"] == 2 and report["identical"] and report["changed"]
+    # rank 0 alone writes: one loss record per iteration, not one per process
+    assert [r["iteration"] for r in read_losses(tmp_path / "run")] == [1, 2, 3, 4]
+
+
+# ------------------------------------------------------------------------------ scripts
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_train_and_test_scripts_with_the_builtin_demo(tmp_path):
+    out = tmp_path / "run"
+    result = run_script("scripts/train_pix2pix.py", "--output", str(out), "--max-iters", "2", "--quiet",
+                        "model.ngf=8", "model.ndf=8")
+    assert result.returncode == 0, result.stderr
+    assert (out / "config.yaml").exists() and (out / "checkpoints" / "latest.pt").exists()
+    assert len(list((out / "demo_data" / "train").glob("*.png"))) == 64
+
+    result = run_script("scripts/train_pix2pix.py", "--output", str(out), "--max-iters", "3", "--quiet",
+                        "model.ngf=8", "model.ndf=8")
+    assert result.returncode == 1 and "already holds a run; pass --resume" in result.stderr
+    result = run_script("scripts/train_pix2pix.py", "--output", str(out), "--resume", "--max-iters", "3",
+                        "--quiet", "model.ngf=16", "model.ndf=8")
+    assert result.returncode == 1 and "another config" in result.stderr
+    result = run_script("scripts/train_pix2pix.py", "--output", str(out), "--resume", "--max-iters", "3",
+                        "--quiet", "model.ngf=8", "model.ndf=8")
+    assert result.returncode == 0, result.stderr
+    assert "resumed and stopped at iteration 3" in result.stdout
+
+    # any image size renders: odd sizes are padded for the U-Net and cropped back
+    save(tmp_path / "inputs" / "odd.png", np.full((50, 70, 3), 255))
+    result = run_script("scripts/test_pix2pix.py", "--run", str(out), "--input", str(tmp_path / "inputs"),
+                        "--output", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "results" / "images" / "odd_output.png").size == (70, 50)
+    assert "odd_output.png" in (tmp_path / "results" / "index.html").read_text()
+
+
+def test_scripts_report_bad_input(tmp_path):
+    result = run_script("scripts/train_pix2pix.py", "--output", str(tmp_path / "run"), "model.ngff=8")
+    assert result.returncode == 1 and "did you mean model.ngf?" in result.stderr
+    result = run_script("scripts/train_pix2pix.py", "--output", str(tmp_path / "run"),
+                        f"data.root={tmp_path / 'nowhere'}")
+    assert result.returncode == 1 and "nowhere does not exist" in result.stderr
+    result = run_script("scripts/test_pix2pix.py", "--run", str(tmp_path / "none"), "--input", str(tmp_path))
+    assert result.returncode == 1 and "no checkpoint" in result.stderr
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)

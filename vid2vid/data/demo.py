@@ -1,0 +1,58 @@
+"""The demo dataset that the trainers use when no dataset is given: pairs of
+an edge map (input A, black lines on white, as edges2shoes) and the picture
+it was traced from (target B), side by side. The pictures are procedural
+(textured polygons over a textured background, :mod:`vid2vid.data.procedural`)
+and the edges come from kornia's Canny, so nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import kornia
+import numpy as np
+import torch
+from PIL import Image
+
+from vid2vid.data.procedural import Polygon, random_texture, seeded_generator
+
+
+def demo_picture(seed: int, index: int, size: int) -> torch.Tensor:
+    """A (3, size, size) picture in 0..1: a smooth background and 2-5 textured polygons."""
+    gen = seeded_generator(seed, index)
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    grid = torch.stack((xs, ys))
+    # a calm background, so that the edges are mostly the shapes' outlines
+    picture = 0.6 + 0.4 * random_texture(gen, size, size) * 0.5
+    for _ in range(int(torch.randint(2, 6, (1,), generator=gen))):
+        alpha = Polygon.random(gen, size, size).coverage(grid)
+        picture = alpha * random_texture(gen, size, size) + (1 - alpha) * picture
+    return picture
+
+
+def edge_map(picture: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) in 0..1 -> (3, H, W) black Canny edges on white."""
+    _, edges = kornia.filters.canny(picture.unsqueeze(0), low_threshold=0.1, high_threshold=0.25)
+    return (1 - edges[0]).expand(3, -1, -1)
+
+
+def build_demo_dataset(folder: str | os.PathLike, *, train: int = 64, test: int = 8, size: int = 128,
+                       seed: int = 0) -> Path:
+    """Writes ``folder/train/NNNN.png`` and ``folder/test/NNNN.png`` (A|B side by side) unless
+    a dataset with the same parameters is there already; returns the folder."""
+    folder = Path(folder)
+    recipe = {"train": train, "test": test, "size": size, "seed": seed}
+    marker = folder / "demo_dataset.json"
+    if marker.exists() and json.loads(marker.read_text()) == recipe:
+        return folder
+    for phase, count, offset in (("train", train, 0), ("test", test, train)):
+        (folder / phase).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            picture = demo_picture(seed, offset + i, size)
+            pair = torch.cat((edge_map(picture), picture), 2)
+            array = (pair.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+            Image.fromarray(np.ascontiguousarray(array)).save(folder / phase / f"{i:04d}.png")
+    marker.write_text(json.dumps(recipe))
+    return folder

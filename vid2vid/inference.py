@@ -1,0 +1,71 @@
+"""Rendering a folder of images with a trained image-to-image model, and
+finding what a training run saved."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from vid2vid.data.aligned import DatasetError, list_images, read_rgb, split_pair, to_tensor
+from vid2vid.training.checkpoint import LATEST
+from vid2vid.training.logging import to_uint8_image, write_html_index
+
+
+def find_checkpoint(run_or_file: str | os.PathLike) -> tuple[Path, Path]:
+    """(checkpoint file, the run's config.yaml) for a run folder or a checkpoint inside one."""
+    path = Path(run_or_file)
+    checkpoint = path / "checkpoints" / LATEST if path.is_dir() else path
+    if not checkpoint.is_file():
+        raise DatasetError(f"no checkpoint at {checkpoint}; pass a run folder (with checkpoints/{LATEST}) "
+                           f"or a checkpoint file")
+    config = checkpoint.parent.parent / "config.yaml"
+    if not config.is_file():
+        raise DatasetError(f"{config} is missing: the run's config tells how to rebuild the networks")
+    return checkpoint, config
+
+
+def load_networks(checkpoint: Path, device: torch.device) -> dict[str, Any]:
+    """The network state dicts of a trainer checkpoint."""
+    state = torch.load(checkpoint, map_location=device, weights_only=False)
+    if not isinstance(state, dict) or "networks" not in state:
+        raise DatasetError(f"{checkpoint} is not a checkpoint of the vid2vid trainer")
+    return state["networks"]
+
+
+def render_folder(translate: Callable[[Tensor], Tensor], inputs: str | os.PathLike, output: str | os.PathLike, *,
+                  side_by_side: bool = False, swap: bool = False, device: torch.device = torch.device("cpu")) -> int:
+    """Runs translate on every image of a folder; writes OUTPUT/images/<name>_{input,output[,target]}.png
+    and OUTPUT/index.html. With side_by_side the images are A|B pairs: A is the input and B the
+    target shown beside the output (swap: the other way round). Returns the number of images."""
+    files = list_images(Path(inputs))
+    if not files:
+        raise DatasetError(f"no images in {inputs}")
+    images_dir = Path(output) / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in files:
+        image = read_rgb(path)
+        target = None
+        if side_by_side:
+            image, target = split_pair(image, path)
+            if swap:
+                image, target = target, image
+        x = to_tensor(image).unsqueeze(0).to(device)
+        pictures = {"input": x, "output": translate(x)}
+        if target is not None:
+            pictures["target"] = to_tensor(target).unsqueeze(0)
+        row = []
+        for name, picture in pictures.items():
+            file = f"{path.stem}_{name}.png"
+            Image.fromarray(np.ascontiguousarray(to_uint8_image(picture))).save(images_dir / file)
+            row.append((name, f"images/{file}"))
+        rows.append((path.name, row))
+    write_html_index(Path(output) / "index.html", f"Results: {Path(inputs).name}", rows)
+    return len(files)

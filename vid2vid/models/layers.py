@@ -1,0 +1,52 @@
+"""Normalisation and initialisation choices shared by every generator and discriminator."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Literal
+
+from torch import nn
+
+NormKind = Literal["batch", "instance", "none"]
+InitKind = Literal["normal", "xavier", "kaiming", "orthogonal"]
+
+
+def norm_layer(kind: NormKind) -> Callable[[int], nn.Module]:
+    """A constructor of the normalisation layer for a number of channels: batch norm with
+    learned affine and running statistics, instance norm without either (as pix2pix), or none."""
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "none":
+        return lambda channels: nn.Identity()
+    raise ValueError(f"norm must be 'batch', 'instance' or 'none', got {kind!r}")
+
+
+def conv_bias(kind: NormKind) -> bool:
+    """Whether convolutions followed by this norm need a bias (batch norm brings its own shift)."""
+    return kind != "batch"
+
+
+def init_weights(net: nn.Module, kind: InitKind = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialises conv and linear weights as pix2pix does (N(0, gain) by default), biases to
+    zero, and batch-norm scales to N(1, gain)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if kind == "normal":
+                nn.init.normal_(m.weight, 0.0, gain)
+            elif kind == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            elif kind == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            elif kind == "orthogonal":
+                nn.init.orthogonal_(m.weight, gain=gain)
+            else:
+                raise ValueError(f"init must be one of normal, xavier, kaiming, orthogonal; got {kind!r}")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net

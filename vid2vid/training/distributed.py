@@ -1,0 +1,83 @@
+"""Distributed data parallel under torchrun: one process per device, gloo on
+the CPU and nccl on GPUs, and all file writes on rank 0.
+
+``torchrun --nproc_per_node=N scripts/train_*.py ...`` sets RANK, WORLD_SIZE,
+LOCAL_RANK and the rendezvous variables; multi-node runs use torchrun's usual
+``--nnodes``/``--rdzv_endpoint``. Without them everything runs in one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files and prints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """module in DistributedDataParallel when distributed, else unchanged."""
+        if not self.distributed or not any(p.requires_grad for p in module.parameters()):
+            return module
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+    def all_finite(self, value: torch.Tensor) -> bool:
+        """Whether value is finite on every rank (all ranks must take the same branch)."""
+        flag = torch.isfinite(value.detach()).all().to(torch.int32).reshape(1)
+        if self.distributed:
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; anything else as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def init_distributed(device: str = "auto") -> DistContext:
+    """Joins the process group torchrun describes, or returns the single-process context."""
+    base = resolve_device(device)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistContext(0, 1, base)
+    rank = int(os.environ["RANK"])
+    if base.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        base = torch.device("cuda", local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if base.type == "cuda" else "gloo")
+    return DistContext(rank, world_size, base)
+
+
+def shutdown_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

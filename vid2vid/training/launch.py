@@ -1,0 +1,97 @@
+"""The command line every training script shares:
+
+    python scripts/train_X.py [--config FILE] [--output DIR] [--max-iters N] [--resume] [section.key=value ...]
+    torchrun --nproc_per_node=N scripts/train_X.py ...
+
+A script names its config class, its built-in default config file and how to
+build its task and dataset; :func:`train_main` does the rest: loading and
+validating the config, refusing to overwrite another run, writing the resolved
+config next to the checkpoints, joining the process group, seeding, resuming
+and reporting errors as one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from torch.utils.data import Dataset
+
+from vid2vid.config import ConfigError, load_config, save_config
+from vid2vid.data.aligned import DatasetError
+from vid2vid.training.distributed import DistContext, init_distributed, shutdown_distributed
+from vid2vid.training.trainer import NonFiniteLossError, Trainer, TrainingTask, seed_everything
+
+C = TypeVar("C")
+Builder = Callable[[Any, DistContext, Path], tuple[TrainingTask, Dataset]]
+
+
+def training_parser(description: str, default_config: Path, default_output: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=default_config,
+                        help=f"YAML config (default: {default_config.name})")
+    parser.add_argument("--output", type=Path, default=Path(default_output),
+                        help="run folder: config.yaml, checkpoints/, losses.jsonl, web/ (default %(default)s)")
+    parser.add_argument("--max-iters", type=int, help="stop after this many iterations in all (train.max_iters)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoints/latest.pt")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
+    return parser
+
+
+def _same_run(saved: Any, config: Any) -> bool:
+    """Whether config continues the saved run: equal but for how long and how it runs."""
+    free = {"max_iters", "epochs", "epochs_decay", "checkpoint_every", "keep_checkpoints", "log_every", "workers",
+            "device"}
+    mine, theirs = dataclasses.asdict(config), dataclasses.asdict(saved)
+    mine["train"] = {k: v for k, v in mine["train"].items() if k not in free}
+    theirs["train"] = {k: v for k, v in theirs["train"].items() if k not in free}
+    return mine == theirs
+
+
+def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse.ArgumentParser,
+               build: Builder) -> int:
+    """Runs a training script; returns its exit status (0, or 1 with the error printed)."""
+    args = parser.parse_args(argv)
+    overrides = list(args.overrides) + ([f"train.max_iters={args.max_iters}"] if args.max_iters is not None else [])
+    dist = None
+    try:
+        config = load_config(config_cls, args.config, overrides)
+        dist = init_distributed(config.train.device)
+        output: Path = args.output
+        resolved = output / "config.yaml"
+        latest = output / "checkpoints" / "latest.pt"
+        if args.resume and latest.exists() and resolved.exists():
+            saved = load_config(config_cls, resolved)
+            if not _same_run(saved, config):
+                raise ConfigError(f"{output} holds a run with another config ({resolved}); --resume continues a run "
+                                  f"with the same model, data and optimiser settings")
+        elif latest.exists() and not args.resume:
+            raise ConfigError(f"{output} already holds a run; pass --resume to continue it or choose another --output")
+        if dist.is_main:
+            output.mkdir(parents=True, exist_ok=True)
+            save_config(config, resolved)
+        dist.barrier()
+        seed_everything(config.train.seed + dist.rank)
+        task, dataset = build(config, dist, output)
+        trainer = Trainer(task, dataset, config.train, output, dist, progress=not args.quiet and dist.is_main)
+        resumed = args.resume and trainer.resume()
+        iteration = trainer.fit()
+    except (ConfigError, DatasetError, NonFiniteLossError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if dist is not None:
+            shutdown_distributed()
+    if dist.is_main:
+        how = "resumed and " if resumed else ""
+        print(f"{how}stopped at iteration {iteration}; checkpoints in {output / 'checkpoints'}, "
+              f"samples in {output / 'web' / 'index.html'}")
+    return 0
+
+
+__all__ = ["training_parser", "train_main"]

@@ -1,0 +1,293 @@
+"""The training loop shared by pix2pix, pix2pixHD and vid2vid.
+
+The trainer owns everything but the maths: seeding, the data order, the
+learning-rate schedule, mixed precision, distributed data parallel,
+checkpoints and resume, non-finite losses, and logging. A model plugs in as a
+:class:`TrainingTask`: its networks and optimizers, and a ``train_step`` that
+computes its losses and hands each one to :meth:`StepContext.step`.
+
+Resuming is exact: the data order of every epoch is a function of the seed and
+the epoch, random augmentations a function of (seed, epoch, index) (datasets
+with a ``set_epoch`` method), and the checkpoint holds the generators' states,
+so a resumed run computes the same losses as the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from vid2vid.training.checkpoint import CheckpointFolder, rng_state, set_rng_state
+from vid2vid.training.distributed import DistContext, unwrap
+from vid2vid.training.logging import RunLogger
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train:`` section of every training config."""
+
+    seed: int = 0
+    batch_size: int = 1
+    epochs: int = 100
+    """epochs at the initial learning rate"""
+    epochs_decay: int = 100
+    """epochs over which the learning rate then falls linearly to zero (pix2pix's schedule)"""
+    max_iters: int | None = None
+    """stop after this many iterations in all (None: run all epochs)"""
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    workers: int = 2
+    device: str = "auto"
+
+    def __post_init__(self):
+        for name in ("batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.epochs < 0 or self.epochs_decay < 0 or self.epochs + self.epochs_decay < 1:
+            raise ValueError(f"need epochs + epochs_decay >= 1, got {self.epochs} + {self.epochs_decay}")
+        if self.max_iters is not None and self.max_iters < 0:
+            raise ValueError(f"max_iters must be >= 0, got {self.max_iters}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the run stops before it can damage the weights or checkpoints."""
+
+
+class TrainingTask(Protocol):
+    """What a model provides to the trainer."""
+
+    def networks(self) -> Mapping[str, nn.Module]:
+        """Every network whose state belongs in the checkpoint, by name."""
+
+    def optimizers(self) -> Mapping[str, torch.optim.Optimizer]:
+        """Every optimizer, by the name train_step passes to StepContext.step."""
+
+    def distribute(self, dist: DistContext) -> None:
+        """Wrap the trained networks for data parallelism (``dist.wrap``)."""
+
+    def train_step(self, batch: Any, ctx: StepContext) -> dict[str, float]:
+        """One iteration: compute the losses, ``ctx.step(loss, optimizer_name)`` each; returns them for logging."""
+
+    def visuals(self, batch: Any) -> dict[str, torch.Tensor]:
+        """Images (B, C, H, W) in -1..1 to show in the logs, e.g. input, output and target."""
+
+
+def linear_decay(epochs: int, epochs_decay: int):
+    """The learning-rate factor of pix2pix: 1 for ``epochs`` epochs, then linearly down over ``epochs_decay``."""
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - epochs) / float(epochs_decay + 1)
+    return factor
+
+
+class StepContext:
+    """What a train_step uses: the device, autocast, and one call per loss that
+    checks it, scales it for fp16, back-propagates it and steps its optimizer."""
+
+    def __init__(self, config: TrainConfig, dist: DistContext, optimizers: Mapping[str, torch.optim.Optimizer]):
+        self.config = config
+        self.dist = dist
+        self.device = dist.device
+        self.iteration = 0
+        self._optimizers = optimizers
+        self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+        fp16 = config.amp == "fp16"
+        self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=fp16) for name in optimizers}
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision for the forward passes, as the config asks."""
+        if self._amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
+
+    def step(self, loss: torch.Tensor, optimizer: str, name: str = "loss") -> None:
+        """Back-propagates loss and steps the named optimizer (after zeroing its gradients).
+
+        Raises:
+            NonFiniteLossError: loss is NaN or infinite (on any rank), before anything is changed.
+        """
+        if not self.dist.all_finite(loss):
+            raise NonFiniteLossError(
+                f"the {name} loss became {loss.item()} at iteration {self.iteration + 1}; stopping before it "
+                f"reaches the weights. The last checkpoint is intact: lower train.lr or try train.amp=none, "
+                f"then --resume"
+            )
+        opt = self._optimizers[optimizer]
+        scaler = self.scalers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python, numpy and torch; call it before building the networks."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
+    if isinstance(batch, torch.Tensor):
+        batch = batch.to(device, non_blocking=True)
+        return batch.contiguous(memory_format=torch.channels_last) if channels_last and batch.dim() == 4 else batch
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device, channels_last) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device, channels_last) for v in batch)
+    return batch
+
+
+class Trainer:
+    """Runs a TrainingTask over a dataset, writing checkpoints and logs under ``output``.
+
+    Layout of ``output``: ``config.yaml`` (the resolved config, written by the
+    script), ``checkpoints/iter_<N>.pt`` and ``checkpoints/latest.pt``,
+    ``losses.jsonl`` (one line per iteration), ``web/index.html`` (samples per
+    epoch) and ``tensorboard/`` when tensorboard is installed.
+    """
+
+    def __init__(self, task: TrainingTask, dataset: Dataset, config: TrainConfig, output: str | Path,
+                 dist: DistContext | None = None, *, progress: bool = True):
+        self.task = task
+        self.dataset = dataset
+        self.config = config
+        self.output = Path(output)
+        self.dist = dist or DistContext()
+        self.checkpoints = CheckpointFolder(self.output / "checkpoints", config.keep_checkpoints)
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(config.epochs, config.epochs_decay))
+            for name, opt in task.optimizers().items()
+        }
+        self.ctx = StepContext(config, self.dist, task.optimizers())
+        self.logger = RunLogger(self.output, enabled=self.dist.is_main, progress=progress)
+        self.epoch = 0
+        self.batch_in_epoch = 0
+
+    @property
+    def total_epochs(self) -> int:
+        return self.config.epochs + self.config.epochs_decay
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "iteration": self.ctx.iteration,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "networks": {k: unwrap(m).state_dict() for k, m in self.task.networks().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.task.optimizers().items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scalers": {k: s.state_dict() for k, s in self.ctx.scalers.items()},
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for k, m in self.task.networks().items():
+            unwrap(m).load_state_dict(state["networks"][k])
+        for k, o in self.task.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        for k, s in self.ctx.scalers.items():
+            s.load_state_dict(state["scalers"][k])
+        self.ctx.iteration = state["iteration"]
+        self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
+        set_rng_state(state["rng"])
+
+    def save(self) -> None:
+        if self.dist.is_main:
+            self.checkpoints.save(self.state_dict(), self.ctx.iteration)
+        self.dist.barrier()
+
+    def resume(self) -> bool:
+        """Loads checkpoints/latest.pt if there is one; whether it did."""
+        state = self.checkpoints.load_latest(map_location=self.dist.device)
+        if state is None:
+            return False
+        self.load_state_dict(state)
+        self.logger.truncate(self.ctx.iteration)
+        return True
+
+    # ------------------------------------------------------------------- loop
+
+    def _epoch_batches(self) -> Iterator[Any]:
+        """The batches of the current epoch from batch_in_epoch on, sharded over the ranks."""
+        sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                     shuffle=True, seed=self.config.seed)
+        sampler.set_epoch(self.epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(self.epoch)
+        indices = list(sampler)[self.batch_in_epoch * self.config.batch_size:]
+        # the loader's own generator keeps its seed draw off the global RNG that the models use
+        loader = DataLoader(self.dataset, batch_size=self.config.batch_size, sampler=indices,
+                            num_workers=self.config.workers, generator=torch.Generator().manual_seed(self.epoch),
+                            pin_memory=self.dist.device.type == "cuda")
+        for batch in loader:
+            yield _to_device(batch, self.dist.device, self.config.channels_last)
+
+    def _finished(self) -> bool:
+        limit = self.config.max_iters
+        return self.epoch >= self.total_epochs or (limit is not None and self.ctx.iteration >= limit)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches each rank runs in an epoch (DistributedSampler pads the data to a multiple of the ranks)."""
+        return math.ceil(math.ceil(len(self.dataset) / self.dist.world_size) / self.config.batch_size)
+
+    def _end_epoch(self, batch: Any) -> None:
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        self.logger.samples(self.epoch, self.task.visuals(batch))
+
+    def fit(self) -> int:
+        """Trains until all epochs are done or max_iters is reached; returns the iteration reached."""
+        self.task.distribute(self.dist)
+        total = self.batches_per_epoch * self.total_epochs
+        if self.config.max_iters is not None:
+            total = min(total, self.config.max_iters)
+        self.logger.start(total=total, initial=self.ctx.iteration)
+        while not self._finished():
+            for batch in self._epoch_batches():
+                losses = self.task.train_step(batch, self.ctx)
+                self.ctx.iteration += 1
+                self.batch_in_epoch += 1
+                self.logger.losses(self.ctx.iteration, self.epoch, losses,
+                                   write_scalars=self.ctx.iteration % self.config.log_every == 0)
+                # the epoch ends before the checkpoint, so that a resumed run never starts on an empty epoch
+                if self.batch_in_epoch == self.batches_per_epoch:
+                    self._end_epoch(batch)
+                if self.ctx.iteration % self.config.checkpoint_every == 0:
+                    self.save()
+                if self._finished():
+                    break
+        if self.ctx.iteration % self.config.checkpoint_every:
+            self.save()
+        self.logger.close()
+        return self.ctx.iteration
+
+
+def read_losses(output: str | Path) -> list[dict[str, float]]:
+    """The per-iteration losses a run logged (``losses.jsonl``), in order."""
+    with open(Path(output) / "losses.jsonl") as f:
+        return [json.loads(line) for line in f if line.strip()]
