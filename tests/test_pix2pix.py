@@ -128,13 +128,12 @@ def side_by_side_dataset(root, count=8, size=32, phase="train"):
     return root
 
 
-def tiny_config(root, **train):
+def tiny_config(root, *overrides, **train):
     settings = {"batch_size": 2, "epochs": 2, "epochs_decay": 2, "checkpoint_every": 2, "log_every": 1,
                 "workers": 0, "device": "cpu", **train}
-    overrides = [f"train.{k}={v}" for k, v in settings.items()]
     return load_config(Pix2PixConfig, None, [
         "model.netG=resnet_6blocks", "model.ngf=8", "model.ndf=8", f"data.root={root}", "data.load_size=36",
-        "data.crop_size=32", *overrides,
+        "data.crop_size=32", *[f"train.{k}={v}" for k, v in settings.items()], *overrides,
     ])
 
 
@@ -282,10 +281,42 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     assert all(torch.equal(before["networks"]["G"][k], after["networks"]["G"][k]) for k in before["networks"]["G"])
 
 
-def test_bf16_autocast_and_channels_last_train(tmp_path):
+@pytest.mark.parametrize("amp, gan_mode", [("bf16", "lsgan"), ("fp16", "hinge"), ("none", "wgangp")])
+def test_mixed_precision_channels_last_and_every_gan_mode_train(tmp_path, amp, gan_mode):
     root = side_by_side_dataset(tmp_path / "data", count=4)
-    run_trainer(root, tmp_path / "run", max_iters=2, amp="bf16", channels_last=True)
-    assert all(np.isfinite(list(r.values())).all() for r in read_losses(tmp_path / "run"))
+    config = tiny_config(root, f"model.gan_mode={gan_mode}", max_iters=2, amp=amp, channels_last=True)
+    task = Pix2Pix(config.model, config.train)
+    data = AlignedDataset(root, "train", config.data, multiple=task.multiple)
+    Trainer(task, data, config.train, tmp_path / "run", progress=False).fit()
+    records = read_losses(tmp_path / "run")
+    assert len(records) == 2 and all(np.isfinite(list(r.values())).all() for r in records)
+
+
+def test_tensorboard_gets_scalars_and_images_when_installed(tmp_path, monkeypatch):
+    calls = []
+
+    class FakeWriter:
+        def __init__(self, log_dir):
+            calls.append(("dir", log_dir))
+
+        def add_scalar(self, tag, value, step):
+            calls.append(("scalar", tag, step))
+
+        def add_image(self, tag, image, step, dataformats):
+            calls.append(("image", tag, image.shape, dataformats))
+
+        def close(self):
+            calls.append(("close",))
+
+    fake = type(sys)("torch.utils.tensorboard")
+    fake.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    root = side_by_side_dataset(tmp_path / "data", count=4)
+    run_trainer(root, tmp_path / "run", max_iters=2, log_every=2)
+    assert ("dir", str(tmp_path / "run" / "tensorboard")) in calls
+    assert ("scalar", "loss/G_L1", 2) in calls and ("scalar", "loss/G_L1", 1) not in calls
+    assert ("image", "samples/output", (32, 64, 3), "HWC") in calls  # the epoch's batch of 2, side by side
+    assert calls[-1] == ("close",)
 
 
 def test_two_process_ddp_keeps_parameters_identical(tmp_path):
