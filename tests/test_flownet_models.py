@@ -72,6 +72,53 @@ def test_normalize_pair_subtracts_the_pair_mean_and_scales():
     torch.testing.assert_close(out[:, 3:] - out[:, :3], (x[:, :, 1] - x[:, :, 0]) / 255.0)
 
 
+class Stub(torch.nn.Module):
+    """Stands in for a network of a stack: records its input, returns a constant flow
+    (a one-element tuple at 1/4 resolution, like the single networks, or a full-resolution tensor)."""
+
+    def __init__(self, value, quarter=True):
+        super().__init__()
+        self.value, self.quarter = value, quarter
+
+    def forward(self, x):
+        self.seen = x
+        b, _, h, w = x.shape
+        if self.quarter:
+            return (torch.full((b, 2, h // 4, w // 4), self.value),)
+        return torch.full((b, 2, h, w), self.value)
+
+
+def test_stacks_wire_their_networks_as_the_reference():
+    from vid2vid.ops import channel_norm, warp
+
+    x = _pair(1, 64, 64)
+    normalized = flownet.normalize_pair(x, 255.0)
+    frame0, frame1 = normalized[:, :3], normalized[:, 3:]
+
+    cs = flownet.FlowNet2CS().eval()
+    cs.flownetc, cs.flownets_1 = Stub(0.1), Stub(0.05)  # 0.1 * div_flow 20 = 2 px, then 1 px
+    with torch.no_grad():
+        flow = cs(x)
+    torch.testing.assert_close(flow, torch.ones(1, 2, 64, 64))
+    two_px = torch.full((1, 2, 64, 64), 2.0)
+    warped = warp(frame1, two_px)
+    expected = torch.cat((normalized, warped, two_px / 20, channel_norm(frame0 - warped)), 1)
+    torch.testing.assert_close(cs.flownets_1.seen, expected)
+
+    full = flownet.FlowNet2().eval()
+    full.flownetc, full.flownets_1, full.flownets_2 = Stub(0.1), Stub(0.05), Stub(0.15)  # CSS ends at 3 px
+    full.flownets_d = Stub(20.0)  # the reference divides SD's flow by div_flow: 1 px
+    full.flownetfusion = Stub(0.5, quarter=False)
+    with torch.no_grad():
+        flow = full(x)
+    torch.testing.assert_close(flow, torch.full((1, 2, 64, 64), 0.5))
+    sd, css = torch.ones(1, 2, 64, 64), torch.full((1, 2, 64, 64), 3.0)
+    torch.testing.assert_close(full.flownets_2.seen[:, 9:11], torch.ones(1, 2, 64, 64) / 20)  # S1's flow in
+    expected = torch.cat((frame0, sd, css, channel_norm(sd), channel_norm(css),
+                          channel_norm(frame0 - warp(frame1, sd)), channel_norm(frame0 - warp(frame1, css))), 1)
+    torch.testing.assert_close(full.flownetfusion.seen, expected)
+
+
 @pytest.mark.parametrize(
     "shape, message",
     [((1, 3, 64, 64), r"\(B, 3, 2, H, W\)"), ((1, 3, 2, 64, 100), "multiples of 64"), ((1, 4, 2, 64, 64), r"\(B, 3, 2")],
