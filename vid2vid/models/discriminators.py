@@ -66,3 +66,23 @@ def build_discriminator(name: str, input_nc: int, ndf: int = 64, n_layers: int =
     if name == "pixel":
         return PixelDiscriminator(input_nc, ndf, norm)
     raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}; got {name!r}")
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """pix2pixHD's D1..Dk (Wang et al. 2018, Sec. 3.2): the same PatchGAN design on the
+    input at full, half, quarter ... resolution, so that the coarsest sees global
+    structure and the finest the details. ``forward`` returns, for each scale (finest
+    first), the outputs of every block, the last being the patch logits."""
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: NormKind = "instance", num_D: int = 3):
+        super().__init__()
+        # pix2pixHD pads its 4x4 convolutions by 2, where pix2pix pads by 1
+        self.scales = nn.ModuleList(NLayerDiscriminator(input_nc, ndf, n_layers, norm, padding=2) for _ in range(num_D))
+
+    def forward(self, x: Tensor) -> list[list[Tensor]]:
+        outputs = []
+        for i, discriminator in enumerate(self.scales):
+            if i:
+                x = nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            outputs.append(discriminator(x, features=True))
+        return outputs

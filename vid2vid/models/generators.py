@@ -126,3 +126,124 @@ def build_generator(name: str, input_nc: int, output_nc: int, ngf: int = 64, nor
         return ResnetGenerator(input_nc, output_nc, ngf, {"resnet_9blocks": 9, "resnet_6blocks": 6}[name], norm,
                                dropout)
     raise ValueError(f"generator must be one of {', '.join(GENERATORS)}; got {name!r}")
+
+
+def _global_layers(input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
+                   norm: NormKind) -> list[nn.Module]:
+    """pix2pixHD's G1 as a flat list: 7x7 conv, n_downsampling stride-2 convs, n_blocks residual
+    blocks, as many stride-2 transposed convs, and the 7x7 conv to tanh (the last three layers)."""
+    make_norm = norm_layer(norm)
+    layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), make_norm(ngf), nn.ReLU(True)]
+    for i in range(n_downsampling):
+        channels = ngf * 2 ** i
+        layers += [nn.Conv2d(channels, channels * 2, 3, 2, 1), make_norm(channels * 2), nn.ReLU(True)]
+    layers += [ResnetBlock(ngf * 2 ** n_downsampling, norm) for _ in range(n_blocks)]
+    for i in range(n_downsampling):
+        channels = ngf * 2 ** (n_downsampling - i)
+        layers += [nn.ConvTranspose2d(channels, channels // 2, 3, 2, 1, output_padding=1), make_norm(channels // 2),
+                   nn.ReLU(True)]
+    return layers + [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+
+
+class GlobalGenerator(nn.Module):
+    """pix2pixHD's global generator G1 (Wang et al. 2018, Sec. 3.2): H and W multiples of 2**n_downsampling."""
+
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_downsampling: int = 4, n_blocks: int = 9,
+                 norm: NormKind = "instance"):
+        super().__init__()
+        self.multiple = 2 ** n_downsampling
+        self.model = nn.Sequential(*_global_layers(input_nc, output_nc, ngf, n_downsampling, n_blocks, norm))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+def downsample2(x: Tensor) -> Tensor:
+    """The half-resolution input of pix2pixHD's coarser levels: 3x3 average, stride 2, borders not padded with zeros."""
+    return torch.nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+
+
+class LocalEnhancer(nn.Module):
+    """G = {G1, G2}: the global generator (its last 7x7 conv removed) runs on the input
+    downsampled n_local_enhancers times; each enhancer G2 adds its own front end's features
+    to the coarser result, then residual blocks and a x2 upsampling (Sec. 3.2, Fig. 3).
+
+    ``global_only=True`` runs G1 alone at the coarsest scale, with its own output layer,
+    for the first phase of training (the global generator is trained first at half size)."""
+
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 32, n_downsampling: int = 4, n_blocks: int = 9,
+                 n_local_enhancers: int = 1, n_blocks_local: int = 3, norm: NormKind = "instance"):
+        super().__init__()
+        self.n_local_enhancers = n_local_enhancers
+        self.multiple = 2 ** (n_downsampling + n_local_enhancers)
+        make_norm = norm_layer(norm)
+        global_layers = _global_layers(input_nc, output_nc, ngf * 2 ** n_local_enhancers, n_downsampling, n_blocks,
+                                       norm)
+        self.global_body = nn.Sequential(*global_layers[:-3])
+        self.global_head = nn.Sequential(*global_layers[-3:])
+        self.front, self.back = nn.ModuleList(), nn.ModuleList()
+        for n in range(1, n_local_enhancers + 1):
+            channels = ngf * 2 ** (n_local_enhancers - n)
+            self.front.append(nn.Sequential(
+                nn.ReflectionPad2d(3), nn.Conv2d(input_nc, channels, 7), make_norm(channels), nn.ReLU(True),
+                nn.Conv2d(channels, channels * 2, 3, 2, 1), make_norm(channels * 2), nn.ReLU(True),
+            ))
+            back: list[nn.Module] = [ResnetBlock(channels * 2, norm) for _ in range(n_blocks_local)]
+            back += [nn.ConvTranspose2d(channels * 2, channels, 3, 2, 1, output_padding=1), make_norm(channels),
+                     nn.ReLU(True)]
+            if n == n_local_enhancers:
+                back += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+            self.back.append(nn.Sequential(*back))
+
+    def forward(self, x: Tensor, global_only: bool = False) -> Tensor:
+        pyramid = [x]
+        for _ in range(self.n_local_enhancers):
+            pyramid.append(downsample2(pyramid[-1]))
+        features = self.global_body(pyramid[-1])
+        if global_only:
+            return self.global_head(features)
+        for n in range(self.n_local_enhancers):
+            features = self.back[n](self.front[n](pyramid[-2 - n]) + features)
+        return features
+
+
+class FeatureEncoder(nn.Module):
+    """pix2pixHD's encoder E (Sec. 3.4): an encoder-decoder from the real image to a
+    low-dimensional feature map, averaged over each instance so that every object
+    gets one feature vector (the generator's extra input, clustered for sampling)."""
+
+    def __init__(self, input_nc: int = 3, feat_nc: int = 3, ngf: int = 16, n_downsampling: int = 4,
+                 norm: NormKind = "instance"):
+        super().__init__()
+        make_norm = norm_layer(norm)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), make_norm(ngf), nn.ReLU(True)]
+        for i in range(n_downsampling):
+            channels = ngf * 2 ** i
+            layers += [nn.Conv2d(channels, channels * 2, 3, 2, 1), make_norm(channels * 2), nn.ReLU(True)]
+        for i in range(n_downsampling):
+            channels = ngf * 2 ** (n_downsampling - i)
+            layers += [nn.ConvTranspose2d(channels, channels // 2, 3, 2, 1, output_padding=1),
+                       make_norm(channels // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, feat_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        self.multiple = 2 ** n_downsampling
+
+    def forward(self, image: Tensor, instances: Tensor) -> Tensor:
+        """image (B, 3, H, W), instances (B, 1, H, W) integer ids -> (B, feat_nc, H, W), constant per instance."""
+        return instance_average(self.model(image), instances)
+
+
+def instance_average(features: Tensor, instances: Tensor) -> Tensor:
+    """Each pixel's features replaced by the mean over its instance (same id, same image).
+
+    features (B, C, H, W), instances (B, 1, H, W) integer ids; differentiable in features."""
+    batch, channels = features.shape[:2]
+    ids = instances.long().flatten(1)  # (B, HW)
+    _, inverse = torch.unique(ids + ids.new_tensor(range(batch)).view(-1, 1) * (ids.max() + 1), return_inverse=True)
+    groups = int(inverse.max()) + 1
+    flat = features.permute(1, 0, 2, 3).reshape(channels, -1)  # (C, B*HW)
+    index = inverse.flatten()
+    sums = flat.new_zeros(channels, groups).index_add_(1, index, flat)
+    counts = torch.bincount(index, minlength=groups).to(flat.dtype)
+    means = sums / counts
+    return means[:, index].reshape(channels, batch, *features.shape[2:]).permute(1, 0, 2, 3)

@@ -47,3 +47,21 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor, weigh
     scores = discriminator(mixed)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     return weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def multiscale_gan_loss(gan_loss: GANLoss, outputs: list[list[Tensor]], target_is_real: bool,
+                        for_discriminator: bool = True) -> Tensor:
+    """The GAN loss summed over the scales of a multiscale discriminator (on each scale's logits)."""
+    return sum(gan_loss(scale[-1], target_is_real, for_discriminator) for scale in outputs)
+
+
+def feature_matching_loss(fake: list[list[Tensor]], real: list[list[Tensor]], weight: float = 10.0) -> Tensor:
+    """pix2pixHD's feature matching (Eq. 4): L1 between the discriminator's intermediate features
+    of generated and real pairs, every layer but the logits, averaged over the scales, each scale's
+    layers weighted 4 / (n_layers + 1) as in NVIDIA/pix2pixHD."""
+    loss = fake[0][0].new_zeros((), dtype=torch.float32)
+    for fake_scale, real_scale in zip(fake, real):
+        layer_weight = 4.0 / (len(fake_scale) - 1)  # n_layers + 2 blocks, the logits excluded
+        for f, r in zip(fake_scale[:-1], real_scale[:-1]):
+            loss = loss + layer_weight / len(fake) * F.l1_loss(f.float(), r.detach().float())
+    return weight * loss
