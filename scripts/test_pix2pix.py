@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from vid2vid.config import ConfigError, load_config
-from vid2vid.data.aligned import DatasetError
+from vid2vid.data.images import DatasetError
 from vid2vid.inference import find_checkpoint, load_networks, render_folder
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
 from vid2vid.training.distributed import resolve_device

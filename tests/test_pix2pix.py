@@ -16,7 +16,8 @@ from PIL import Image
 from torch import nn
 
 from vid2vid.config import load_config
-from vid2vid.data.aligned import AlignedDataConfig, AlignedDataset, DatasetError
+from vid2vid.data.aligned import AlignedDataConfig, AlignedDataset
+from vid2vid.data.images import DatasetError
 from vid2vid.models.discriminators import build_discriminator
 from vid2vid.models.generators import build_generator
 from vid2vid.models.layers import init_weights

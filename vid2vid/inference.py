@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from vid2vid.data.aligned import DatasetError, list_images, read_rgb, split_pair, to_tensor
+from vid2vid.data.aligned import split_pair
+from vid2vid.data.images import DatasetError, list_images, read_rgb, to_tensor
 from vid2vid.training.checkpoint import LATEST
 from vid2vid.training.logging import to_uint8_image, write_html_index
 

@@ -15,18 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import Tensor
 from torch.utils.data import Dataset
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
-
-Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be used, with the folder or file at fault named."""
+from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, list_images, read_rgb, to_tensor
+from vid2vid.data.transforms import Preprocess, Preprocessing
 
 
 @dataclass(frozen=True)
@@ -50,21 +43,9 @@ class AlignedDataConfig:
         if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
             raise ValueError(f"crop_size {self.crop_size} is larger than load_size {self.load_size}")
 
-
-def list_images(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise DatasetError(f"dataset folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def read_rgb(path: Path) -> Image.Image:
-    """The image at path as RGB, fully decoded; DatasetError naming the file if it cannot be."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as e:  # PIL signals truncated/corrupt files with these
-        raise DatasetError(f"cannot read image {path}: {e}") from None
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
 
 
 def _pair_sources(root: Path, phase: str, layout: str) -> list[tuple[Path, Path | None]]:
@@ -86,12 +67,6 @@ def split_pair(image: Image.Image, path: Path) -> tuple[Image.Image, Image.Image
     if width % 2:
         raise DatasetError(f"{path} is {width} pixels wide; a side-by-side A|B image needs an even width")
     return image.crop((0, 0, width // 2, height)), image.crop((width // 2, 0, width, height))
-
-
-def to_tensor(image: Image.Image) -> Tensor:
-    """(3, H, W) float in -1..1."""
-    array = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
-    return array.float() / 127.5 - 1
 
 
 class AlignedDataset(Dataset):
@@ -119,7 +94,7 @@ class AlignedDataset(Dataset):
             if a.size != b.size:
                 raise DatasetError(f"pair {index} has different sizes: {self.sources[index][0]} is "
                                    f"{a.size[0]}x{a.size[1]}, {self.sources[index][1]} is {b.size[0]}x{b.size[1]}")
-            self._check_size(index, a.size)
+            config.preprocessing.check(a.size, multiple, self.sources[index][0])
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -135,56 +110,9 @@ class AlignedDataset(Dataset):
             a, b = read_rgb(first), read_rgb(second)
         return (b, a) if self.config.direction == "BtoA" else (a, b)
 
-    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        """(width, height) after preprocessing an image of this (width, height)."""
-        c, width, height = self.config, *size
-        if c.preprocess in ("resize_and_crop", "crop"):
-            return c.crop_size, c.crop_size
-        if c.preprocess == "scale_width":
-            return c.load_size, round(height * c.load_size / width)
-        if c.preprocess == "scale_width_and_crop":
-            return c.crop_size, c.crop_size
-        return width, height
-
-    def _check_size(self, index: int, size: tuple[int, int]) -> None:
-        width, height = self.output_size(size)
-        if width % self.multiple or height % self.multiple:
-            raise DatasetError(
-                f"{self.sources[index][0]} becomes {width}x{height} after preprocess={self.config.preprocess}, but "
-                f"the generator needs width and height that are multiples of {self.multiple}: set data.crop_size "
-                f"(or data.load_size for scale_width) to a multiple of {self.multiple}, or use preprocess="
-                f"resize_and_crop/crop"
-            )
-        if self.config.preprocess in ("crop",) and min(size) < self.config.crop_size:
-            raise DatasetError(f"{self.sources[index][0]} ({size[0]}x{size[1]}) is smaller than crop_size "
-                               f"{self.config.crop_size}")
-        if self.config.preprocess == "scale_width_and_crop":
-            scaled = round(size[1] * self.config.load_size / size[0])
-            if scaled < self.config.crop_size:
-                raise DatasetError(f"{self.sources[index][0]} is {scaled} pixels high after scaling to width "
-                                   f"{self.config.load_size}, less than crop_size {self.config.crop_size}")
-
-    def _transform(self, images: tuple[Image.Image, Image.Image], rng: np.random.Generator):
-        c = self.config
-        width, height = images[0].size
-        if c.preprocess == "resize_and_crop":
-            images = tuple(im.resize((c.load_size, c.load_size), Image.BICUBIC) for im in images)
-        elif c.preprocess in ("scale_width", "scale_width_and_crop"):
-            target = (c.load_size, round(height * c.load_size / width))
-            images = tuple(im.resize(target, Image.BICUBIC) for im in images)
-        if c.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop"):
-            width, height = images[0].size
-            if self.train:
-                x = int(rng.integers(0, width - c.crop_size + 1))
-                y = int(rng.integers(0, height - c.crop_size + 1))
-            else:
-                x, y = (width - c.crop_size) // 2, (height - c.crop_size) // 2
-            images = tuple(im.crop((x, y, x + c.crop_size, y + c.crop_size)) for im in images)
-        if self.train and c.flip and rng.random() < 0.5:
-            images = tuple(im.transpose(Image.FLIP_LEFT_RIGHT) for im in images)
-        return images
-
     def __getitem__(self, index: int) -> dict:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        a, b = self._transform(self._load(index), rng)
+        a, b = self._load(index)
+        geometry = self.config.preprocessing.draw(a.size, np.random.default_rng([self.seed, self.epoch, index]),
+                                                  self.train)
+        a, b = geometry.apply(a), geometry.apply(b)
         return {"A": to_tensor(a), "B": to_tensor(b), "path": str(self.sources[index][0])}

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from torch.utils.data import Dataset
 
 from vid2vid.config import ConfigError, load_config, save_config
-from vid2vid.data.aligned import DatasetError
+from vid2vid.data.images import DatasetError
 from vid2vid.training.distributed import DistContext, init_distributed, shutdown_distributed
 from vid2vid.training.trainer import NonFiniteLossError, Trainer, TrainingTask, seed_everything
 

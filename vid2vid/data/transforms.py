@@ -1,0 +1,90 @@
+"""The preprocessing of the pix2pix family: resize, crop and flip, drawn once per
+item and applied alike to every image of the item (input, target, label and
+instance maps, the last two with nearest-neighbour resampling)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from vid2vid.data.images import DatasetError
+
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """One draw of the preprocessing: resize to (w, h), then crop box, then horizontal flip."""
+
+    resize: tuple[int, int] | None
+    crop: tuple[int, int, int, int] | None
+    flip: bool
+
+    def apply(self, image: Image.Image, resample: int = Image.BICUBIC) -> Image.Image:
+        if self.resize is not None:
+            image = image.resize(self.resize, resample)
+        if self.crop is not None:
+            image = image.crop(self.crop)
+        return image.transpose(Image.FLIP_LEFT_RIGHT) if self.flip else image
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """resize_and_crop: resize to load_size x load_size, crop crop_size; crop: crop only;
+    scale_width: width to load_size, keeping the aspect; scale_width_and_crop: then crop;
+    none: as stored. Random crops and flips in training, centred crops otherwise."""
+
+    mode: Preprocess
+    load_size: int
+    crop_size: int
+    flip: bool
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) after preprocessing an image of this (width, height)."""
+        width, height = size
+        if self.mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
+            return self.crop_size, self.crop_size
+        if self.mode == "scale_width":
+            return self.load_size, round(height * self.load_size / width)
+        return width, height
+
+    def check(self, size: tuple[int, int], multiple: int, path: Path) -> None:
+        """DatasetError naming path if an image of this size cannot be preprocessed into
+        a size the generator takes (multiples of ``multiple``)."""
+        width, height = self.output_size(size)
+        if width % multiple or height % multiple:
+            raise DatasetError(
+                f"{path} becomes {width}x{height} after preprocess={self.mode}, but the generator needs width and "
+                f"height that are multiples of {multiple}: set data.crop_size (or data.load_size for scale_width) "
+                f"to a multiple of {multiple}, or use preprocess=resize_and_crop/crop"
+            )
+        if self.mode == "crop" and min(size) < self.crop_size:
+            raise DatasetError(f"{path} ({size[0]}x{size[1]}) is smaller than crop_size {self.crop_size}")
+        if self.mode == "scale_width_and_crop":
+            scaled = round(size[1] * self.load_size / size[0])
+            if scaled < self.crop_size:
+                raise DatasetError(f"{path} is {scaled} pixels high after scaling to width {self.load_size}, "
+                                   f"less than crop_size {self.crop_size}")
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator, train: bool) -> Geometry:
+        width, height = size
+        resize = None
+        if self.mode == "resize_and_crop":
+            resize = (self.load_size, self.load_size)
+        elif self.mode in ("scale_width", "scale_width_and_crop"):
+            resize = (self.load_size, round(height * self.load_size / width))
+        if resize is not None:
+            width, height = resize
+        crop = None
+        if self.mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
+            if train:
+                x = int(rng.integers(0, width - self.crop_size + 1))
+                y = int(rng.integers(0, height - self.crop_size + 1))
+            else:
+                x, y = (width - self.crop_size) // 2, (height - self.crop_size) // 2
+            crop = (x, y, x + self.crop_size, y + self.crop_size)
+        return Geometry(resize, crop, bool(train and self.flip and rng.random() < 0.5))
