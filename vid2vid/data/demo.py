@@ -56,3 +56,56 @@ def build_demo_dataset(folder: str | os.PathLike, *, train: int = 64, test: int 
             Image.fromarray(np.ascontiguousarray(array)).save(folder / phase / f"{i:04d}.png")
     marker.write_text(json.dumps(recipe))
     return folder
+
+
+# The label demo: class 1 is the background, classes 2 .. DEMO_LABEL_NC - 1 the shapes.
+DEMO_LABEL_NC = 6
+# each shape class comes in two colour variants, so one label map has several right answers
+_CLASS_COLOURS = torch.tensor([
+    [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]], [[0.75, 0.8, 0.85], [0.75, 0.8, 0.85]],
+    [[0.85, 0.2, 0.2], [0.95, 0.75, 0.2]], [[0.2, 0.6, 0.25], [0.2, 0.3, 0.8]],
+    [[0.6, 0.3, 0.7], [0.9, 0.5, 0.7]], [[0.2, 0.2, 0.25], [0.9, 0.9, 0.85]],
+])
+
+
+def demo_scene(seed: int, index: int, size: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """(label ids (H, W) uint8, instance ids (H, W) int32, picture (3, H, W) in 0..1) of one scene.
+    Instance ids follow Cityscapes: class * 1000 + the object's number."""
+    gen = seeded_generator(seed, 1, index)
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    grid = torch.stack((xs, ys))
+    label = torch.ones(size, size, dtype=torch.int64)
+    instance = torch.full((size, size), 1000, dtype=torch.int64)
+    picture = _CLASS_COLOURS[1, 0].view(3, 1, 1) * (0.85 + 0.3 * random_texture(gen, size, size) * 0.5)
+    for k in range(int(torch.randint(2, 5, (1,), generator=gen))):
+        cls = int(torch.randint(2, DEMO_LABEL_NC, (1,), generator=gen))
+        variant = int(torch.randint(0, 2, (1,), generator=gen))
+        inside = Polygon.random(gen, size, size).coverage(grid) >= 0.5
+        texture = 0.8 + 0.4 * random_texture(gen, size, size) * 0.5
+        picture = torch.where(inside, _CLASS_COLOURS[cls, variant].view(3, 1, 1) * texture, picture)
+        label[inside] = cls
+        instance[inside] = cls * 1000 + k
+    return label.numpy().astype(np.uint8), instance.numpy().astype(np.int32), picture.clamp(0, 1)
+
+
+def build_label_demo_dataset(folder: str | os.PathLike, *, train: int = 32, test: int = 4, size: int = 128,
+                             seed: int = 0) -> Path:
+    """Writes the pix2pixHD layout (``<phase>_label/``, ``<phase>_inst/`` as 16-bit PNG,
+    ``<phase>_img/``) of generated scenes with DEMO_LABEL_NC classes, unless already there."""
+    folder = Path(folder)
+    recipe = {"kind": "labels", "train": train, "test": test, "size": size, "seed": seed}
+    marker = folder / "demo_dataset.json"
+    if marker.exists() and json.loads(marker.read_text()) == recipe:
+        return folder
+    for phase, count, offset in (("train", train, 0), ("test", test, train)):
+        for sub in ("label", "inst", "img"):
+            (folder / f"{phase}_{sub}").mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            label, instance, picture = demo_scene(seed, offset + i, size)
+            Image.fromarray(label).save(folder / f"{phase}_label" / f"{i:04d}.png")
+            Image.fromarray(instance.astype(np.uint16)).save(folder / f"{phase}_inst" / f"{i:04d}.png")
+            array = (picture * 255).round().byte().permute(1, 2, 0).numpy()
+            Image.fromarray(np.ascontiguousarray(array)).save(folder / f"{phase}_img" / f"{i:04d}.png")
+    marker.write_text(json.dumps(recipe))
+    return folder

@@ -108,9 +108,9 @@ def vgg_loss_or_none(path: str | os.PathLike | None, required: bool) -> VGGLoss 
         where = f"{os.fspath(path)!r} does not exist" if path is not None else (
             f"no {TORCHVISION_FILE} in torchvision's cache ({Path(torch.hub.get_dir()) / 'checkpoints'})")
         if required:
-            raise ValueError(f"the VGG loss is required (loss.vgg_required) but {where}; pass the ImageNet VGG19 "
-                             f"weights with loss.vgg_weights=PATH")
-        warnings.warn(f"training without the VGG perceptual loss: {where}; pass loss.vgg_weights=PATH "
+            raise ValueError(f"the VGG loss is required (model.vgg_required) but {where}; pass the ImageNet VGG19 "
+                             f"weights with --vgg-weights PATH (model.vgg_weights)")
+        warnings.warn(f"training without the VGG perceptual loss: {where}; pass --vgg-weights PATH "
                       f"(torchvision's {TORCHVISION_FILE}) to use it", stacklevel=2)
         return None
     return VGGLoss(load_vgg19(found))

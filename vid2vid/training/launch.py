@@ -54,10 +54,12 @@ def _same_run(saved: Any, config: Any) -> bool:
 
 
 def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse.ArgumentParser,
-               build: Builder) -> int:
-    """Runs a training script; returns its exit status (0, or 1 with the error printed)."""
+               build: Builder, extra_overrides: Callable[[argparse.Namespace], list[str]] = lambda args: []) -> int:
+    """Runs a training script; returns its exit status (0, or 1 with the error printed).
+    extra_overrides turns a script's own flags into config overrides."""
     args = parser.parse_args(argv)
     overrides = list(args.overrides) + ([f"train.max_iters={args.max_iters}"] if args.max_iters is not None else [])
+    overrides += extra_overrides(args)
     dist = None
     try:
         config = load_config(config_cls, args.config, overrides)

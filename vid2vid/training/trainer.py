@@ -107,6 +107,8 @@ class StepContext:
         self.dist = dist
         self.device = dist.device
         self.iteration = 0
+        self.epoch = 0
+        """the trainer's epoch, for tasks whose training changes with it (pix2pixHD's phases)"""
         self._optimizers = optimizers
         self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
         fp16 = config.amp == "fp16"
@@ -269,6 +271,7 @@ class Trainer:
         self.logger.start(total=total, initial=self.ctx.iteration)
         while not self._finished():
             for batch in self._epoch_batches():
+                self.ctx.epoch = self.epoch
                 losses = self.task.train_step(batch, self.ctx)
                 self.ctx.iteration += 1
                 self.batch_in_epoch += 1

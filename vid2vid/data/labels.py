@@ -1,0 +1,148 @@
+"""Label maps, instance maps and images for pix2pixHD (and, per frame, vid2vid).
+
+Layout (NVIDIA/pix2pixHD's): ``ROOT/<phase>_label/``, ``ROOT/<phase>_inst/``
+(optional), ``ROOT/<phase>_img/``, matched by sorted order. Label maps hold
+class ids as pixel values (Cityscapes ``*_labelIds.png`` are read as they are);
+instance maps hold an id per object (Cityscapes ``*_instanceIds.png``, 16 bit).
+With ``label_nc: 0`` the label images are RGB pictures used as they are
+(edges, poses drawn as images).
+
+Every file is checked when the dataset is built: label values below
+``label_nc``, instance maps of the label map's size, readable images.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from vid2vid.data.images import DatasetError, list_images, read_image, to_tensor
+from vid2vid.data.transforms import Preprocess, Preprocessing
+
+
+@dataclass(frozen=True)
+class LabelDataConfig:
+    """The ``data:`` section of pix2pixHD configs."""
+
+    root: str | None = None
+    """dataset folder; None builds the small demo dataset in the run's output folder"""
+    preprocess: Preprocess = "scale_width"
+    load_size: int = 1024
+    crop_size: int = 512
+    flip: bool = True
+    max_size: int | None = None
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
+
+
+def instance_boundaries(instances: Tensor) -> Tensor:
+    """pix2pixHD's boundary map (Sec. 3.3): 1 where a pixel's instance id differs from a
+    horizontal or vertical neighbour's (both pixels of the pair), else 0.
+
+    instances (B, 1, H, W) integer ids -> (B, 1, H, W) float."""
+    edges = torch.zeros_like(instances, dtype=torch.bool)
+    horizontal = instances[..., :, 1:] != instances[..., :, :-1]
+    vertical = instances[..., 1:, :] != instances[..., :-1, :]
+    edges[..., :, 1:] |= horizontal
+    edges[..., :, :-1] |= horizontal
+    edges[..., 1:, :] |= vertical
+    edges[..., :-1, :] |= vertical
+    return edges.float()
+
+
+def one_hot_labels(labels: Tensor, label_nc: int) -> Tensor:
+    """(B, 1, H, W) class ids -> (B, label_nc, H, W) one-hot float."""
+    return torch.nn.functional.one_hot(labels[:, 0].long(), label_nc).permute(0, 3, 1, 2).float()
+
+
+def _read_ids(path: Path) -> np.ndarray:
+    """A label or instance map's integer ids as stored (8- or 16-bit grey, or palette indices)."""
+    image = read_image(path, mode=None)
+    if image.mode in ("RGB", "RGBA"):
+        raise DatasetError(f"{path} is an {image.mode} image; label and instance maps hold one id per pixel "
+                           f"(use data.label_nc=0 for RGB label pictures)")
+    return np.asarray(image, dtype=np.int64)
+
+
+class LabelDataset(Dataset):
+    """Item i: ``{"label": (1, H, W) int64 class ids, or (3, H, W) -1..1 when label_nc is 0;
+    "instance": (1, H, W) int64 (zeros without instance maps); "image": (3, H, W) in -1..1;
+    "path": str}``, all with the same random resize/crop/flip (nearest for the maps)."""
+
+    def __init__(self, root: str | os.PathLike, phase: str, config: LabelDataConfig, *, label_nc: int,
+                 use_instance: bool, train: bool = True, seed: int = 0, multiple: int = 1, need_images: bool = True):
+        self.root, self.config, self.label_nc = Path(root), config, label_nc
+        self.use_instance, self.train, self.seed, self.epoch = use_instance, train, seed, 0
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset folder {self.root} does not exist")
+        labels = list_images(self.root / f"{phase}_label")[: config.max_size]
+        if not labels:
+            raise DatasetError(f"no label maps in {self.root / f'{phase}_label'}")
+        columns = {"label": labels}
+        if use_instance:
+            columns["instance"] = list_images(self.root / f"{phase}_inst")[: config.max_size]
+        if need_images:
+            columns["image"] = list_images(self.root / f"{phase}_img")[: config.max_size]
+        for name, files in columns.items():
+            if len(files) != len(labels):
+                raise DatasetError(f"{len(labels)} label maps in {self.root / f'{phase}_label'} but {len(files)} "
+                                   f"files in {files[0].parent if files else self.root / f'{phase}_{name[:4]}'}")
+        self.items = [dict(zip(columns, files)) for files in zip(*columns.values())]
+        for item in self.items:
+            self._check(item, multiple)
+
+    def _check(self, item: dict[str, Path], multiple: int) -> None:
+        if self.label_nc:
+            ids = _read_ids(item["label"])
+            if ids.max() >= self.label_nc or ids.min() < 0:
+                raise DatasetError(f"{item['label']} holds label {int(ids.max())}, but model.label_nc is "
+                                   f"{self.label_nc} (labels must be 0 .. {self.label_nc - 1})")
+            size = (ids.shape[1], ids.shape[0])
+        else:
+            size = read_image(item["label"]).size
+        for name in ("instance", "image"):
+            if name in item:
+                other = _read_ids(item[name]).shape[::-1] if name == "instance" else read_image(item[name]).size
+                if tuple(other) != size:
+                    raise DatasetError(f"{item[name]} is {other[0]}x{other[1]} but its label map {item['label']} "
+                                       f"is {size[0]}x{size[1]}")
+        self.config.preprocessing.check(size, multiple, item["label"])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        if self.label_nc:
+            label_image = Image.fromarray(_read_ids(item["label"]).astype(np.int32), mode="I")
+        else:
+            label_image = read_image(item["label"])
+        geometry = self.config.preprocessing.draw(label_image.size,
+                                                  np.random.default_rng([self.seed, self.epoch, index]), self.train)
+        label_image = geometry.apply(label_image, Image.NEAREST if self.label_nc else Image.BICUBIC)
+        if self.label_nc:
+            label = torch.from_numpy(np.asarray(label_image, dtype=np.int64).copy()).unsqueeze(0)
+        else:
+            label = to_tensor(label_image)
+        out = {"label": label, "path": str(item["label"])}
+        if "instance" in item:
+            instance = Image.fromarray(_read_ids(item["instance"]).astype(np.int32), mode="I")
+            out["instance"] = torch.from_numpy(
+                np.asarray(geometry.apply(instance, Image.NEAREST), dtype=np.int64).copy()).unsqueeze(0)
+        else:
+            out["instance"] = torch.zeros(1, *label.shape[-2:], dtype=torch.int64)
+        if "image" in item:
+            out["image"] = to_tensor(geometry.apply(read_image(item["image"])))
+        return out

@@ -1,0 +1,233 @@
+"""pix2pixHD (Wang et al. 2018): high-resolution image synthesis from semantic label maps.
+
+G = {G1, G2} (global generator and local enhancer) maps the one-hot label map,
+the instance boundary map and, optionally, per-instance features from the
+encoder E to an image; a multiscale discriminator judges (label, image) pairs.
+Objective (Eq. 4 and Sec. 3.3): LSGAN + lambda_feat * feature matching +
+lambda_vgg * VGG perceptual loss.
+
+Training as the paper: with ``netG: local``, G1 alone at half resolution for
+``global_epochs``, then the enhancer alone for ``niter_fix_global`` epochs, then
+both jointly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from vid2vid.data.labels import LabelDataConfig, instance_boundaries, one_hot_labels
+from vid2vid.models.discriminators import MultiscaleDiscriminator
+from vid2vid.models.generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, downsample2
+from vid2vid.models.layers import NormKind, init_weights
+from vid2vid.models.losses import GANLoss, GanMode, feature_matching_loss, multiscale_gan_loss
+from vid2vid.models.vgg import vgg_loss_or_none
+from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+
+
+@dataclass(frozen=True)
+class Pix2PixHDModelConfig:
+    """The ``model:`` section; the defaults are NVIDIA/pix2pixHD's for Cityscapes."""
+
+    label_nc: int = 35
+    """classes of the label maps (one-hot); 0: the label images are RGB and used as they are"""
+    use_instance: bool = True
+    """add the boundary map of the instance maps to the input"""
+    output_nc: int = 3
+    netG: Literal["global", "local"] = "global"
+    ngf: int = 64
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_local_enhancers: int = 1
+    n_blocks_local: int = 3
+    norm: NormKind = "instance"
+    ndf: int = 64
+    n_layers_D: int = 3
+    num_D: int = 2
+    gan_mode: GanMode = "lsgan"
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    vgg_weights: str | None = None
+    """ImageNet VGG19 weights (torchvision's vgg19-dcbb9e9d.pth); None: torchvision's cache if it has them"""
+    vgg_required: bool = False
+    """stop with an error instead of training without the VGG loss when no weights are found"""
+    use_features: bool = False
+    """the instance-wise feature encoder for multimodal synthesis (Sec. 3.4)"""
+    feat_num: int = 3
+    nef: int = 16
+    n_downsample_E: int = 4
+    global_epochs: int = 0
+    """netG local: epochs that train the global generator alone at half resolution first"""
+    niter_fix_global: int = 0
+    """netG local: epochs after those that train the local enhancer with the global generator fixed"""
+
+    def __post_init__(self):
+        if self.label_nc < 0 or self.feat_num < 1 or self.num_D < 1:
+            raise ValueError(f"need label_nc >= 0, feat_num >= 1 and num_D >= 1, got {self.label_nc}, "
+                             f"{self.feat_num}, {self.num_D}")
+
+    @property
+    def label_channels(self) -> int:
+        """Channels of the encoded label input: one-hot classes (or RGB) plus the boundary map."""
+        return (self.label_nc or 3) + int(self.use_instance)
+
+
+@dataclass(frozen=True)
+class Pix2PixHDConfig:
+    model: Pix2PixHDModelConfig = field(default_factory=Pix2PixHDModelConfig)
+    data: LabelDataConfig = field(default_factory=LabelDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class Pix2PixHD:
+    """The pix2pixHD networks and their training step (a :class:`vid2vid.training.TrainingTask`)."""
+
+    def __init__(self, config: Pix2PixHDModelConfig, train: TrainConfig, device: torch.device = torch.device("cpu"),
+                 *, with_losses: bool = True):
+        self.config = c = config
+        g_input = c.label_channels + (c.feat_num if c.use_features else 0)
+        if c.netG == "global":
+            generator: nn.Module = GlobalGenerator(g_input, c.output_nc, c.ngf, c.n_downsample_global,
+                                                   c.n_blocks_global, c.norm)
+        else:
+            generator = LocalEnhancer(g_input, c.output_nc, c.ngf, c.n_downsample_global, c.n_blocks_global,
+                                      c.n_local_enhancers, c.n_blocks_local, c.norm)
+        self.generator = init_weights(generator).to(device)
+        self.discriminator = init_weights(
+            MultiscaleDiscriminator(c.label_channels + c.output_nc, c.ndf, c.n_layers_D, c.norm, c.num_D)
+        ).to(device)
+        self.encoder = init_weights(FeatureEncoder(c.output_nc, c.feat_num, c.nef, c.n_downsample_E, c.norm)).to(
+            device) if c.use_features else None
+        g_params = list(self.generator.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
+        betas = (train.beta1, train.beta2)
+        self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
+                            "D": torch.optim.Adam(self.discriminator.parameters(), lr=train.lr, betas=betas)}
+        self.gan_loss = GANLoss(c.gan_mode)
+        self.vgg_loss = vgg_loss_or_none(c.vgg_weights, c.vgg_required) if with_losses and c.lambda_vgg > 0 else None
+        if self.vgg_loss is not None:
+            self.vgg_loss.to(device)
+
+    @property
+    def multiple(self) -> int:
+        """What the input's H and W must be multiples of."""
+        multiples = [unwrap(self.generator).multiple] + ([self.encoder.multiple] if self.encoder else [])
+        return max(multiples)
+
+    # ------------------------------------------------------------------ inputs
+
+    def encode_labels(self, batch: dict[str, Tensor]) -> Tensor:
+        """The label input of G and D: one-hot classes (or the RGB label), plus the instance boundaries."""
+        label = batch["label"]
+        x = one_hot_labels(label, self.config.label_nc) if self.config.label_nc else label
+        if self.config.use_instance:
+            x = torch.cat((x, instance_boundaries(batch["instance"])), 1)
+        return x
+
+    def _phase(self, epoch: int) -> str:
+        c = self.config
+        if c.netG != "local":
+            return "joint"
+        if epoch < c.global_epochs:
+            return "global"
+        return "fixed_global" if epoch < c.global_epochs + c.niter_fix_global else "joint"
+
+    # ------------------------------------------------------------ TrainingTask
+
+    def networks(self) -> dict[str, nn.Module]:
+        nets = {"G": self.generator, "D": self.discriminator}
+        if self.encoder is not None:
+            nets["E"] = self.encoder
+        return nets
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._optimizers
+
+    def distribute(self, dist: DistContext) -> None:
+        self.generator = dist.wrap(self.generator)
+        self.discriminator = dist.wrap(self.discriminator)
+        if self.encoder is not None:
+            self.encoder = dist.wrap(self.encoder)
+
+    def _generate(self, label: Tensor, batch: dict[str, Tensor], phase: str) -> Tensor:
+        x = label
+        if self.encoder is not None:
+            x = torch.cat((x, self.encoder(batch["image"], batch["instance"])), 1)
+        if phase == "global":
+            return self.generator(x, global_only=True)
+        return self.generator(x)
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        phase = self._phase(ctx.epoch)
+        generator = unwrap(self.generator)
+        if isinstance(generator, LocalEnhancer):
+            generator.global_body.requires_grad_(phase != "fixed_global")
+        self.generator.train()
+        self.discriminator.train()
+        label, image = self.encode_labels(batch), batch["image"]
+        with ctx.autocast():
+            fake = self._generate(label, batch, phase)
+        if phase == "global":  # G1 alone learns the half-resolution image
+            for _ in range(self.config.n_local_enhancers):
+                label, image = downsample2(label), downsample2(image)
+
+        with ctx.autocast():
+            pred_fake = self.discriminator(torch.cat((label, fake.detach()), 1))
+            pred_real = self.discriminator(torch.cat((label, image), 1))
+            loss_d_fake = multiscale_gan_loss(self.gan_loss, pred_fake, False)
+            loss_d_real = multiscale_gan_loss(self.gan_loss, pred_real, True)
+        ctx.step(0.5 * (loss_d_fake + loss_d_real), "D", "discriminator")
+
+        critic = unwrap(self.discriminator)
+        critic.requires_grad_(False)
+        try:
+            with ctx.autocast():
+                pred = critic(torch.cat((label, fake), 1))
+                losses = {
+                    "G_GAN": multiscale_gan_loss(self.gan_loss, pred, True, for_discriminator=False),
+                    "G_FM": feature_matching_loss(pred, pred_real, self.config.lambda_feat),
+                }
+                if self.vgg_loss is not None:
+                    losses["G_VGG"] = self.vgg_loss(fake, image) * self.config.lambda_vgg
+            ctx.step(sum(losses.values()), "G", "generator")
+        finally:
+            critic.requires_grad_(True)
+        return {**{k: v.item() for k, v in losses.items()}, "D_real": loss_d_real.item(),
+                "D_fake": loss_d_fake.item()}
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        return {"label": colorize_labels(batch["label"], self.config.label_nc), "output": self.synthesize(batch),
+                "target": batch["image"]}
+
+    # --------------------------------------------------------------- inference
+
+    @torch.no_grad()
+    def synthesize(self, batch: dict[str, Tensor], features: Tensor | None = None) -> Tensor:
+        """G's image (B, 3, H, W) in -1..1 for a batch's label (and instance) maps. With the encoder,
+        ``features`` (B, feat_num, H, W) is its input (e.g. sampled cluster centres); None encodes
+        the batch's own image."""
+        generator, encoder = unwrap(self.generator), self.encoder and unwrap(self.encoder)
+        was_training = generator.training
+        generator.eval()
+        try:
+            x = self.encode_labels(batch)
+            if encoder is not None:
+                if features is None:
+                    encoder.eval()
+                    features = encoder(batch["image"], batch["instance"])
+                x = torch.cat((x, features), 1)
+            return generator(x)
+        finally:
+            generator.train(was_training)
+
+
+def colorize_labels(label: Tensor, label_nc: int) -> Tensor:
+    """Class ids (B, 1, H, W) as colours (B, 3, H, W) in -1..1 from a fixed palette; RGB labels as they are."""
+    if not label_nc:
+        return label
+    palette = torch.rand(max(label_nc, 1), 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    palette[0] = -1.0  # class 0 ("none") in black
+    return palette.to(label.device)[label[:, 0].long()].permute(0, 3, 1, 2)
+
