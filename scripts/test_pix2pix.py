@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from vid2vid.config import ConfigError, load_config
+from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
-from vid2vid.inference import find_checkpoint, load_networks, render_folder
+from vid2vid.inference import load_run, render_folder
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
 from vid2vid.training.distributed import resolve_device
 
@@ -35,11 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     try:
-        checkpoint, config_path = find_checkpoint(args.run)
-        config = load_config(Pix2PixConfig, config_path)
         device = resolve_device(args.device)
-        model = Pix2Pix(config.model, config.train, device)
-        model.generator.load_state_dict(load_networks(checkpoint, device)["G"])
+        model, config, _ = load_run(args.run, Pix2PixConfig, lambda c, d: Pix2Pix(c.model, c.train, d), device)
         count = render_folder(lambda x: model.translate(x, eval_mode=args.eval_mode), args.input, args.output,
                               side_by_side=args.side_by_side, swap=config.data.direction == "BtoA", device=device)
     except (ConfigError, DatasetError) as e:

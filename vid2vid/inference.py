@@ -40,6 +40,26 @@ def load_networks(checkpoint: Path, device: torch.device) -> dict[str, Any]:
     return state["networks"]
 
 
+def restore(task: Any, checkpoint: Path, device: torch.device) -> None:
+    """Loads every network of a task (its ``networks()``) from a trainer checkpoint."""
+    saved = load_networks(checkpoint, device)
+    for name, net in task.networks().items():
+        net.load_state_dict(saved[name])
+
+
+def load_run(run: str | os.PathLike, config_cls: type, make_task: Callable[[Any, torch.device], Any],
+             device: torch.device) -> tuple[Any, Any, Path]:
+    """(task with the run's trained networks, the run's config, the run folder) for a run
+    folder or a checkpoint in one; make_task(config, device) builds the untrained task."""
+    from vid2vid.config import load_config
+
+    checkpoint, config_path = find_checkpoint(run)
+    config = load_config(config_cls, config_path)
+    task = make_task(config, device)
+    restore(task, checkpoint, device)
+    return task, config, config_path.parent
+
+
 def render_folder(translate: Callable[[Tensor], Tensor], inputs: str | os.PathLike, output: str | os.PathLike, *,
                   side_by_side: bool = False, swap: bool = False, device: torch.device = torch.device("cpu")) -> int:
     """Runs translate on every image of a folder; writes OUTPUT/images/<name>_{input,output[,target]}.png

@@ -110,6 +110,11 @@ class Pix2PixHD:
         if self.vgg_loss is not None:
             self.vgg_loss.to(device)
 
+    @classmethod
+    def for_inference(cls, config: Pix2PixHDConfig, device: torch.device) -> Pix2PixHD:
+        """The networks of a config, without the training losses (no VGG weights needed)."""
+        return cls(config.model, config.train, device, with_losses=False)
+
     @property
     def multiple(self) -> int:
         """What the input's H and W must be multiples of."""

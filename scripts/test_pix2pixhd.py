@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Render label maps with a trained pix2pixHD generator.
+
+    python scripts/test_pix2pixhd.py --run runs/pix2pixhd_demo --input runs/pix2pixhd_demo/demo_data \\
+        --n-samples 4 --output results/pix2pixhd_demo
+
+--input is a dataset folder with test_label/ (and test_inst/, and test_img/ to show
+the targets). With the feature encoder (model.use_features), --n-samples K renders
+K images per label map, each instance (each class with --per-class) taking a
+random cluster centre from RUN/features_clusters.npz (scripts/encode_features.py).
+Writes OUTPUT/images/*.png and OUTPUT/index.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vid2vid.config import ConfigError
+from vid2vid.data.images import DatasetError
+from vid2vid.data.labels import LabelDataset
+from vid2vid.inference import load_run
+from vid2vid.models.feature_clusters import load_clusters, sample_feature_map
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels
+from vid2vid.training.distributed import resolve_device
+from vid2vid.training.logging import to_uint8_image, write_html_index
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="training run folder or checkpoint file")
+    parser.add_argument("--input", required=True, help="dataset folder with <phase>_label/ (and _inst/, _img/)")
+    parser.add_argument("--phase", default="test")
+    parser.add_argument("--output", default="results/pix2pixhd")
+    parser.add_argument("--n-samples", type=int, default=1, help="images per label map (feature encoder runs)")
+    parser.add_argument("--per-class", action="store_true", help="one cluster per class instead of per instance")
+    parser.add_argument("--clusters", help="cluster file (default RUN/features_clusters.npz)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+        model, config, run = load_run(args.run, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
+        centres = None
+        if config.model.use_features:
+            centres = load_clusters(args.clusters or run / "features_clusters.npz",
+                                    dataclasses.asdict(config.model))
+        data = LabelDataset(args.input, args.phase, dataclasses.replace(config.data, flip=False),
+                            label_nc=config.model.label_nc, use_instance=config.model.use_instance, train=False,
+                            multiple=model.multiple,
+                            need_images=(Path(args.input) / f"{args.phase}_img").is_dir())
+        images = Path(args.output) / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for index in range(len(data)):
+            item = {k: v.unsqueeze(0).to(device) if torch.is_tensor(v) else v for k, v in data[index].items()}
+            name = Path(item["path"]).stem
+            pictures = {"label": colorize_labels(item["label"], config.model.label_nc)}
+            for s in range(args.n_samples if centres is not None else 1):
+                features = None
+                if centres is not None:
+                    generator = torch.Generator().manual_seed(args.seed * 100_003 + s)
+                    features = sample_feature_map(item["label"], item["instance"], centres, config.model.feat_num,
+                                                  generator, per_class=args.per_class)
+                pictures[f"sample{s}"] = model.synthesize(item, features)
+            if "image" in item:
+                pictures["target"] = item["image"]
+            row = []
+            for caption, picture in pictures.items():
+                file = f"{name}_{caption}.png"
+                Image.fromarray(np.ascontiguousarray(to_uint8_image(picture))).save(images / file)
+                row.append((caption, f"images/{file}"))
+            rows.append((name, row))
+        write_html_index(Path(args.output) / "index.html", f"pix2pixHD: {args.input}", rows)
+    except (ConfigError, DatasetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"rendered {len(data)} label maps to {Path(args.output) / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
