@@ -19,10 +19,9 @@ from torch.utils.data import DataLoader
 
 from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
-from vid2vid.data.labels import LabelDataset
 from vid2vid.inference import load_run
 from vid2vid.models.feature_clusters import cluster_features, instance_features, save_clusters
-from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, label_dataset
 from vid2vid.training.distributed import resolve_device
 
 
@@ -41,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"{run / 'config.yaml'} trains no feature encoder (model.use_features is false)")
         model.encoder.eval()
         root = config.data.root or run / "demo_data"
-        data = LabelDataset(root, "train", dataclasses.replace(config.data, flip=False), label_nc=config.model.label_nc,
-                            use_instance=True, train=False, multiple=model.multiple)
+        no_flip = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
+        data = label_dataset(no_flip, root, "train", use_instance=True, train=False, multiple=model.multiple)
         batches = ({k: v.to(device) if hasattr(v, "to") else v for k, v in b.items()}
                    for b in DataLoader(data, batch_size=4))
         centres = cluster_features(instance_features(model.encoder, batches), args.clusters, args.seed)

@@ -24,10 +24,9 @@ from PIL import Image
 
 from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
-from vid2vid.data.labels import LabelDataset
 from vid2vid.inference import load_run
 from vid2vid.models.feature_clusters import load_clusters, sample_feature_map
-from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels, label_dataset
 from vid2vid.training.distributed import resolve_device
 from vid2vid.training.logging import to_uint8_image, write_html_index
 
@@ -51,10 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         if config.model.use_features:
             centres = load_clusters(args.clusters or run / "features_clusters.npz",
                                     dataclasses.asdict(config.model))
-        data = LabelDataset(args.input, args.phase, dataclasses.replace(config.data, flip=False),
-                            label_nc=config.model.label_nc, use_instance=config.model.use_instance, train=False,
-                            multiple=model.multiple,
-                            need_images=(Path(args.input) / f"{args.phase}_img").is_dir())
+        no_flip = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
+        data = label_dataset(no_flip, args.input, args.phase, train=False, multiple=model.multiple,
+                             need_images=(Path(args.input) / f"{args.phase}_img").is_dir())
         images = Path(args.output) / "images"
         images.mkdir(parents=True, exist_ok=True)
         rows = []

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from vid2vid.data.demo import build_label_demo_dataset
-from vid2vid.data.labels import LabelDataset
-from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, label_dataset
 from vid2vid.training.launch import train_main, training_parser
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "pix2pixhd_demo.yaml"
@@ -32,8 +31,7 @@ def build(config: Pix2PixHDConfig, dist, output: Path):
             build_label_demo_dataset(root)
         dist.barrier()
     task = Pix2PixHD(config.model, config.train, dist.device)
-    dataset = LabelDataset(root, "train", config.data, label_nc=config.model.label_nc,
-                           use_instance=config.model.use_instance, seed=config.train.seed, multiple=task.multiple)
+    dataset = label_dataset(config, root, "train", multiple=task.multiple)
     return task, dataset
 
 

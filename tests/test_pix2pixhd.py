@@ -18,7 +18,7 @@ from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.feature_clusters import cluster_features, load_clusters, sample_feature_map, save_clusters
 from vid2vid.models.generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, instance_average
 from vid2vid.models.losses import feature_matching_loss
-from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, label_dataset
 from vid2vid.models.vgg import SLICE_ENDS, VGG19Features, VGGLoss, load_vgg19, vgg_loss_or_none
 from vid2vid.training import DistContext, StepContext, Trainer, read_losses, seed_everything
 
@@ -136,6 +136,20 @@ def save_map(path, array):
     Image.fromarray(np.asarray(array)).save(path)
 
 
+def test_extra_input_channels(tmp_path):
+    root = build_label_demo_dataset(tmp_path / "data", train=2, test=1, size=32)
+    for i in range(2):
+        save_map(root / "train_depth" / f"{i:04d}.png", np.full((32, 32), 64 * i, np.uint8))
+    config = tiny_config(root, "data.extra=[depth]", "model.extra_nc=1", max_iters=1)
+    task, data = make_task(config)
+    assert data[1]["extra"].shape == (1, 32, 32) and data[1]["extra"].mean().item() == pytest.approx(64 / 127.5 - 1)
+    batch = {k: v.unsqueeze(0) for k, v in data[1].items() if torch.is_tensor(v)}
+    assert task.encode_labels(batch).shape[1] == DEMO_LABEL_NC + 1 + 1
+    assert task.synthesize(batch).shape == (1, 3, 32, 32)
+    with pytest.raises(DatasetError, match="have 1 channels but model.extra_nc is 3"):
+        make_task(tiny_config(root, "data.extra=[depth]", "model.extra_nc=3"))
+
+
 @pytest.mark.parametrize(
     "case, message",
     [
@@ -179,8 +193,7 @@ def tiny_config(root, *overrides, **train):
 def make_task(config):
     seed_everything(config.train.seed)
     task = Pix2PixHD(config.model, config.train)
-    data = LabelDataset(config.data.root, "train", config.data, label_nc=config.model.label_nc,
-                        use_instance=config.model.use_instance, multiple=task.multiple)
+    data = label_dataset(config, config.data.root, "train", multiple=task.multiple)
     return task, data
 
 

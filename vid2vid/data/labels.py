@@ -38,6 +38,9 @@ class LabelDataConfig:
     crop_size: int = 512
     flip: bool = True
     max_size: int | None = None
+    extra: tuple[str, ...] = ()
+    """extra input maps: for each name, ROOT/<phase>_<name>/ holds one image per label map
+    (grey or RGB, e.g. depth or edges), added to the input channels (model.extra_nc in all)"""
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -79,8 +82,9 @@ class LabelDataset(Dataset):
     "path": str}``, all with the same random resize/crop/flip (nearest for the maps)."""
 
     def __init__(self, root: str | os.PathLike, phase: str, config: LabelDataConfig, *, label_nc: int,
-                 use_instance: bool, train: bool = True, seed: int = 0, multiple: int = 1, need_images: bool = True):
-        self.root, self.config, self.label_nc = Path(root), config, label_nc
+                 use_instance: bool, extra_nc: int = 0, train: bool = True, seed: int = 0, multiple: int = 1,
+                 need_images: bool = True):
+        self.root, self.config, self.label_nc, self.extra_nc = Path(root), config, label_nc, extra_nc
         self.use_instance, self.train, self.seed, self.epoch = use_instance, train, seed, 0
         if not self.root.is_dir():
             raise DatasetError(f"dataset folder {self.root} does not exist")
@@ -92,10 +96,12 @@ class LabelDataset(Dataset):
             columns["instance"] = list_images(self.root / f"{phase}_inst")[: config.max_size]
         if need_images:
             columns["image"] = list_images(self.root / f"{phase}_img")[: config.max_size]
+        for name in config.extra:
+            columns[f"extra_{name}"] = list_images(self.root / f"{phase}_{name}")[: config.max_size]
         for name, files in columns.items():
             if len(files) != len(labels):
                 raise DatasetError(f"{len(labels)} label maps in {self.root / f'{phase}_label'} but {len(files)} "
-                                   f"files in {files[0].parent if files else self.root / f'{phase}_{name[:4]}'}")
+                                   f"files in {files[0].parent if files else self.root / phase}")
         self.items = [dict(zip(columns, files)) for files in zip(*columns.values())]
         for item in self.items:
             self._check(item, multiple)
@@ -109,12 +115,19 @@ class LabelDataset(Dataset):
             size = (ids.shape[1], ids.shape[0])
         else:
             size = read_image(item["label"]).size
-        for name in ("instance", "image"):
-            if name in item:
-                other = _read_ids(item[name]).shape[::-1] if name == "instance" else read_image(item[name]).size
-                if tuple(other) != size:
-                    raise DatasetError(f"{item[name]} is {other[0]}x{other[1]} but its label map {item['label']} "
-                                       f"is {size[0]}x{size[1]}")
+        extra_channels = 0
+        for name in item:
+            if name == "label":
+                continue
+            if name.startswith("extra_"):
+                extra_channels += len(read_image(item[name], mode=None).getbands()[:3])
+            other = _read_ids(item[name]).shape[::-1] if name == "instance" else read_image(item[name]).size
+            if tuple(other) != size:
+                raise DatasetError(f"{item[name]} is {other[0]}x{other[1]} but its label map {item['label']} "
+                                   f"is {size[0]}x{size[1]}")
+        if extra_channels != self.extra_nc:
+            raise DatasetError(f"the extra maps of {item['label']} ({', '.join(self.config.extra) or 'none'}) have "
+                               f"{extra_channels} channels but model.extra_nc is {self.extra_nc}")
         self.config.preprocessing.check(size, multiple, item["label"])
 
     def set_epoch(self, epoch: int) -> None:
@@ -145,4 +158,14 @@ class LabelDataset(Dataset):
             out["instance"] = torch.zeros(1, *label.shape[-2:], dtype=torch.int64)
         if "image" in item:
             out["image"] = to_tensor(geometry.apply(read_image(item["image"])))
+        if self.config.extra:
+            out["extra"] = torch.cat([self._extra(geometry.apply(read_image(item[f"extra_{n}"], mode=None)))
+                                      for n in self.config.extra])
         return out
+
+    @staticmethod
+    def _extra(image: Image.Image) -> Tensor:
+        """A grey or colour map as (1 or 3, H, W) in -1..1."""
+        image = image.convert("L") if len(image.getbands()) < 3 else image.convert("RGB")
+        array = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).float() / 127.5 - 1
+        return array.unsqueeze(0) if array.dim() == 2 else array.permute(2, 0, 1)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from vid2vid.data.labels import LabelDataConfig, instance_boundaries, one_hot_labels
+from vid2vid.data.labels import LabelDataConfig, LabelDataset, instance_boundaries, one_hot_labels
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, downsample2
 from vid2vid.models.layers import NormKind, init_weights
@@ -36,6 +36,8 @@ class Pix2PixHDModelConfig:
     """classes of the label maps (one-hot); 0: the label images are RGB and used as they are"""
     use_instance: bool = True
     """add the boundary map of the instance maps to the input"""
+    extra_nc: int = 0
+    """channels of the extra input maps (data.extra)"""
     output_nc: int = 3
     netG: Literal["global", "local"] = "global"
     ngf: int = 64
@@ -72,7 +74,7 @@ class Pix2PixHDModelConfig:
     @property
     def label_channels(self) -> int:
         """Channels of the encoded label input: one-hot classes (or RGB) plus the boundary map."""
-        return (self.label_nc or 3) + int(self.use_instance)
+        return (self.label_nc or 3) + int(self.use_instance) + self.extra_nc
 
 
 @dataclass(frozen=True)
@@ -124,11 +126,13 @@ class Pix2PixHD:
     # ------------------------------------------------------------------ inputs
 
     def encode_labels(self, batch: dict[str, Tensor]) -> Tensor:
-        """The label input of G and D: one-hot classes (or the RGB label), plus the instance boundaries."""
+        """The label input of G and D: one-hot classes (or the RGB label), the instance boundaries, the extra maps."""
         label = batch["label"]
         x = one_hot_labels(label, self.config.label_nc) if self.config.label_nc else label
         if self.config.use_instance:
             x = torch.cat((x, instance_boundaries(batch["instance"])), 1)
+        if self.config.extra_nc:
+            x = torch.cat((x, batch["extra"]), 1)
         return x
 
     def _phase(self, epoch: int) -> str:
@@ -226,6 +230,14 @@ class Pix2PixHD:
             return generator(x)
         finally:
             generator.train(was_training)
+
+
+def label_dataset(config: Pix2PixHDConfig, root, phase: str, **options) -> LabelDataset:
+    """The LabelDataset of a config's data at root (``<phase>_label/`` ...), with the model's
+    label_nc, instance and extra-channel settings; options go to LabelDataset."""
+    settings = {"label_nc": config.model.label_nc, "use_instance": config.model.use_instance,
+                "extra_nc": config.model.extra_nc, "seed": config.train.seed, **options}
+    return LabelDataset(root, phase, config.data, **settings)
 
 
 def colorize_labels(label: Tensor, label_nc: int) -> Tensor:
