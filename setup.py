@@ -91,7 +91,7 @@ setup(
     description="Video-to-video synthesis in PyTorch: vid2vid, pix2pixHD, pix2pix, FlowNet2 and fast flow ops",
     packages=find_packages(include=["vid2vid", "vid2vid.*", "flownet", "flownet.*"]),
     python_requires=">=3.10",
-    install_requires=["torch>=2.4", "numpy", "av", "pillow", "tqdm", "pyyaml", "kornia"],
+    install_requires=["torch>=2.4", "numpy", "scipy", "av", "pillow", "tqdm", "pyyaml", "kornia"],
     extras_require={"cupy": ["cupy-cuda13x"], "tensorboard": ["tensorboard"], "test": ["pytest"]},
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True), "build_py": BuildPyWithKernels},
