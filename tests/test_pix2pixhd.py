@@ -13,7 +13,8 @@ from PIL import Image
 from vid2vid.config import load_config
 from vid2vid.data.demo import DEMO_LABEL_NC, build_label_demo_dataset
 from vid2vid.data.images import DatasetError
-from vid2vid.data.labels import LabelDataConfig, LabelDataset, instance_boundaries, one_hot_labels
+from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
+from vid2vid.data.labels import LabelDataConfig, LabelDataset
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.feature_clusters import cluster_features, load_clusters, sample_feature_map, save_clusters
 from vid2vid.models.generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, instance_average

@@ -11,10 +11,10 @@ import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError
 
 
-class FrameReadError(ValueError):
+class FrameReadError(DatasetError):
     """A frame source that cannot be read; the message names the file."""
 
 
@@ -34,6 +34,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except (OSError, UnidentifiedImageError, SyntaxError) as e:
         raise FrameReadError(f"cannot read image {path}: {e}") from None
+
+
+def video_frame_rate(path: str | os.PathLike) -> float | None:
+    """The frame rate a video file declares, or None if it declares none."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise FrameReadError(f"{path} has no video stream")
+            rate = container.streams.video[0].average_rate
+            return float(rate) if rate else None
+    except av.FFmpegError as e:
+        raise FrameReadError(f"cannot decode video {path}: {e}") from None
 
 
 def iter_frames(source: str | os.PathLike) -> Iterator[np.ndarray]:

@@ -47,26 +47,6 @@ class LabelDataConfig:
         return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
 
 
-def instance_boundaries(instances: Tensor) -> Tensor:
-    """pix2pixHD's boundary map (Sec. 3.3): 1 where a pixel's instance id differs from a
-    horizontal or vertical neighbour's (both pixels of the pair), else 0.
-
-    instances (B, 1, H, W) integer ids -> (B, 1, H, W) float."""
-    edges = torch.zeros_like(instances, dtype=torch.bool)
-    horizontal = instances[..., :, 1:] != instances[..., :, :-1]
-    vertical = instances[..., 1:, :] != instances[..., :-1, :]
-    edges[..., :, 1:] |= horizontal
-    edges[..., :, :-1] |= horizontal
-    edges[..., 1:, :] |= vertical
-    edges[..., :-1, :] |= vertical
-    return edges.float()
-
-
-def one_hot_labels(labels: Tensor, label_nc: int) -> Tensor:
-    """(B, 1, H, W) class ids -> (B, label_nc, H, W) one-hot float."""
-    return torch.nn.functional.one_hot(labels[:, 0].long(), label_nc).permute(0, 3, 1, 2).float()
-
-
 def _read_ids(path: Path) -> np.ndarray:
     """A label or instance map's integer ids as stored (8- or 16-bit grey, or palette indices)."""
     image = read_image(path, mode=None)

@@ -19,7 +19,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from vid2vid.data.labels import LabelDataConfig, LabelDataset, instance_boundaries, one_hot_labels
+from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
+from vid2vid.data.labels import LabelDataConfig, LabelDataset
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, downsample2
 from vid2vid.models.layers import NormKind, init_weights

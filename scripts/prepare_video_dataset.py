@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Turn videos into the frame-sequence layout the trainers read.
+
+    python scripts/prepare_video_dataset.py clip1.mp4 clip2.mp4 --output datasets/mine \\
+        --fps 15 --size 256x512 --sequence-length 30 --test-every 10 --edges
+
+Writes OUTPUT/train_B/<video>_<k>/00000.png ... (and OUTPUT/test_B/ for every
+--test-every-th sequence). --edges writes Canny edge maps of the frames to
+OUTPUT/train_A/ as inputs; --face-landmarks LM.npy (one per video, (frames, 68, 2)
+in output pixel coordinates, or folders of 68-line .txt files) writes edge2face maps instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vid2vid.cli import image_size
+from vid2vid.data.edges import read_landmarks
+from vid2vid.data.images import DatasetError
+from vid2vid.data.prepare import VideoPreparation, prepare_video_dataset
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("videos", nargs="+", help="video files (or folders of frames)")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--fps", type=float, help="target frame rate (default: every frame)")
+    parser.add_argument("--size", type=image_size, help="HxW of the frames (default: as decoded)")
+    parser.add_argument("--fit", choices=["crop", "stretch"], default="crop",
+                        help="crop: scale to cover and centre-crop (default); stretch: resize")
+    parser.add_argument("--sequence-length", type=int, default=30)
+    parser.add_argument("--test-every", type=int, default=0, help="every n-th sequence to test_* (default: none)")
+    parser.add_argument("--edges", action="store_true", help="Canny edge maps as inputs (train_A)")
+    parser.add_argument("--face-landmarks", nargs="+", help="landmarks per video for edge2face inputs")
+    args = parser.parse_args(argv)
+    try:
+        edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
+        config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
+                                  test_every=args.test_every, edges=edges)
+        landmarks = [read_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
+        written = prepare_video_dataset(args.videos, args.output, config, landmarks)
+    except (DatasetError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for split in ("train", "test"):
+        chosen = [s for s in written if s.split == split]
+        if chosen:
+            print(f"{split}: {len(chosen)} sequences, {sum(s.frames for s in chosen)} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

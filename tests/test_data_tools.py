@@ -1,0 +1,245 @@
+"""Dataset preparation and checking: videos to sequences, edge maps, label
+helpers, pose rendering and the dataset checker (issue 7)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import flownet
+from vid2vid.data.checker import check_sequence_dataset
+from vid2vid.data.edges import canny_edges, face_edges, read_landmarks
+from vid2vid.data.frames import write_video
+from vid2vid.data.label_maps import CITYSCAPES_PALETTE, colors_to_ids, ids_to_colors, parse_remap, remap_labels
+from vid2vid.data.pose import COCO_LIMBS, limb_colors, pose_input, read_openpose, render_pose
+from vid2vid.data.prepare import VideoPreparation, fit_frame, frame_stride, prepare_video_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def moving_square_video(path, frames=13, size=(48, 64), fps=10):
+    def frame(t):
+        image = np.zeros((*size, 3), np.uint8)
+        image[10:26, 4 + 2 * t: 20 + 2 * t] = 255
+        return image
+
+    write_video(path, (frame(t) for t in range(frames)), fps=fps)
+    return path
+
+
+# ----------------------------------------------------------------------------- prepare
+
+
+def test_videos_become_sequences_with_a_test_split(tmp_path):
+    video = moving_square_video(tmp_path / "clip.mp4")
+    written = prepare_video_dataset([video], tmp_path / "out", VideoPreparation(sequence_length=4, test_every=3,
+                                                                                edges="canny"))
+    # 13 frames: 4 + 4 + 4, and a remainder of 1 frame is too short to be a sequence
+    assert [(s.name, s.split, s.frames) for s in written] == [
+        ("clip_000", "train", 4), ("clip_001", "train", 4), ("clip_002", "test", 4)]
+    assert sorted(p.name for p in (tmp_path / "out" / "train_B" / "clip_001").iterdir()) == [
+        "00000.png", "00001.png", "00002.png", "00003.png"]
+    assert len(list((tmp_path / "out" / "test_A" / "clip_002").iterdir())) == 4
+    edges = np.asarray(Image.open(tmp_path / "out" / "train_A" / "clip_000" / "00000.png"))
+    assert edges.shape == (48, 64) and edges.max() == 255 and edges[18, 12] == 0  # inside the square: no edge
+    assert check_sequence_dataset(tmp_path / "out").ok
+
+
+def test_frame_rate_subsampling_and_resizing(tmp_path):
+    video = moving_square_video(tmp_path / "clip.mp4", frames=13, fps=10)
+    written = prepare_video_dataset([video], tmp_path / "out", VideoPreparation(fps=5, size=(32, 32),
+                                                                                sequence_length=4))
+    assert [s.frames for s in written] == [4, 3]  # every second frame: 7 of 13
+    frame = Image.open(tmp_path / "out" / "train_B" / "clip_000" / "00000.png")
+    assert frame.size == (32, 32)
+    assert frame_stride(30, 10) == 3 and frame_stride(25, 30) == 1 and frame_stride(None, 10) == 1
+
+
+def test_fit_frame_crops_the_centre_or_stretches():
+    frame = np.zeros((10, 20, 3), np.uint8)
+    frame[:, 5:15] = 200  # the centre 10 columns
+    assert (fit_frame(frame, (10, 10), "crop") == 200).all()
+    stretched = fit_frame(frame, (10, 10), "stretch")
+    assert stretched.shape == (10, 10, 3) and stretched[:, 0].max() < 100
+
+
+def test_prepare_rejects_bad_settings(tmp_path):
+    with pytest.raises(ValueError, match="sequence_length must be at least 2"):
+        VideoPreparation(sequence_length=1)
+    with pytest.raises(ValueError, match="one landmark array per video"):
+        prepare_video_dataset([tmp_path / "a.mp4"], tmp_path / "out", VideoPreparation(edges="face"))
+
+
+# ------------------------------------------------------------------------------- edges
+
+
+def test_canny_edges_of_a_known_image():
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[10:30, 10:30] = 255
+    edges = canny_edges(image)
+    assert edges[20, 20] == 0 and edges[2, 2] == 0  # inside and far outside
+    border = edges[8:32, 8:32].copy()
+    border[4:20, 4:20] = 0
+    assert (border == 255).sum() >= 60  # the square's outline, 4 x 20 pixels give or take
+
+
+def test_face_edges_draw_the_landmarks_and_canny_outside_the_face(tmp_path):
+    t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    landmarks = np.stack((32 + 12 * np.cos(t), 32 + 12 * np.sin(t)), 1)
+    drawn = face_edges(landmarks, (64, 64))
+    assert drawn.max() == 255 and drawn[32, 32] == 0 and drawn[0, 0] == 0
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frame[:, 55:] = 255  # an edge outside the face: kept
+    frame[28:36, 28:36] = 255  # an edge inside the face: dropped
+    with_frame = face_edges(landmarks, (64, 64), frame)
+    assert with_frame[:, 52:58].max() == 255 and with_frame[26:38, 26:38].max() == 0
+    with pytest.raises(ValueError, match="68"):
+        face_edges(landmarks[:10], (64, 64))
+    np.save(tmp_path / "lm.npy", landmarks[None].repeat(3, 0))
+    assert read_landmarks(tmp_path / "lm.npy").shape == (3, 68, 2)
+    (tmp_path / "txt").mkdir()
+    np.savetxt(tmp_path / "txt" / "00000.txt", landmarks)
+    assert read_landmarks(tmp_path / "txt").shape == (1, 68, 2)
+
+
+# ------------------------------------------------------------------------------ labels
+
+
+def test_cityscapes_ids_and_colours():
+    ids = np.array([[7, 26], [21, 0]], np.uint8)
+    colors = ids_to_colors(ids)
+    assert tuple(colors[0, 0]) == (128, 64, 128) and tuple(colors[0, 1]) == (0, 0, 142)
+    assert np.array_equal(colors_to_ids(colors), ids)
+    assert colors_to_ids(ids_to_colors(np.array([[18]])))[0, 0] == 17  # shared colour: the first id
+    with pytest.raises(ValueError, match=r"1 colours are not in the palette \(first: \(1, 2, 3\)\)"):
+        colors_to_ids(np.array([[[1, 2, 3]]], np.uint8))
+    with pytest.raises(ValueError, match="label ids must be 0 .. 33"):
+        ids_to_colors(np.array([[40]]))
+    assert len(CITYSCAPES_PALETTE) == 34
+
+
+def test_remap_tables(tmp_path):
+    assert parse_remap("11:21, 12:21") == {11: 21, 12: 21}
+    (tmp_path / "remap.yaml").write_text("11: 21\n26: 24\n")
+    assert parse_remap(str(tmp_path / "remap.yaml")) == {11: 21, 26: 24}
+    swapped = remap_labels(np.array([1, 2, 3]), {1: 2, 2: 1})
+    assert swapped.tolist() == [2, 1, 3]
+    with pytest.raises(ValueError, match="must look like SRC:DST"):
+        parse_remap("11-21")
+    with pytest.raises(ValueError, match="integer label ids"):
+        parse_remap("a:b")
+
+
+# -------------------------------------------------------------------------------- pose
+
+
+def openpose_file(path, points, kind="pose"):
+    path.write_text(json.dumps({"people": [{f"{kind}_keypoints_2d": [v for p in points for v in p]}]}))
+    return path
+
+
+def test_pose_rendering_of_a_known_skeleton(tmp_path):
+    points = [[0, 0, 0.0]] * 18
+    points[1] = [10, 20, 0.9]   # neck
+    points[2] = [40, 20, 0.9]   # right shoulder: limb (1, 2), the first COCO limb
+    points[5] = [10, 50, 0.01]  # left shoulder below the threshold: limb (1, 5) not drawn
+    path = openpose_file(tmp_path / "p.json", points)
+    image = render_pose(read_openpose(path), (64, 64), width=1)
+    assert tuple(image[20, 25]) == limb_colors(len(COCO_LIMBS))[0]
+    assert image[35, 10].max() == 0
+    assert image.shape == (64, 64, 3)
+    # DensePose IUV images pass through beside the limb map
+    iuv = np.zeros((64, 64, 3), np.uint8)
+    iuv[..., 0] = 24
+    Image.fromarray(iuv).save(tmp_path / "iuv.png")
+    combined = pose_input(path, (64, 64), tmp_path / "iuv.png")
+    assert combined.shape == (64, 64, 6) and (combined[..., 3] == 24).all()
+    assert pose_input(path, (64, 64), tmp_path / "absent.png").shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="is 64x64, the pose map 32x32"):
+        pose_input(path, (32, 32), tmp_path / "iuv.png")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="cannot read OpenPose keypoints .*bad.json"):
+        read_openpose(tmp_path / "bad.json")
+
+
+# ----------------------------------------------------------------------------- checker
+
+
+def save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array)).save(path)
+
+
+def good_dataset(root, frames=4, size=(16, 24)):
+    for seq in ("s1", "s2"):
+        for i in range(frames):
+            save(root / "train_B" / seq / f"{i:05d}.png", np.zeros((*size, 3), np.uint8))
+            save(root / "train_A" / seq / f"{i:05d}.png", np.full(size, 3, np.uint8))
+            save(root / "train_inst" / seq / f"{i:05d}.png", np.zeros(size, np.uint8))
+        for i in range(frames - 1):
+            (root / "train_flow" / seq).mkdir(parents=True, exist_ok=True)
+            flownet.write_flo(root / "train_flow" / seq / f"{i:05d}.flo", np.zeros((*size, 2), np.float32))
+    return root
+
+
+def test_a_good_dataset_passes(tmp_path):
+    report = check_sequence_dataset(good_dataset(tmp_path), label_nc=5, n_frames_total=4)
+    assert report.ok, report.problems
+    assert report.sequences == 2 and report.frames == 8 and report.sizes == {(24, 16)}
+    assert "2 sequences, 8 frames" in report.summary() and "no problems" in report.summary()
+
+
+@pytest.mark.parametrize(
+    "damage, where, message",
+    [
+        (lambda r: save(r / "train_A" / "s1" / "00002.png", np.full((16, 24), 9, np.uint8)), "train_A/s1/00002.png",
+         "label 9 >= label_nc 5"),
+        (lambda r: (r / "train_A" / "s1" / "00003.png").unlink(), "train_A/s1", "3 frames, train_B/s1 has 4"),
+        (lambda r: save(r / "train_B" / "s2" / "00001.png", np.zeros((16, 20, 3), np.uint8)), "train_B/s2/00001.png",
+         "20x16, other frames of the sequence are 24x16"),
+        (lambda r: (r / "train_B" / "s1" / "00000.png").write_bytes(b"garbage"), "train_B/s1/00000.png",
+         "unreadable image"),
+        (lambda r: (r / "train_inst" / "s3").mkdir(), "train_inst/s3", "extra sequence"),
+        (lambda r: __import__("shutil").rmtree(r / "train_inst" / "s2"), "train_inst/s2", "missing"),
+        (lambda r: (r / "train_flow" / "s1" / "00000.flo").write_bytes(b"xx"), "train_flow/s1/00000.flo",
+         "too short"),
+        (lambda r: (r / "train_flow" / "s2" / "00000.flo").unlink() or (r / "train_flow" / "s2" / "00001.flo").unlink(),
+         "train_flow/s2", "1 flow files for 4 frames (expected 3 or 4)"),
+        (lambda r: __import__("shutil").rmtree(r / "train_A"), "train_A", "missing folder"),
+        (lambda r: save(r / "train_A" / "s1" / "00000.png", np.zeros((16, 24, 3), np.uint8)), "train_A/s1/00000.png",
+         "an RGB image, but label_nc=5 expects label ids"),
+    ],
+)
+def test_the_checker_names_every_problem(tmp_path, damage, where, message):
+    root = good_dataset(tmp_path / "data")
+    damage(root)
+    problems = [str(p) for p in check_sequence_dataset(root, label_nc=5).problems]
+    assert any(where in p and message in p for p in problems), problems
+
+
+def test_short_sequences_and_the_script(tmp_path):
+    root = good_dataset(tmp_path / "data", frames=3)
+    result = subprocess.run([sys.executable, "scripts/check_dataset.py", str(root), "--n-frames-total", "4"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert "2 sequences, 6 frames" in result.stdout and "3 frames, fewer than n_frames_total 4" in result.stdout
+    result = subprocess.run([sys.executable, "scripts/check_dataset.py", str(root)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stdout
+
+
+def test_prepare_script(tmp_path):
+    video = moving_square_video(tmp_path / "clip.mp4")
+    result = subprocess.run([sys.executable, "scripts/prepare_video_dataset.py", str(video), "--output",
+                             str(tmp_path / "out"), "--sequence-length", "6", "--size", "32x48", "--edges"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "train: 2 sequences, 12 frames" in result.stdout
+    assert Image.open(tmp_path / "out" / "train_A" / "clip_001" / "00005.png").size == (48, 32)
+    result = subprocess.run([sys.executable, "scripts/prepare_video_dataset.py", str(tmp_path / "nope.mp4"),
+                             "--output", str(tmp_path / "x")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 1 and "nope.mp4 does not exist" in result.stderr

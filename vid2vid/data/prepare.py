@@ -1,0 +1,132 @@
+"""Turning videos into the sequence layout the trainers read::
+
+    OUTPUT/train_B/<video>_<k>/00000.png ...   the frames (targets)
+    OUTPUT/train_A/<video>_<k>/00000.png ...   their inputs (edge maps), when asked for
+    OUTPUT/test_B/...  and  OUTPUT/test_A/...  the held-out sequences
+
+Frames are decoded one at a time (memory stays flat), subsampled to a frame
+rate, resized (stretched, or scaled to cover and centre-cropped), split into
+sequences of a chosen length and distributed over train and test.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from vid2vid.data.edges import canny_edges, face_edges
+from vid2vid.data.frames import iter_frames, video_frame_rate
+
+
+@dataclass(frozen=True)
+class VideoPreparation:
+    """How videos become sequences."""
+
+    fps: float | None = None
+    """target frame rate (frames are subsampled by the nearest whole stride); None keeps every frame"""
+    size: tuple[int, int] | None = None
+    """(H, W) of the frames; None keeps the video's size"""
+    fit: Literal["crop", "stretch"] = "crop"
+    """crop: scale to cover (H, W) and take the centre; stretch: resize to (H, W)"""
+    sequence_length: int = 30
+    """frames per sequence; a shorter remainder of at least 2 frames becomes a sequence of its own"""
+    test_every: int = 0
+    """every n-th sequence goes to test_*; 0: none"""
+    edges: Literal["none", "canny", "face"] = "none"
+    """inputs to write in *_A: none, Canny edge maps, or edge2face maps (needs landmarks)"""
+
+    def __post_init__(self):
+        if self.sequence_length < 2:
+            raise ValueError(f"sequence_length must be at least 2, got {self.sequence_length}")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.test_every < 0:
+            raise ValueError(f"test_every must be >= 0, got {self.test_every}")
+
+
+def frame_stride(source_fps: float | None, target_fps: float | None) -> int:
+    """Keep one frame in this many to go from source_fps to about target_fps."""
+    if target_fps is None or source_fps is None:
+        return 1
+    return max(1, round(source_fps / target_fps))
+
+
+def fit_frame(frame: np.ndarray, size: tuple[int, int] | None, fit: str) -> np.ndarray:
+    """A frame at (H, W): stretched, or scaled to cover and centre-cropped."""
+    if size is None:
+        return frame
+    height, width = size
+    image = Image.fromarray(frame)
+    if fit == "stretch":
+        return np.asarray(image.resize((width, height), Image.BICUBIC))
+    scale = max(width / image.width, height / image.height)
+    scaled = image.resize((max(width, math.ceil(image.width * scale)), max(height, math.ceil(image.height * scale))),
+                          Image.BICUBIC)
+    left, top = (scaled.width - width) // 2, (scaled.height - height) // 2
+    return np.asarray(scaled.crop((left, top, left + width, top + height)))
+
+
+def _sequences(frames: Iterator[np.ndarray], length: int) -> Iterator[list[np.ndarray]]:
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == length:
+            yield chunk
+            chunk = []
+    if len(chunk) >= 2:
+        yield chunk
+
+
+@dataclass
+class PreparedSequence:
+    name: str
+    split: str
+    frames: int
+
+
+def prepare_video_dataset(videos: Sequence[str | os.PathLike], output: str | os.PathLike,
+                          config: VideoPreparation = VideoPreparation(),
+                          landmarks: Sequence[np.ndarray] | None = None) -> list[PreparedSequence]:
+    """Writes the sequences of every video under output; returns what it wrote.
+
+    Args:
+        landmarks: for ``edges="face"``, one (frames, 68, 2) array per video, in the video's
+            original frame numbering and pixel coordinates of the resized frames.
+    """
+    if config.edges == "face" and (landmarks is None or len(landmarks) != len(videos)):
+        raise ValueError("face edge maps need one landmark array per video (--face-landmarks)")
+    output = Path(output)
+    written: list[PreparedSequence] = []
+    count = 0
+    for v, video in enumerate(videos):
+        stride = frame_stride(video_frame_rate(video) if Path(video).is_file() else None, config.fps)
+        numbered = ((i, fit_frame(f, config.size, config.fit)) for i, f in enumerate(iter_frames(video))
+                    if i % stride == 0)
+        stem = Path(video).stem
+        for k, chunk in enumerate(_sequences(numbered, config.sequence_length)):
+            count += 1
+            split = "test" if config.test_every and count % config.test_every == 0 else "train"
+            name = f"{stem}_{k:03d}"
+            target = output / f"{split}_B" / name
+            target.mkdir(parents=True, exist_ok=True)
+            inputs = output / f"{split}_A" / name
+            if config.edges != "none":
+                inputs.mkdir(parents=True, exist_ok=True)
+            for j, (index, frame) in enumerate(chunk):
+                Image.fromarray(frame).save(target / f"{j:05d}.png")
+                if config.edges == "canny":
+                    Image.fromarray(canny_edges(frame)).save(inputs / f"{j:05d}.png")
+                elif config.edges == "face":
+                    if index >= len(landmarks[v]):
+                        raise ValueError(f"{video}: frame {index} has no landmarks ({len(landmarks[v])} given)")
+                    edges = face_edges(landmarks[v][index], frame.shape[:2], frame)
+                    Image.fromarray(edges).save(inputs / f"{j:05d}.png")
+            written.append(PreparedSequence(name, split, len(chunk)))
+    return written
