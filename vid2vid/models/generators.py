@@ -128,21 +128,39 @@ def build_generator(name: str, input_nc: int, output_nc: int, ngf: int = 64, nor
     raise ValueError(f"generator must be one of {', '.join(GENERATORS)}; got {name!r}")
 
 
-def _global_layers(input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
-                   norm: NormKind) -> list[nn.Module]:
-    """pix2pixHD's G1 as a flat list: 7x7 conv, n_downsampling stride-2 convs, n_blocks residual
-    blocks, as many stride-2 transposed convs, and the 7x7 conv to tanh (the last three layers)."""
+def stem_and_downsampling(input_nc: int, ngf: int, n_downsampling: int, norm: NormKind) -> list[nn.Module]:
+    """pix2pixHD's front end: a 7x7 conv to ngf channels, then n stride-2 convs doubling them."""
     make_norm = norm_layer(norm)
     layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), make_norm(ngf), nn.ReLU(True)]
     for i in range(n_downsampling):
         channels = ngf * 2 ** i
         layers += [nn.Conv2d(channels, channels * 2, 3, 2, 1), make_norm(channels * 2), nn.ReLU(True)]
-    layers += [ResnetBlock(ngf * 2 ** n_downsampling, norm) for _ in range(n_blocks)]
+    return layers
+
+
+def upsampling(ngf: int, n_downsampling: int, norm: NormKind) -> list[nn.Module]:
+    """n stride-2 transposed convs from ngf * 2**n channels back to ngf."""
+    make_norm = norm_layer(norm)
+    layers: list[nn.Module] = []
     for i in range(n_downsampling):
         channels = ngf * 2 ** (n_downsampling - i)
         layers += [nn.ConvTranspose2d(channels, channels // 2, 3, 2, 1, output_padding=1), make_norm(channels // 2),
                    nn.ReLU(True)]
-    return layers + [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+    return layers
+
+
+def to_image(ngf: int, output_nc: int, activation: nn.Module | None = None) -> list[nn.Module]:
+    """The 7x7 output conv (tanh by default)."""
+    return [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), activation if activation is not None else nn.Tanh()]
+
+
+def _global_layers(input_nc: int, output_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
+                   norm: NormKind) -> list[nn.Module]:
+    """pix2pixHD's G1 as a flat list: 7x7 conv, n_downsampling stride-2 convs, n_blocks residual
+    blocks, as many stride-2 transposed convs, and the 7x7 conv to tanh (the last three layers)."""
+    return (stem_and_downsampling(input_nc, ngf, n_downsampling, norm)
+            + [ResnetBlock(ngf * 2 ** n_downsampling, norm) for _ in range(n_blocks)]
+            + upsampling(ngf, n_downsampling, norm) + to_image(ngf, output_nc))
 
 
 class GlobalGenerator(nn.Module):
@@ -215,16 +233,8 @@ class FeatureEncoder(nn.Module):
     def __init__(self, input_nc: int = 3, feat_nc: int = 3, ngf: int = 16, n_downsampling: int = 4,
                  norm: NormKind = "instance"):
         super().__init__()
-        make_norm = norm_layer(norm)
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), make_norm(ngf), nn.ReLU(True)]
-        for i in range(n_downsampling):
-            channels = ngf * 2 ** i
-            layers += [nn.Conv2d(channels, channels * 2, 3, 2, 1), make_norm(channels * 2), nn.ReLU(True)]
-        for i in range(n_downsampling):
-            channels = ngf * 2 ** (n_downsampling - i)
-            layers += [nn.ConvTranspose2d(channels, channels // 2, 3, 2, 1, output_padding=1),
-                       make_norm(channels // 2), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, feat_nc, 7), nn.Tanh()]
+        layers = (stem_and_downsampling(input_nc, ngf, n_downsampling, norm) + upsampling(ngf, n_downsampling, norm)
+                  + to_image(ngf, feat_nc))
         self.model = nn.Sequential(*layers)
         self.multiple = 2 ** n_downsampling
 
