@@ -18,18 +18,14 @@ from pathlib import Path
 from vid2vid.data.aligned import AlignedDataset
 from vid2vid.data.demo import build_demo_dataset
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
-from vid2vid.training.launch import train_main, training_parser
+from vid2vid.training.launch import dataset_root, train_main, training_parser
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "pix2pix_demo.yaml"
 
 
 def build(config: Pix2PixConfig, dist, output: Path):
-    root = config.data.root
-    if root is None:
-        root = output / "demo_data"
-        if dist.is_main:
-            build_demo_dataset(root, size=config.data.crop_size)
-        dist.barrier()
+    root = dataset_root(config.data.root, output, dist,
+                        lambda folder: build_demo_dataset(folder, size=config.data.crop_size))
     task = Pix2Pix(config.model, config.train, dist.device)
     dataset = AlignedDataset(root, "train", config.data, seed=config.train.seed, multiple=task.multiple)
     return task, dataset

@@ -18,18 +18,13 @@ from pathlib import Path
 
 from vid2vid.data.demo import build_label_demo_dataset
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, label_dataset
-from vid2vid.training.launch import train_main, training_parser
+from vid2vid.training.launch import dataset_root, train_main, training_parser
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "pix2pixhd_demo.yaml"
 
 
 def build(config: Pix2PixHDConfig, dist, output: Path):
-    root = config.data.root
-    if root is None:
-        root = output / "demo_data"
-        if dist.is_main:
-            build_label_demo_dataset(root)
-        dist.barrier()
+    root = dataset_root(config.data.root, output, dist, build_label_demo_dataset)
     task = Pix2PixHD(config.model, config.train, dist.device)
     dataset = label_dataset(config, root, "train", multiple=task.multiple)
     return task, dataset

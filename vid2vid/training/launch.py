@@ -43,6 +43,18 @@ def training_parser(description: str, default_config: Path, default_output: str)
     return parser
 
 
+def dataset_root(root: str | None, output: Path, dist: DistContext, build_demo: Callable[[Path], Any]) -> Path:
+    """The configured dataset folder, or the demo dataset that rank 0 builds in OUTPUT/demo_data
+    (the other ranks wait for it) when the config names none."""
+    if root is not None:
+        return Path(root)
+    demo = output / "demo_data"
+    if dist.is_main:
+        build_demo(demo)
+    dist.barrier()
+    return demo
+
+
 def _same_run(saved: Any, config: Any) -> bool:
     """Whether config continues the saved run: equal but for how long and how it runs."""
     free = {"max_iters", "epochs", "epochs_decay", "checkpoint_every", "keep_checkpoints", "log_every", "workers",
@@ -96,4 +108,4 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
     return 0
 
 
-__all__ = ["training_parser", "train_main"]
+__all__ = ["training_parser", "train_main", "dataset_root"]
