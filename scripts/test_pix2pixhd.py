@@ -18,9 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
@@ -28,7 +26,7 @@ from vid2vid.inference import load_run
 from vid2vid.models.feature_clusters import load_clusters, sample_feature_map
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels, label_dataset
 from vid2vid.training.distributed import resolve_device
-from vid2vid.training.logging import to_uint8_image, write_html_index
+from vid2vid.training.logging import save_picture_row, write_html_index
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,12 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 pictures[f"sample{s}"] = model.synthesize(item, features)
             if "image" in item:
                 pictures["target"] = item["image"]
-            row = []
-            for caption, picture in pictures.items():
-                file = f"{name}_{caption}.png"
-                Image.fromarray(np.ascontiguousarray(to_uint8_image(picture))).save(images / file)
-                row.append((caption, f"images/{file}"))
-            rows.append((name, row))
+            rows.append((name, save_picture_row(images, name, pictures)))
         write_html_index(Path(args.output) / "index.html", f"pix2pixHD: {args.input}", rows)
     except (ConfigError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,15 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 from vid2vid.data.aligned import split_pair
 from vid2vid.data.images import DatasetError, list_images, read_rgb, to_tensor
 from vid2vid.training.checkpoint import LATEST
-from vid2vid.training.logging import to_uint8_image, write_html_index
+from vid2vid.training.logging import save_picture_row, write_html_index
 
 
 def find_checkpoint(run_or_file: str | os.PathLike) -> tuple[Path, Path]:
@@ -82,11 +80,6 @@ def render_folder(translate: Callable[[Tensor], Tensor], inputs: str | os.PathLi
         pictures = {"input": x, "output": translate(x)}
         if target is not None:
             pictures["target"] = to_tensor(target).unsqueeze(0)
-        row = []
-        for name, picture in pictures.items():
-            file = f"{path.stem}_{name}.png"
-            Image.fromarray(np.ascontiguousarray(to_uint8_image(picture))).save(images_dir / file)
-            row.append((name, f"images/{file}"))
-        rows.append((path.name, row))
+        rows.append((path.name, save_picture_row(images_dir, path.stem, pictures)))
     write_html_index(Path(output) / "index.html", f"Results: {Path(inputs).name}", rows)
     return len(files)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vid2vid.data.images import IMAGE_SUFFIXES
+from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,10 @@ def _frames(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def _read(path: Path, report: DatasetReport) -> Image.Image | None:
+    """The image as stored, or None with the problem recorded."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except (OSError, SyntaxError, ValueError) as e:
+        return read_image(path, mode=None)
+    except DatasetError as e:
         report.problems.append(Problem(path, f"unreadable image ({e})"))
         return None
 

@@ -11,6 +11,7 @@ import kornia
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from scipy.spatial import ConvexHull
 
 # The 68-point landmark layout (iBUG 300-W, dlib): the chains of points edge2face draws.
 FACE_PARTS: tuple[tuple[int, ...], ...] = (
@@ -52,30 +53,11 @@ def face_edges(landmarks: np.ndarray, size: tuple[int, int], frame: np.ndarray |
         if frame.shape[:2] != (height, width_px):
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the edge map {width_px}x{height}")
         face = Image.new("L", (width_px, height), 0)
-        hull = _convex_hull(landmarks)
+        hull = landmarks[ConvexHull(landmarks).vertices]
         ImageDraw.Draw(face).polygon([tuple(p) for p in hull], fill=255)
         outside = np.asarray(face) == 0
         edges = np.maximum(edges, canny_edges(frame) * outside)
     return edges
-
-
-def _convex_hull(points: np.ndarray) -> np.ndarray:
-    """Andrew's monotone chain: the hull of (N, 2) points, counter-clockwise."""
-    pts = sorted(map(tuple, points))
-
-    def cross(o, a, b):
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    lower, upper = [], []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    for p in reversed(pts):
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1])
 
 
 def read_landmarks(path: str | os.PathLike) -> np.ndarray:

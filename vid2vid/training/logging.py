@@ -102,6 +102,17 @@ def _epoch_rows(images: Path) -> list[tuple[str, list[tuple[str, str]]]]:
     return [(f"epoch {int(e[5:])}", row) for e, row in sorted(by_epoch.items(), reverse=True)]
 
 
+def save_picture_row(folder: Path, stem: str, pictures: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
+    """Saves each picture (B, C, H, W in -1..1) as folder/<stem>_<caption>.png; returns the
+    (caption, path relative to folder's parent) pairs of one row of :func:`write_html_index`."""
+    row = []
+    for caption, picture in pictures.items():
+        file = f"{stem}_{caption}.png"
+        Image.fromarray(np.ascontiguousarray(to_uint8_image(picture))).save(folder / file)
+        row.append((caption, f"{folder.name}/{file}"))
+    return row
+
+
 def write_html_index(path: Path, title: str, rows: list[tuple[str, list[tuple[str, str]]]]) -> None:
     """A page of image rows: each row a heading and (caption, relative image path) pairs."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>",
