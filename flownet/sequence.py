@@ -61,3 +61,38 @@ def compute_sequence_flow(
         raise ValueError(f"{source} has fewer than 2 frames: no flow to compute")
     write_video(output / "flow.mp4", colours, fps=fps)
     return count
+
+
+def compute_dataset_flow(
+    model: nn.Module,
+    root: str | os.PathLike,
+    phase: str = "train",
+    *,
+    fit: str = "resize",
+    amp: torch.dtype | None = None,
+    progress: bool = True,
+) -> int:
+    """The reference flows of a vid2vid dataset: for every sequence of ROOT/<phase>_B (a folder of
+    frames or a video), writes ROOT/<phase>_flow/<sequence>/NNNNN.flo, file i holding the flow from
+    frame i+1 back to frame i (the direction vid2vid warps in). Returns the number of flows."""
+    from vid2vid.data.sequences import VIDEO_SUFFIXES  # vid2vid's layout, only for this tool
+
+    frames_root = Path(root) / f"{phase}_B"
+    if not frames_root.is_dir():
+        raise ValueError(f"{frames_root} does not exist (one frame folder or video per sequence)")
+    sequences = sorted(p for p in frames_root.iterdir() if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES)
+    if not sequences:
+        raise ValueError(f"{frames_root} holds no sequence folders or videos")
+    device = next(model.parameters()).device
+    count = 0
+    for sequence in tqdm(sequences, desc="sequences", disable=not progress):
+        folder = Path(root) / f"{phase}_flow" / (sequence.name if sequence.is_dir() else sequence.stem)
+        folder.mkdir(parents=True, exist_ok=True)
+        previous = None
+        for index, frame in enumerate(iter_frames(sequence)):
+            current = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).to(device)
+            if previous is not None:
+                write_flo(folder / f"{index - 1:05d}.flo", estimate(model, current, previous, fit=fit, amp=amp)[0])
+                count += 1
+            previous = current
+    return count

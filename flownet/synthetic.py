@@ -20,11 +20,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from vid2vid.data.procedural import Polygon, random_texture, seeded_generator, uniform
+from vid2vid.data.procedural import Polygon, random_texture, sample_texture, seeded_generator, uniform
 
 SPLITS = {"train": 0, "val": 1}
 
@@ -70,14 +69,6 @@ def _invert(motion: Tensor) -> Tensor:
     return torch.cat((inverse, -(inverse @ motion[:, 2:])), 1)
 
 
-def _sample(texture: Tensor, points: Tensor) -> Tensor:
-    """texture (3, H, W) at pixel positions points (2, H', W'); mirrored beyond its border."""
-    height, width = texture.shape[-2:]
-    scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)]).view(2, 1, 1)
-    grid = (points * scale - 1).permute(1, 2, 0).unsqueeze(0)
-    return F.grid_sample(texture.unsqueeze(0), grid, mode="bilinear", padding_mode="reflection", align_corners=True)[0]
-
-
 def generate_pair(gen: torch.Generator, height: int, width: int, motion: MotionRange = MotionRange()) -> tuple[Tensor, Tensor, Tensor]:
     """One generated sample.
 
@@ -95,7 +86,7 @@ def generate_pair(gen: torch.Generator, height: int, width: int, motion: MotionR
     background_motion = _affine(gen, centre, size, motion.background_shift, motion.background_rotation_deg,
                                 motion.background_scale)
     frame_a = background.clone()
-    frame_b = _sample(background, _apply(_invert(background_motion), grid))
+    frame_b = sample_texture(background, _apply(_invert(background_motion), grid))
     flow = _apply(background_motion, grid) - grid
 
     n_objects = int(torch.randint(motion.min_objects, motion.max_objects + 1, (1,), generator=gen))
@@ -110,7 +101,7 @@ def generate_pair(gen: torch.Generator, height: int, width: int, motion: MotionR
         source = _apply(_invert(object_motion), grid)
         alpha_b = polygon.coverage(source)
         frame_a = alpha_a * texture + (1 - alpha_a) * frame_a
-        frame_b = alpha_b * _sample(texture, source) + (1 - alpha_b) * frame_b
+        frame_b = alpha_b * sample_texture(texture, source) + (1 - alpha_b) * frame_b
         flow = torch.where(alpha_a >= 0.5, _apply(object_motion, grid) - grid, flow)
     return frame_a * 255, frame_b * 255, flow
 

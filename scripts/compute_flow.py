@@ -2,10 +2,15 @@
 """Optical flow of a video or a folder of frames with FlowNet2.
 
     python scripts/compute_flow.py INPUT --checkpoint FlowNet2_checkpoint.pth.tar --output OUT
+    python scripts/compute_flow.py --dataset ROOT --phase train --checkpoint FlowNet2_checkpoint.pth.tar
 
 INPUT is a video file (anything PyAV decodes) or a folder of PNG/JPG frames.
 Writes OUT/flow/NNNNN.flo (Middlebury .flo, flow from frame N to N+1),
 OUT/color/NNNNN.png (colour-coded flow) and OUT/flow.mp4.
+
+With --dataset, the reference flows of a vid2vid dataset instead: for every
+sequence of ROOT/<phase>_B, ROOT/<phase>_flow/<sequence>/NNNNN.flo holding the
+flow from frame N+1 back to frame N (what model.flow_source=files reads).
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import sys
 import torch
 
 import flownet
-from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_sequence_flow
+from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, compute_sequence_flow
 from vid2vid.data.frames import FrameReadError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", help="video file or folder of frames")
+    parser.add_argument("input", nargs="?", help="video file or folder of frames")
+    parser.add_argument("--dataset", help="vid2vid dataset folder: write <phase>_flow/ for its <phase>_B/ sequences")
+    parser.add_argument("--phase", default="train", help="dataset phase with --dataset (default train)")
     parser.add_argument("--checkpoint", help="FlowNet2 checkpoint (.pth.tar or state dict)")
     parser.add_argument("--model", choices=sorted(flownet.MODELS), help="variant (default: inferred from the weights)")
     parser.add_argument("--output", default="flow_out", help="output folder (default: flow_out)")
@@ -33,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, help="read at most this many frames")
     parser.add_argument("--fps", type=float, default=10, help="frame rate of flow.mp4")
     args = parser.parse_args(argv)
+    if (args.input is None) == (args.dataset is None):
+        parser.error("give either INPUT or --dataset ROOT")
 
     if not args.checkpoint:
         print(NO_CHECKPOINT_MESSAGE, file=sys.stderr)
@@ -40,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
         amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
+        if args.dataset:
+            count = compute_dataset_flow(model, args.dataset, args.phase, fit=args.fit, amp=amp)
+            print(f"wrote {count} flows to {args.dataset}/{args.phase}_flow")
+            return 0
         count = compute_sequence_flow(model, args.input, args.output, fit=args.fit, amp=amp,
                                       max_frames=args.max_frames, fps=args.fps)
     except (flownet.CheckpointError, FrameReadError, ValueError) as e:

@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""Cluster the instance features of a pix2pixHD run (model.use_features) for multimodal synthesis.
+"""Cluster the instance features of a pix2pixHD or vid2vid run (model.use_features) for multimodal synthesis.
 
     python scripts/encode_features.py --run runs/pix2pixhd_demo --clusters 10
 
-Runs the trained encoder over the run's training set, collects every instance's
-feature by class, clusters each class with K-means and writes RUN/features_clusters.npz
-(or --output), which scripts/test_pix2pixhd.py samples from.
+Runs the trained encoder over the run's training set (every frame of every
+sequence, for vid2vid), collects every instance's feature by class, clusters
+each class with K-means and writes RUN/features_clusters.npz (or --output),
+which scripts/test_pix2pixhd.py and scripts/render_vid2vid.py --style sample from.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from vid2vid.config import ConfigError
+from vid2vid.config import ConfigError, read_sections
 from vid2vid.data.images import DatasetError
-from vid2vid.inference import load_run
+from vid2vid.inference import find_checkpoint, load_run
 from vid2vid.models.feature_clusters import cluster_features, instance_features, save_clusters
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, label_dataset
+from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
 from vid2vid.training.distributed import resolve_device
 
 
@@ -35,15 +37,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         device = resolve_device(args.device)
-        model, config, run = load_run(args.run, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
+        config_path = find_checkpoint(args.run)[1]
+        video = "schedule" in read_sections(config_path)  # a vid2vid run
+        config_cls, make = (Vid2VidConfig, Vid2Vid.for_inference) if video else (Pix2PixHDConfig,
+                                                                                 Pix2PixHD.for_inference)
+        model, config, run = load_run(args.run, config_cls, make, device)
         if not config.model.use_features:
             raise ConfigError(f"{run / 'config.yaml'} trains no feature encoder (model.use_features is false)")
         model.encoder.eval()
         root = config.data.root or run / "demo_data"
         no_flip = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
-        data = label_dataset(no_flip, root, "train", use_instance=True, train=False, multiple=model.multiple)
-        batches = ({k: v.to(device) if hasattr(v, "to") else v for k, v in b.items()}
-                   for b in DataLoader(data, batch_size=4))
+        if video:  # every frame of the sequences' first n_frames_total
+            data = sequence_dataset(no_flip, root, "train", use_instance=True, with_flow=False, train=False,
+                                    multiple=model.multiple)
+            data.set_epoch(10 ** 6)  # the longest clips of the schedule
+        else:
+            data = label_dataset(no_flip, root, "train", use_instance=True, train=False, multiple=model.multiple)
+        keep = lambda v: v.to(device).flatten(0, 1) if video else v.to(device)  # noqa: E731 (clips: all frames)
+        batches = ({k: keep(b[k]) for k in ("label", "instance", "image")}
+                   for b in DataLoader(data, batch_size=1 if video else 4))
         centres = cluster_features(instance_features(model.encoder, batches), args.clusters, args.seed)
         output = Path(args.output) if args.output else run / "features_clusters.npz"
         save_clusters(output, centres, dataclasses.asdict(config.model))

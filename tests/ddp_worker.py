@@ -1,5 +1,5 @@
-"""Run by tests/test_pix2pix.py under torchrun (2 processes, gloo): trains the
-tiny pix2pix a few iterations with DDP and reports, from rank 0, whether every
+"""Run by the tests under torchrun (2 processes, gloo): trains the tiny pix2pix
+(or vid2vid) a few iterations with DDP and reports, from rank 0, whether every
 rank holds the same parameters afterwards and whether they moved at all."""
 
 import json
@@ -15,16 +15,29 @@ from vid2vid.models.pix2pix import Pix2Pix
 from vid2vid.training import Trainer, init_distributed, seed_everything, shutdown_distributed, unwrap
 
 
-def flat_parameters(task: Pix2Pix) -> torch.Tensor:
+def flat_parameters(task) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for net in task.networks().values() for p in unwrap(net).parameters()])
 
 
-def main(root: str, output: str) -> None:
-    config = tiny_config(root, max_iters=4)
+def build(kind: str, root: str):
+    """(config, task, dataset) of the tiny model of a kind."""
+    if kind == "pix2pix":
+        config = tiny_config(root, max_iters=4)
+        task = Pix2Pix(config.model, config.train)
+        return config, task, AlignedDataset(root, "train", config.data, seed=config.train.seed, multiple=task.multiple)
+    from test_vid2vid import config as vid2vid_config
+    from vid2vid.models.vid2vid import Vid2Vid, sequence_dataset
+
+    config = vid2vid_config("train.max_iters=2", "train.batch_size=1", "model.n_scales_spatial=2",
+                            "model.foreground_classes=[4,5]")
+    task = Vid2Vid(config)
+    return config, task, sequence_dataset(config, root, "train", multiple=task.multiple)
+
+
+def main(kind: str, root: str, output: str) -> None:
     context = init_distributed("cpu")
-    seed_everything(config.train.seed + context.rank)  # different initial weights: DDP must broadcast rank 0's
-    task = Pix2Pix(config.model, config.train)
-    data = AlignedDataset(root, "train", config.data, seed=config.train.seed, multiple=task.multiple)
+    seed_everything(context.rank)  # different initial weights: DDP must broadcast rank 0's
+    config, task, data = build(kind, root)
     trainer = Trainer(task, data, config.train, output, context, progress=False)
     initial = flat_parameters(task)
     dist.broadcast(initial, src=0)
@@ -43,4 +56,4 @@ def main(root: str, output: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

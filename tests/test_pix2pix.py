@@ -324,7 +324,7 @@ def test_two_process_ddp_keeps_parameters_identical(tmp_path):
     root = side_by_side_dataset(tmp_path / "data", count=8)
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "tests/ddp_worker.py", str(root), str(tmp_path / "run")],
+         "tests/ddp_worker.py", "pix2pix", str(root), str(tmp_path / "run")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )

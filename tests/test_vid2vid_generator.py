@@ -1,5 +1,5 @@
-"""vid2vid's sequential generator (issue 6, first part): the composition of Eq. 4,
-shapes, first frames, flow units, the foreground head."""
+"""vid2vid's sequential generator: the composition of Eq. 4 and the foreground of Eq. 5,
+shapes at every spatial level, first frames, flow units."""
 
 import pytest
 import torch
@@ -19,7 +19,7 @@ def test_composition_on_hand_made_tensors():
 
 
 def tiny(**changes):
-    settings = dict(label_nc=4, n_frames_G=3, ngf=4, n_downsampling=2, n_blocks=2)
+    settings = dict(label_nc=4, n_frames_G=3, ngf=8, n_downsampling=2, n_blocks=2, n_blocks_local=1)
     return SequentialGenerator(**{**settings, **changes})
 
 
@@ -36,31 +36,54 @@ def test_shapes_and_the_first_frame():
     first = g(labels, None)
     assert first.flow is None and first.occlusion_mask is None and torch.equal(first.frame, first.hallucinated)
     out.frame.mean().backward()
-    assert g.flow_head[1].weight.grad is not None and g.image_encoder[1].weight.grad is not None
+    assert g.heads[0].flow[1].weight.grad is not None and g.coarsest.image_encoder[1].weight.grad is not None
+
+
+@pytest.mark.parametrize("n_scales", [2, 3])
+def test_every_spatial_level_makes_frames_at_its_resolution(n_scales):
+    torch.manual_seed(0)
+    g = tiny(n_scales=n_scales)
+    assert g.multiple() == 4 * 2 ** (n_scales - 1) and g.multiple(1) == 4
+    for scales in range(1, n_scales + 1):
+        size = 16 * 2 ** (scales - 1)
+        out = g(torch.randn(1, 12, size, size), torch.rand(1, 6, size, size), scales=scales)
+        assert out.frame.shape == (1, 3, size, size) and out.flow.shape == (1, 2, size, size)
+        # the finest active level's heads make the frame; finer ones are not used
+        out.frame.mean().backward()
+        used = [p.grad is not None for p in (h.image[1].weight for h in g.heads)]
+        assert used == [s == scales - 1 for s in range(n_scales)]
+        g.zero_grad(set_to_none=True)
+    with pytest.raises(ValueError, match="scales must be in 1"):
+        g(torch.randn(1, 12, 16, 16), None, scales=n_scales + 1)
 
 
 def test_flow_is_in_pixels():
     g = tiny()
     with torch.no_grad():
-        g.flow_head[1].weight.zero_()
-        g.flow_head[1].bias.copy_(torch.tensor([0.1, -0.05]))
+        g.heads[0].flow[1].weight.zero_()
+        g.heads[0].flow[1].bias.copy_(torch.tensor([0.1, -0.05]))
     out = g(torch.randn(1, 12, 16, 16), torch.zeros(1, 6, 16, 16))
     torch.testing.assert_close(out.flow[0, :, 5, 5], torch.tensor([0.1, -0.05]) * FLOW_SCALE)
 
 
-def test_foreground_head_replaces_the_foreground():
+@pytest.mark.parametrize("n_scales", [1, 2])
+def test_foreground_head_draws_the_foreground_of_the_hallucinated_image(n_scales):
+    """Eq. 5: h = (1 - m_B) h_F + m_B h_B; the background follows the main head."""
     torch.manual_seed(0)
-    g = tiny(use_foreground=True)
+    g = tiny(use_foreground=True, n_scales=n_scales)
     labels = torch.randint(0, 4, (1, 1, 16, 16))
     mask = foreground_mask(labels, (2, 3))
     assert torch.equal(mask, ((labels == 2) | (labels == 3)).float())
-    one_hot = torch.randn(1, 12, 16, 16)
-    out = g(one_hot, torch.zeros(1, 6, 16, 16), mask)
-    drawn = g.foreground(one_hot)
-    torch.testing.assert_close(out.frame * mask, drawn * mask)
-    # elsewhere the frame is the flow-composed one: what the generator makes with no foreground at all
-    without = g(one_hot, torch.zeros(1, 6, 16, 16), torch.zeros_like(mask))
-    torch.testing.assert_close(out.frame * (1 - mask), without.frame * (1 - mask))
+    one_hot, previous = torch.randn(1, 12, 16, 16), torch.rand(1, 6, 16, 16)
+    out = g(one_hot, previous, mask)
+    none = g(one_hot, previous, torch.zeros_like(mask))
+    every = g(one_hot, previous, torch.ones_like(mask))
+    torch.testing.assert_close(out.hallucinated, mask * every.hallucinated + (1 - mask) * none.hallucinated)
+    assert not torch.allclose(every.hallucinated, none.hallucinated)
+    # the flow path is the same whatever the foreground
+    torch.testing.assert_close(out.flow, none.flow)
+    torch.testing.assert_close(out.frame, compose(warp(previous[:, -3:], out.flow), out.hallucinated,
+                                                  out.occlusion_mask))
     with pytest.raises(ValueError, match="pass fg_mask"):
         g(one_hot, None)
     with pytest.raises(ValueError, match="n_frames_G must be at least 2"):

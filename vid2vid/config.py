@@ -147,24 +147,31 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def read_sections(path: str | os.PathLike) -> dict[str, Any]:
+    """A config file's raw sections (for telling which model a file is for before loading it).
+
+    Raises:
+        ConfigError: unreadable file or YAML, or not a mapping of sections.
+    """
+    try:
+        with open(path) as f:
+            loaded = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config {os.fspath(path)!r}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {os.fspath(path)!r} is not valid YAML: {e}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config {os.fspath(path)!r} must be a mapping of sections, got {type(loaded).__name__}")
+    return loaded or {}
+
+
 def load_config(cls: type[C], path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> C:
     """The config of type ``cls``: its defaults, updated by the YAML file at path, then by the overrides.
 
     Raises:
         ConfigError: unreadable YAML, an unknown key (with the nearest valid one), a wrong type.
     """
-    tree: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path) as f:
-                loaded = yaml.safe_load(f)
-        except OSError as e:
-            raise ConfigError(f"cannot read config {os.fspath(path)!r}: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config {os.fspath(path)!r} is not valid YAML: {e}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config {os.fspath(path)!r} must be a mapping of sections, got {type(loaded).__name__}")
-        tree = loaded or {}
+    tree = read_sections(path) if path is not None else {}
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(tree, key, value)

@@ -41,8 +41,16 @@ def load_networks(checkpoint: Path, device: torch.device) -> dict[str, Any]:
 def restore(task: Any, checkpoint: Path, device: torch.device) -> None:
     """Loads every network of a task (its ``networks()``) from a trainer checkpoint."""
     saved = load_networks(checkpoint, device)
-    for name, net in task.networks().items():
-        net.load_state_dict(saved[name])
+    expected = task.networks()
+    if set(saved) != set(expected):
+        raise DatasetError(f"{checkpoint} holds the networks {', '.join(sorted(saved))}, but its config builds "
+                           f"{', '.join(sorted(expected))}: it was saved by another model")
+    for name, net in expected.items():
+        try:
+            net.load_state_dict(saved[name])
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[:3]
+            raise DatasetError(f"{checkpoint}: network {name} does not fit its config ({' '.join(first)})") from None
 
 
 def load_run(run: str | os.PathLike, config_cls: type, make_task: Callable[[Any, torch.device], Any],

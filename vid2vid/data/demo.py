@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vid2vid.data.procedural import Polygon, random_texture, seeded_generator
+from vid2vid.data.procedural import Polygon, random_texture, sample_texture, seeded_generator, uniform
 
 
 def demo_picture(seed: int, index: int, size: int) -> torch.Tensor:
@@ -107,5 +107,73 @@ def build_label_demo_dataset(folder: str | os.PathLike, *, train: int = 32, test
             Image.fromarray(instance.astype(np.uint16)).save(folder / f"{phase}_inst" / f"{i:04d}.png")
             array = (picture * 255).round().byte().permute(1, 2, 0).numpy()
             Image.fromarray(np.ascontiguousarray(array)).save(folder / f"{phase}_img" / f"{i:04d}.png")
+    marker.write_text(json.dumps(recipe))
+    return folder
+
+
+def demo_video(seed: int, index: int, frames: int, size: int) -> dict[str, np.ndarray]:
+    """One generated sequence of the label demo's classes: textured shapes gliding over a
+    panning textured background, occluding each other as they pass. Every layer translates
+    by its own velocity (pixels per frame), so the flow is exact: from frame t to frame t-1
+    it is minus the velocity of the topmost layer at each pixel.
+
+    Returns ``{"label": (T, H, W) uint8, "instance": (T, H, W) int32, "image": (T, H, W, 3) uint8,
+    "flow": (T-1, H, W, 2) float32}``."""
+    gen = seeded_generator(seed, 2, index)
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    grid = torch.stack((xs, ys))
+    background = _CLASS_COLOURS[1, 0].view(3, 1, 1) * (0.85 + 0.3 * random_texture(gen, size, size) * 0.5)
+    layers = [(1, 1000, None, background, uniform(gen, -0.6, 0.6, (2,)))]
+    for k in range(int(torch.randint(2, 5, (1,), generator=gen))):
+        cls = int(torch.randint(2, DEMO_LABEL_NC, (1,), generator=gen))
+        colour = _CLASS_COLOURS[cls, int(torch.randint(0, 2, (1,), generator=gen))].view(3, 1, 1)
+        texture = colour * (0.8 + 0.4 * random_texture(gen, size, size) * 0.5)
+        speed, angle = uniform(gen, 0.5, 2.0), uniform(gen, 0, 2 * np.pi)
+        layers.append((cls, cls * 1000 + k, Polygon.random(gen, size, size, (0.15, 0.35)), texture,
+                       speed * torch.stack((angle.cos(), angle.sin()))))
+    out = {"label": [], "instance": [], "image": [], "flow": []}
+    for t in range(frames):
+        label = torch.empty(size, size, dtype=torch.int64)
+        instance = torch.empty(size, size, dtype=torch.int64)
+        picture, flow = torch.empty(3, size, size), torch.empty(2, size, size)
+        for cls, inst, polygon, texture, velocity in layers:
+            source = grid - (velocity * t).view(2, 1, 1)  # where this pixel was at frame 0
+            inside = torch.ones(size, size, dtype=torch.bool) if polygon is None else polygon.coverage(source) >= 0.5
+            picture = torch.where(inside, sample_texture(texture, source), picture)
+            flow = torch.where(inside, -velocity.view(2, 1, 1), flow)
+            label[inside], instance[inside] = cls, inst
+        out["label"].append(label.numpy().astype(np.uint8))
+        out["instance"].append(instance.numpy().astype(np.int32))
+        out["image"].append((picture.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+        if t:
+            out["flow"].append(flow.permute(1, 2, 0).numpy())
+    return {key: np.stack(value) for key, value in out.items()}
+
+
+def build_video_demo_dataset(folder: str | os.PathLike, *, train: int = 16, test: int = 2, frames: int = 24,
+                             size: int = 64, seed: int = 0) -> Path:
+    """Writes the vid2vid layout of generated sequences (``<phase>_A/seqNN/`` label ids,
+    ``<phase>_inst/`` 16-bit instance ids, ``<phase>_B/`` frames, ``<phase>_flow/`` the exact
+    flow from each frame to the previous one as .flo files), unless already there."""
+    from flownet.flow_utils import write_flo  # flownet loads the compiled ops: only when building
+
+    folder = Path(folder)
+    recipe = {"kind": "video", "train": train, "test": test, "frames": frames, "size": size, "seed": seed}
+    marker = folder / "demo_dataset.json"
+    if marker.exists() and json.loads(marker.read_text()) == recipe:
+        return folder
+    for phase, count, offset in (("train", train, 0), ("test", test, train)):
+        for i in range(count):
+            video = demo_video(seed, offset + i, frames, size)
+            dirs = {sub: folder / f"{phase}_{sub}" / f"seq{i:02d}" for sub in ("A", "inst", "B", "flow")}
+            for path in dirs.values():
+                path.mkdir(parents=True, exist_ok=True)
+            for t in range(frames):
+                Image.fromarray(video["label"][t]).save(dirs["A"] / f"{t:04d}.png")
+                Image.fromarray(video["instance"][t].astype(np.uint16)).save(dirs["inst"] / f"{t:04d}.png")
+                Image.fromarray(video["image"][t]).save(dirs["B"] / f"{t:04d}.png")
+                if t:
+                    write_flo(dirs["flow"] / f"{t - 1:04d}.flo", video["flow"][t - 1])
     marker.write_text(json.dumps(recipe))
     return folder

@@ -1,7 +1,10 @@
 """Label maps, instance maps and images for pix2pixHD (and, per frame, vid2vid).
 
 Layout (NVIDIA/pix2pixHD's): ``ROOT/<phase>_label/``, ``ROOT/<phase>_inst/``
-(optional), ``ROOT/<phase>_img/``, matched by sorted order. Label maps hold
+(optional), ``ROOT/<phase>_img/``, matched by sorted order. A vid2vid sequence
+dataset (``<phase>_A/<seq>/``, ``<phase>_inst/<seq>/``, ``<phase>_B/<seq>/``)
+serves as well, every frame of every sequence an item: so a frame-by-frame
+pix2pixHD baseline trains on the very data vid2vid does. Label maps hold
 class ids as pixel values (Cityscapes ``*_labelIds.png`` are read as they are);
 instance maps hold an id per object (Cityscapes ``*_instanceIds.png``, 16 bit).
 With ``label_nc: 0`` the label images are RGB pictures used as they are
@@ -47,6 +50,21 @@ class LabelDataConfig:
         return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
 
 
+SEQUENCE_FOLDERS = {"label": "A", "inst": "inst", "img": "B"}
+"""the vid2vid folder that holds each pix2pixHD folder's frames, one sub-folder per sequence"""
+
+
+def _column(root: Path, phase: str, name: str) -> list[Path]:
+    """The images of ROOT/<phase>_<name>/, or the frames of every sequence of its vid2vid counterpart."""
+    flat = root / f"{phase}_{name}"
+    nested = root / f"{phase}_{SEQUENCE_FOLDERS[name]}" if name in SEQUENCE_FOLDERS else None
+    if nested is not None and nested.is_dir() and not (flat.is_dir() and list_images(flat)):
+        sequences = sorted(p for p in nested.iterdir() if p.is_dir())
+        if sequences:
+            return [frame for sequence in sequences for frame in list_images(sequence)]
+    return list_images(flat)
+
+
 def _read_ids(path: Path) -> np.ndarray:
     """A label or instance map's integer ids as stored (8- or 16-bit grey, or palette indices)."""
     image = read_image(path, mode=None)
@@ -68,14 +86,14 @@ class LabelDataset(Dataset):
         self.use_instance, self.train, self.seed, self.epoch = use_instance, train, seed, 0
         if not self.root.is_dir():
             raise DatasetError(f"dataset folder {self.root} does not exist")
-        labels = list_images(self.root / f"{phase}_label")[: config.max_size]
+        labels = _column(self.root, phase, "label")[: config.max_size]
         if not labels:
             raise DatasetError(f"no label maps in {self.root / f'{phase}_label'}")
         columns = {"label": labels}
         if use_instance:
-            columns["instance"] = list_images(self.root / f"{phase}_inst")[: config.max_size]
+            columns["instance"] = _column(self.root, phase, "inst")[: config.max_size]
         if need_images:
-            columns["image"] = list_images(self.root / f"{phase}_img")[: config.max_size]
+            columns["image"] = _column(self.root, phase, "img")[: config.max_size]
         for name in config.extra:
             columns[f"extra_{name}"] = list_images(self.root / f"{phase}_{name}")[: config.max_size]
         for name, files in columns.items():

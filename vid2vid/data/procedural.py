@@ -49,6 +49,14 @@ def random_texture(gen: torch.Generator, height: int, width: int) -> Tensor:
     return offset + span * (texture - low) / (high - low).clamp_min(1e-6)
 
 
+def sample_texture(texture: Tensor, points: Tensor) -> Tensor:
+    """texture (3, H, W) sampled bilinearly at pixel positions points (2, H', W'), mirrored beyond its border."""
+    height, width = texture.shape[-2:]
+    scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)]).view(2, 1, 1)
+    grid = (points * scale - 1).permute(1, 2, 0).unsqueeze(0)
+    return F.grid_sample(texture.unsqueeze(0), grid, mode="bilinear", padding_mode="reflection", align_corners=True)[0]
+
+
 @dataclass
 class Polygon:
     """A star-shaped polygon: vertices (N, 2) around ``centre``, counter-clockwise by angle."""
@@ -57,12 +65,13 @@ class Polygon:
     vertices: Tensor
 
     @classmethod
-    def random(cls, gen: torch.Generator, height: int, width: int) -> Polygon:
+    def random(cls, gen: torch.Generator, height: int, width: int, size: tuple[float, float] = (0.08, 0.3)) -> Polygon:
+        """Random vertices around a random centre, the radius a fraction ``size`` (low, high) of the image side."""
         n = int(torch.randint(3, 11, (1,), generator=gen))
         # gaps between vertex angles stay below pi, so the centre is inside and every point has one sector
         angles = 2 * math.pi * (torch.arange(n) + uniform(gen, -0.2, 0.2, (n,))) / n + uniform(gen, 0, 2 * math.pi)
         angles = torch.sort(angles % (2 * math.pi)).values
-        radius = min(height, width) * uniform(gen, 0.08, 0.3) * uniform(gen, 0.5, 1.0, (n,))
+        radius = min(height, width) * uniform(gen, *size) * uniform(gen, 0.5, 1.0, (n,))
         centre = torch.stack((uniform(gen, 0, width - 1), uniform(gen, 0, height - 1)))
         return cls(centre, torch.stack((angles.cos(), angles.sin()), 1) * radius.view(n, 1))
 

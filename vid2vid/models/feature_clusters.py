@@ -75,10 +75,11 @@ def load_clusters(path: str | os.PathLike, model_config: Mapping) -> dict[int, n
 
 
 def sample_feature_map(label: Tensor, instance: Tensor, centres: Mapping[int, np.ndarray], feat_num: int,
-                       generator: torch.Generator, per_class: bool = False) -> Tensor:
+                       generator: torch.Generator, per_class: bool = False, index: int | None = None) -> Tensor:
     """A feature map (B, feat_num, H, W) for label/instance maps (B, 1, H, W): every instance
-    (every class, with per_class) gets the centre of a cluster of its class drawn from generator;
-    classes without clusters get zeros."""
+    (every class, with per_class) gets the centre of a cluster of its class drawn from generator,
+    or with ``index`` the centre number index (modulo the class's clusters), the same in every
+    frame of a video; classes without clusters get zeros."""
     out = torch.zeros(label.shape[0], feat_num, *label.shape[-2:], device=label.device)
     for b in range(label.shape[0]):
         groups = label[b, 0] if per_class else instance[b, 0]
@@ -88,6 +89,9 @@ def sample_feature_map(label: Tensor, instance: Tensor, centres: Mapping[int, np
             cls = int(classes[counts.argmax()])
             if cls not in centres:
                 continue
-            k = int(torch.randint(len(centres[cls]), (1,), generator=generator))
+            if index is None:
+                k = int(torch.randint(len(centres[cls]), (1,), generator=generator))
+            else:
+                k = index % len(centres[cls])
             out[b][:, mask] = torch.as_tensor(centres[cls][k], device=label.device).view(feat_num, 1)
     return out

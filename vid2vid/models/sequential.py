@@ -1,19 +1,26 @@
-"""The sequential generator of vid2vid (Wang et al. 2018, Sec. 3.1, Eq. 4).
+"""The sequential generator of vid2vid (Wang et al. 2018, Sec. 3.1-3.2).
 
 Frame t is made from the label maps s_{t-L..t} and the previously generated
 frames x~_{t-L..t-1}: the network predicts a hallucinated image h_t, the flow
 w_{t-1} from frame t to frame t-1 and a soft occlusion mask m_t, and composes
 
-    x~_t = (1 - m_t) * warp(x~_{t-1}, w_{t-1}) + m_t * h_t.
+    x~_t = (1 - m_t) * warp(x~_{t-1}, w_{t-1}) + m_t * h_t          (Eq. 4)
 
-With foreground classes (semantic labels), a separate foreground head draws
-h_F where the labels are foreground, which replaces the composed frame there
-(the background follows the flow; people and cars are redrawn each frame).
+With foreground classes (semantic labels), a foreground head draws h_F from the
+labels alone and the main head draws the background h_B, so that
 
-The layers are pix2pixHD's (residual blocks, stride-2 convolutions); the label
-and image encoders are summed, the image and flow decoders share that sum.
-This module is the coarsest scale (NVIDIA/vid2vid's CompositeGenerator); the
-flow is in pixels of this scale.
+    h_t = (1 - m_B) * h_F + m_B * h_B                                (Eq. 5)
+
+with m_B the background mask of frame t; the background head shares the flow
+path's features, the foreground (people, cars) is redrawn where the flow fails.
+
+Coarse to fine (Sec. 3.2): the coarsest level is pix2pixHD's global generator
+split into label and image encoders, whose sum feeds an image decoder and a flow
+decoder; each finer level is a local enhancer that adds its own front end's
+features to the coarser level's decoder features, branch by branch. Every level
+has its output heads, so training can start at the coarsest level and add the
+finer ones (progressive training); a frame is made at the finest active level.
+Flows are in pixels of the resolution they are made at.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from vid2vid.models.generators import ResnetBlock, stem_and_downsampling, to_image, upsampling
+from vid2vid.models.generators import ResnetBlock, downsample2, stem_and_downsampling, to_image, upsampling
 from vid2vid.models.layers import NormKind
 from vid2vid.ops import warp
 
@@ -68,60 +75,136 @@ class FrameOutput:
     """m_t, the weight of h_t (None for a first frame)"""
 
 
+@dataclass
+class BranchFeatures:
+    """A level's decoder features (B, ngf_level, H_level, W_level), one tensor per branch."""
+
+    image: Tensor
+    flow: Tensor
+    foreground: Tensor | None
+
+
+class CoarsestLevel(nn.Module):
+    """Label and previous-frame encoders (summed), then the image and flow decoders;
+    the foreground branch sees the labels only."""
+
+    def __init__(self, labels_nc: int, previous_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
+                 norm: NormKind, use_foreground: bool):
+        super().__init__()
+        half = n_blocks - n_blocks // 2
+        self.label_encoder = _encoder(labels_nc, ngf, n_downsampling, half, norm)
+        self.image_encoder = _encoder(previous_nc, ngf, n_downsampling, half, norm)
+        self.image_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
+        self.flow_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
+        self.foreground = None
+        if use_foreground:
+            ngf_fg = ngf // 2 if n_downsampling > 2 else ngf  # NVIDIA/vid2vid's lighter foreground path
+            self.foreground = nn.Sequential(_encoder(labels_nc, ngf_fg, n_downsampling, 0, norm),
+                                            _decoder(ngf_fg, n_downsampling, n_blocks, norm),
+                                            *([nn.Conv2d(ngf_fg, ngf, 1)] if ngf_fg != ngf else []))
+
+    def forward(self, labels: Tensor, previous: Tensor) -> BranchFeatures:
+        features = self.label_encoder(labels) + self.image_encoder(previous)
+        return BranchFeatures(self.image_decoder(features), self.flow_decoder(features),
+                              self.foreground(labels) if self.foreground is not None else None)
+
+
+class FinerLevel(nn.Module):
+    """A local enhancer level: its front ends (labels, previous frames) downsample once to the
+    coarser level's resolution and channels; each branch adds the coarser branch's features,
+    then residual blocks and a x2 upsampling back to ngf channels."""
+
+    def __init__(self, labels_nc: int, previous_nc: int, ngf: int, n_blocks: int, norm: NormKind,
+                 use_foreground: bool):
+        super().__init__()
+        self.label_front = nn.Sequential(*stem_and_downsampling(labels_nc, ngf, 1, norm))
+        self.image_front = nn.Sequential(*stem_and_downsampling(previous_nc, ngf, 1, norm))
+        self.image_branch = _decoder(ngf, 1, n_blocks, norm)
+        self.flow_branch = _decoder(ngf, 1, n_blocks, norm)
+        self.foreground_branch = _decoder(ngf, 1, n_blocks, norm) if use_foreground else None
+
+    def forward(self, labels: Tensor, previous: Tensor, coarser: BranchFeatures) -> BranchFeatures:
+        label_features = self.label_front(labels)
+        features = label_features + self.image_front(previous)
+        foreground = None
+        if self.foreground_branch is not None:
+            foreground = self.foreground_branch(label_features + coarser.foreground)
+        return BranchFeatures(self.image_branch(features + coarser.image), self.flow_branch(features + coarser.flow),
+                              foreground)
+
+
+class OutputHeads(nn.Module):
+    """A level's 7x7 output convolutions: image, flow, occlusion mask (and foreground image)."""
+
+    def __init__(self, ngf: int, output_nc: int, use_foreground: bool):
+        super().__init__()
+        self.image = nn.Sequential(*to_image(ngf, output_nc))
+        self.flow = nn.Sequential(*to_image(ngf, 2, nn.Identity()))
+        self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid()))
+        self.foreground = nn.Sequential(*to_image(ngf, output_nc)) if use_foreground else None
+
+    def forward(self, features: BranchFeatures, previous_frame: Tensor | None, fg_mask: Tensor | None) -> FrameOutput:
+        hallucinated = self.image(features.image)
+        if self.foreground is not None:
+            if fg_mask is None:
+                raise ValueError("this generator has a foreground head: pass fg_mask")
+            hallucinated = compose(hallucinated, self.foreground(features.foreground), fg_mask)  # Eq. 5
+        if previous_frame is None:  # a first frame: nothing to warp, h_t is the frame
+            return FrameOutput(hallucinated, hallucinated, None, None)
+        flow = self.flow(features.flow) * FLOW_SCALE
+        mask = self.mask(features.flow)
+        return FrameOutput(compose(warp(previous_frame, flow), hallucinated, mask), hallucinated, flow, mask)
+
+
 class SequentialGenerator(nn.Module):
-    """G at one scale: labels of n_frames_G frames and the n_frames_G - 1 previous frames in,
-    frame t out. H and W must be multiples of 2**n_downsampling."""
+    """G: labels of n_frames_G frames and the n_frames_G - 1 previous frames in, frame t out.
+
+    Level 0 is the coarsest (ngf channels); level s has ngf / 2**s. With ``scales=k`` active,
+    the input is at the resolution of level k-1 and H, W must be multiples of
+    2**(n_downsampling + k - 1)."""
 
     def __init__(self, label_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 64,
                  n_downsampling: int = 3, n_blocks: int = 9, norm: NormKind = "instance",
-                 use_foreground: bool = False):
+                 use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3):
         super().__init__()
         if n_frames_G < 2:
             raise ValueError(f"n_frames_G must be at least 2 (frame t and one previous frame), got {n_frames_G}")
-        self.n_frames_G, self.output_nc = n_frames_G, output_nc
-        self.multiple = 2 ** n_downsampling
-        half = n_blocks - n_blocks // 2
-        self.label_encoder = _encoder(label_nc * n_frames_G, ngf, n_downsampling, half, norm)
-        self.image_encoder = _encoder(output_nc * (n_frames_G - 1), ngf, n_downsampling, half, norm)
-        self.image_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
-        self.image_head = nn.Sequential(*to_image(ngf, output_nc))
-        self.flow_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
-        self.flow_head = nn.Sequential(*to_image(ngf, 2, nn.Identity()))
-        self.mask_head = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid()))
-        self.foreground = None
-        if use_foreground:
-            ngf_fg = ngf // 2 if n_downsampling > 2 else ngf
-            self.foreground = nn.Sequential(
-                _encoder(label_nc * n_frames_G, ngf_fg, n_downsampling, 0, norm),
-                _decoder(ngf_fg, n_downsampling, n_blocks, norm),
-                nn.Sequential(*to_image(ngf_fg, output_nc)),
-            )
+        if n_scales < 1 or ngf % 2 ** (n_scales - 1):
+            raise ValueError(f"n_scales must be >= 1 with ngf divisible by 2**(n_scales - 1), got n_scales={n_scales}, "
+                             f"ngf={ngf}")
+        self.n_frames_G, self.output_nc, self.n_scales = n_frames_G, output_nc, n_scales
+        self.n_downsampling = n_downsampling
+        labels_nc, previous_nc = label_nc * n_frames_G, output_nc * (n_frames_G - 1)
+        self.coarsest = CoarsestLevel(labels_nc, previous_nc, ngf, n_downsampling, n_blocks, norm, use_foreground)
+        self.finer = nn.ModuleList(FinerLevel(labels_nc, previous_nc, ngf // 2 ** s, n_blocks_local, norm,
+                                              use_foreground) for s in range(1, n_scales))
+        self.heads = nn.ModuleList(OutputHeads(ngf // 2 ** s, output_nc, use_foreground) for s in range(n_scales))
 
-    def forward(self, labels: Tensor, previous: Tensor | None, fg_mask: Tensor | None = None) -> FrameOutput:
+    def multiple(self, scales: int | None = None) -> int:
+        """What H and W must be multiples of with ``scales`` levels active (default: all)."""
+        return 2 ** (self.n_downsampling + (scales or self.n_scales) - 1)
+
+    def forward(self, labels: Tensor, previous: Tensor | None, fg_mask: Tensor | None = None,
+                scales: int | None = None) -> FrameOutput:
         """
         Args:
             labels: (B, n_frames_G * label_nc, H, W), the label maps s_{t-L} ... s_t, oldest first.
             previous: (B, (n_frames_G - 1) * output_nc, H, W), the generated x~_{t-L} ... x~_{t-1},
                 oldest first; None for a first frame (empty history: h_t is the frame).
             fg_mask: (B, 1, H, W) foreground of frame t, with a foreground head.
+            scales: levels to use, coarsest first (default all); (H, W) is the finest one's size.
         """
+        scales = scales or self.n_scales
+        if not 1 <= scales <= self.n_scales:
+            raise ValueError(f"scales must be in 1 .. {self.n_scales}, got {scales}")
         first = previous is None
         if first:
             previous = labels.new_zeros(labels.shape[0], self.output_nc * (self.n_frames_G - 1), *labels.shape[-2:])
-        features = self.label_encoder(labels) + self.image_encoder(previous)
-        hallucinated = self.image_head(self.image_decoder(features))
-        flow = mask = None
-        if first:
-            frame = hallucinated
-        else:
-            flow_features = self.flow_decoder(features)
-            flow = self.flow_head(flow_features) * FLOW_SCALE
-            mask = self.mask_head(flow_features)
-            frame = compose(warp(previous[:, -self.output_nc:], flow), hallucinated, mask)
-        if self.foreground is not None:
-            if fg_mask is None:
-                raise ValueError("this generator has a foreground head: pass fg_mask")
-            drawn = self.foreground(labels)
-            frame = fg_mask * drawn + (1 - fg_mask) * frame
-            hallucinated = fg_mask * drawn + (1 - fg_mask) * hallucinated
-        return FrameOutput(frame, hallucinated, flow, mask)
+        label_pyramid, previous_pyramid = [labels], [previous]
+        for _ in range(scales - 1):
+            label_pyramid.insert(0, downsample2(label_pyramid[0]))
+            previous_pyramid.insert(0, downsample2(previous_pyramid[0]))
+        features = self.coarsest(label_pyramid[0], previous_pyramid[0])
+        for level in range(1, scales):
+            features = self.finer[level - 1](label_pyramid[level], previous_pyramid[level], features)
+        return self.heads[scales - 1](features, None if first else previous[:, -self.output_nc:], fg_mask)

@@ -31,12 +31,14 @@ class DistContext:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def wrap(self, module: nn.Module) -> nn.Module:
-        """module in DistributedDataParallel when distributed, else unchanged."""
+    def wrap(self, module: nn.Module, *, find_unused_parameters: bool = False) -> nn.Module:
+        """module in DistributedDataParallel when distributed, else unchanged. ``find_unused_parameters``
+        for modules whose forward may leave some parameters out (vid2vid's inactive levels)."""
         if not self.distributed or not any(p.requires_grad for p in module.parameters()):
             return module
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids,
+                                                   find_unused_parameters=find_unused_parameters)
 
     def all_finite(self, value: torch.Tensor) -> bool:
         """Whether value is finite on every rank (all ranks must take the same branch)."""

@@ -28,6 +28,7 @@ from vid2vid.training.trainer import NonFiniteLossError, Trainer, TrainingTask, 
 
 C = TypeVar("C")
 Builder = Callable[[Any, DistContext, Path], tuple[TrainingTask, Dataset]]
+Finisher = Callable[[Any, TrainingTask, Path], str]
 
 
 def training_parser(description: str, default_config: Path, default_output: str) -> argparse.ArgumentParser:
@@ -66,9 +67,11 @@ def _same_run(saved: Any, config: Any) -> bool:
 
 
 def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse.ArgumentParser,
-               build: Builder, extra_overrides: Callable[[argparse.Namespace], list[str]] = lambda args: []) -> int:
+               build: Builder, extra_overrides: Callable[[argparse.Namespace], list[str]] = lambda args: [],
+               finish: Finisher | None = None) -> int:
     """Runs a training script; returns its exit status (0, or 1 with the error printed).
-    extra_overrides turns a script's own flags into config overrides."""
+    extra_overrides turns a script's own flags into config overrides; finish(config, task, output),
+    run by rank 0 after training, does what else the script leaves behind and says what in a line."""
     args = parser.parse_args(argv)
     overrides = list(args.overrides) + ([f"train.max_iters={args.max_iters}"] if args.max_iters is not None else [])
     overrides += extra_overrides(args)
@@ -95,6 +98,7 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         trainer = Trainer(task, dataset, config.train, output, dist, progress=not args.quiet and dist.is_main)
         resumed = args.resume and trainer.resume()
         iteration = trainer.fit()
+        finished = finish(config, task, output) if finish is not None and dist.is_main else None
     except (ConfigError, DatasetError, NonFiniteLossError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -105,6 +109,8 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         how = "resumed and " if resumed else ""
         print(f"{how}stopped at iteration {iteration}; checkpoints in {output / 'checkpoints'}, "
               f"samples in {output / 'web' / 'index.html'}")
+        if finished:
+            print(finished)
     return 0
 
 

@@ -14,6 +14,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from vid2vid.data.frames import write_video
+
 
 def to_uint8_image(images: torch.Tensor) -> np.ndarray:
     """(B, C, H, W) in -1..1 -> one (H, B*W, 3) uint8 row; 1-channel images in grey."""
@@ -70,13 +72,20 @@ class RunLogger:
                 self._tensorboard.add_scalar(f"loss/{name}", value, iteration)
 
     def samples(self, epoch: int, visuals: dict[str, torch.Tensor]) -> None:
-        """Saves web/images/epoch<N>_<name>.png and rewrites web/index.html, newest epoch first."""
+        """Saves web/images/epoch<N>_<name>.png and rewrites web/index.html, newest epoch first.
+        Clips (B, T, C, H, W) show the first clip's frames in a row, and all of them play in
+        web/videos/epoch<N>.mp4, one row of the batch per visual, stacked."""
         if not self.enabled:
             return
         images = self.output / "web" / "images"
         images.mkdir(parents=True, exist_ok=True)
+        clips = [batch for batch in visuals.values() if batch.dim() == 5]
+        if clips:
+            (self.output / "web" / "videos").mkdir(exist_ok=True)
+            frames = (np.concatenate([to_uint8_image(clip[:, t]) for clip in clips], 0) for t in range(clips[0].shape[1]))
+            write_video(self.output / "web" / "videos" / f"epoch{epoch:04d}.mp4", frames, fps=5)
         for name, batch in visuals.items():
-            picture = to_uint8_image(batch)
+            picture = to_uint8_image(batch[0] if batch.dim() == 5 else batch)
             Image.fromarray(picture).save(images / f"epoch{epoch:04d}_{name}.png")
             if self._tensorboard is not None:
                 self._tensorboard.add_image(f"samples/{name}", picture, epoch, dataformats="HWC")

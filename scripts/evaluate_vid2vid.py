@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""Score a vid2vid model against the real videos, beside a frame-by-frame pix2pixHD baseline.
+
+    python scripts/evaluate_vid2vid.py --checkpoint runs/vid2vid_demo --dataset runs/vid2vid_demo/demo_data \\
+        --phase test --pix2pixhd runs/pix2pixhd_frames
+
+For every sequence of DATASET/<phase>_A (and _inst, _B): PSNR and SSIM of the
+made frames against the real ones, and the temporal warping error: the mean
+difference (RGB levels) between each made frame and the previous made frame
+warped by the real frames' flow, over the pixels that flow explains. The flow
+comes from DATASET/<phase>_flow (scripts/compute_flow.py --dataset) or from
+--flownet-checkpoint. Prints one table: vid2vid, pix2pixHD (with --pix2pixhd, a
+run trained on the same label maps, e.g. on DATASET itself: pix2pixHD reads a
+sequence dataset's frames), and the real video for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from vid2vid.config import ConfigError
+from vid2vid.data.images import DatasetError
+from vid2vid.evaluation import pix2pixhd_frames, real_frames, score_videos, vid2vid_frames
+from vid2vid.inference import load_run
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
+from vid2vid.training.distributed import resolve_device
+
+
+def sequences(data, device, flownet_model):
+    """The dataset's sequences on the device, each with the flows of its real frames."""
+    for index in range(len(data)):
+        item = {k: v.to(device) for k, v in data[index].items() if torch.is_tensor(v) and v.dim() > 0}
+        if flownet_model is not None:
+            from flownet import estimate
+
+            as_255 = (item["image"] + 1) * 127.5
+            item["flow"] = estimate(flownet_model, as_255[1:], as_255[:-1])
+        yield item
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="vid2vid run folder or checkpoint file")
+    parser.add_argument("--dataset", required=True, help="sequence dataset folder")
+    parser.add_argument("--phase", default="test")
+    parser.add_argument("--pix2pixhd", help="pix2pixHD run folder (the frame-by-frame baseline)")
+    parser.add_argument("--flownet-checkpoint", help="FlowNet2 checkpoint, when the dataset has no <phase>_flow")
+    parser.add_argument("--json", help="also write the scores to this file")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+        model, config, _ = load_run(args.checkpoint, Vid2VidConfig, Vid2Vid.for_inference, device)
+        flow_files = (Path(args.dataset) / f"{args.phase}_flow").is_dir()
+        flownet_model = None
+        if not flow_files:
+            if not args.flownet_checkpoint:
+                raise DatasetError(f"{Path(args.dataset) / f'{args.phase}_flow'} does not exist: compute it with "
+                                   f"scripts/compute_flow.py --dataset, or pass --flownet-checkpoint")
+            import flownet
+
+            flownet_model = flownet.load_checkpoint(args.flownet_checkpoint).to(device).eval()
+        still = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
+        makers = {"vid2vid": vid2vid_frames(model)}
+        multiple = model.multiple
+        if args.pix2pixhd:
+            baseline, baseline_config, _ = load_run(args.pix2pixhd, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
+            ours, theirs = config.model, baseline_config.model
+            if config.data.input != "labels" or (theirs.label_nc, theirs.use_instance) != (ours.label_nc,
+                                                                                           ours.use_instance):
+                raise ConfigError(f"the pix2pixHD run takes label_nc={theirs.label_nc}, use_instance="
+                                  f"{theirs.use_instance}; the vid2vid run data.input={config.data.input}, label_nc="
+                                  f"{ours.label_nc}, use_instance={ours.use_instance}: they must see the same labels")
+            makers["pix2pixHD (frame by frame)"] = pix2pixhd_frames(baseline)
+            multiple = max(multiple, baseline.multiple)
+        makers["real video"] = real_frames
+        data = sequence_dataset(still, args.dataset, args.phase, schedule=None, train=False, multiple=multiple,
+                                with_flow=flow_files)
+        scores = {name: score_videos(make, sequences(data, device, flownet_model)) for name, make in makers.items()}
+    except (ConfigError, DatasetError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{len(data)} sequences, {scores['vid2vid'].frames} frames of {args.dataset} ({args.phase})\n")
+    print("| method | PSNR (dB) | SSIM | temporal warping error |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, s in scores.items():
+        psnr = "inf" if s.psnr == float("inf") else f"{s.psnr:.2f}"
+        print(f"| {name} | {psnr} | {s.ssim:.3f} | {s.warping_error:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({k: dataclasses.asdict(v) for k, v in scores.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,448 @@
+"""vid2vid (issue 6): temporal sampling and flows of the video discriminators, the
+progressive schedule, the sequence dataset and the demo data, training steps, chunked
+generation, rendering and the scripts, and the bad inputs a user can make."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from flownet.flow_utils import read_flo
+from vid2vid.config import load_config
+from vid2vid.data.demo import build_video_demo_dataset, demo_video
+from vid2vid.data.frames import iter_frames, write_video
+from vid2vid.data.images import DatasetError
+from vid2vid.data.sequences import ClipSchedule
+from vid2vid.models.temporal import chain_flows, flow_confidence, temporal_skips, video_clips, window_starts
+from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
+from vid2vid.ops import warp
+from vid2vid.rendering import FrameByFrame
+from vid2vid.training import DistContext, StepContext
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["model.label_nc=6", "model.ngf=8", "model.n_downsample_G=2", "model.n_blocks=2", "model.n_blocks_local=1",
+        "model.ndf=8", "model.n_layers_D=2", "model.num_D=1", "model.n_scales_temporal=2", "data.preprocess=none",
+        "schedule.n_frames_start=7", "schedule.n_frames_total=7", "schedule.max_frames_per_gpu=3",
+        "train.batch_size=2", "train.workers=0"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return build_video_demo_dataset(tmp_path_factory.mktemp("demo"), train=2, test=1, frames=10, size=32)
+
+
+def config(*overrides):
+    return load_config(Vid2VidConfig, None, TINY + list(overrides))
+
+
+def clip_batch(cfg, root, phase="train", **options):
+    task = Vid2Vid(cfg)
+    data = sequence_dataset(cfg, root, phase, multiple=task.multiple, **options)
+    return task, torch.utils.data.default_collate([data[i] for i in range(len(data))])
+
+
+# ------------------------------------------------------------------ temporal sampling and flows
+
+
+def test_temporal_scales_skip_1_3_9_and_windows_end_in_the_chunk():
+    assert temporal_skips(3, 3) == [1, 3, 9]
+    assert window_starts(10, 3, 3) == [0, 1, 2, 3]  # frames s, s+3, s+6 <= 9
+    assert window_starts(10, 3, 1, last_from=8) == [6, 7]  # windows whose last frame is 8 or 9
+    assert window_starts(6, 3, 3) == []  # too short for this scale
+    frames = torch.arange(10.0).view(1, 10, 1, 1, 1).expand(2, 10, 3, 4, 4)
+    flows = torch.arange(9.0).view(1, 9, 1, 1, 1).expand(2, 9, 2, 4, 4) * 20
+    clips = video_clips(frames, flows, 3, 3, [0, 2])
+    assert clips.shape == (4, 3 * 3 + 2 * 2, 4, 4)
+    # clip of start 2: frames 2, 5, 8, then the flows given at entries 2 and 5, divided by 20
+    assert clips[2:, ::3, 0, 0].tolist() == [[2, 5, 8, 2, 5]] * 2
+    assert video_clips(frames, None, 3, 1, [4]).shape == (2, 9, 4, 4)
+
+
+def test_chained_flows_match_the_exact_flow_over_several_frames():
+    video = demo_video(3, 0, 8, 48)
+    images = torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float()[None]
+    flows = torch.from_numpy(video["flow"]).permute(0, 3, 1, 2)[None]
+    chained = chain_flows(flows, 3)
+    assert chained.shape == (1, 5, 2, 48, 48)
+    # every layer translates steadily: where a surface stays in view, 3 frames back is 3 single steps
+    steady = (chained - 3 * flows[:, 2:]).norm(dim=2) < 1e-3
+    assert steady.float().mean() > 0.8
+    # and warping frame t-3 by the chained flow reproduces frame t there
+    error = (warp(images[:, 0:5].flatten(0, 1), chained[0]) - images[0, 3:8]).abs().mean(1)
+    assert error[steady[0]].mean() < 1.0
+    constant = torch.tensor([1.5, -0.5]).view(1, 1, 2, 1, 1).expand(1, 4, 2, 8, 8)
+    torch.testing.assert_close(chain_flows(constant, 3), constant[:, :2] * 3)
+
+
+def test_confidence_of_the_reference_flow():
+    video = demo_video(0, 1, 3, 48)
+    images = torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    flows = torch.from_numpy(video["flow"]).permute(0, 3, 1, 2)
+    exact = flow_confidence(images[1:], images[:-1], flows)
+    wrong = flow_confidence(images[1:], images[:-1], flows + 3)
+    assert exact.shape == (2, 1, 48, 48) and exact.mean() > 0.8 and wrong.mean() < exact.mean() - 0.3
+    assert flow_confidence(images, images, torch.zeros(3, 2, 48, 48)).min() == 1
+
+
+def test_progressive_schedule():
+    clips = ClipSchedule(4, 30, 5)
+    assert [clips.length(e) for e in (0, 4, 5, 9, 10, 15, 40)] == [4, 4, 8, 8, 16, 30, 30]
+    schedule = config("schedule.scale_epochs=3").schedule
+    assert [schedule.active_scales(e, 3) for e in (0, 2, 3, 6, 20)] == [1, 1, 2, 3, 3]
+    assert config().schedule.active_scales(0, 3) == 3  # scale_epochs 0: every level at once
+    with pytest.raises(ValueError, match="n_frames_start"):
+        ClipSchedule(8, 4, 1)
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+def test_demo_flow_is_exact():
+    video = demo_video(0, 0, 6, 32)
+    assert video["label"].shape == (6, 32, 32) and video["flow"].shape == (5, 32, 32, 2)
+    images = torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float()
+    error = (warp(images[:-1], torch.from_numpy(video["flow"]).permute(0, 3, 1, 2)) - images[1:]).abs().mean(1)
+    assert (error < 2).float().mean() > 0.9  # all but the newly uncovered pixels
+    assert set(np.unique(video["label"])) <= set(range(1, 6))
+
+
+def test_sequence_dataset_clips_share_one_geometry(demo):
+    cfg = config("data.preprocess=crop", "data.crop_size=24", "data.flip=true", "schedule.n_frames_start=4",
+                 "schedule.n_frames_total=8", "schedule.niter_step=1")
+    data = sequence_dataset(cfg, demo, "train", multiple=4)
+    item = data[0]
+    assert item["image"].shape == (4, 3, 24, 24) and item["label"].shape == (4, 1, 24, 24)
+    assert item["instance"].shape == (4, 1, 24, 24) and item["flow"].shape == (3, 2, 24, 24)
+    assert item["label"].dtype == torch.int64 and 0 <= item["start"] <= 10 - 4
+    data.set_epoch(1)
+    assert data[0]["image"].shape[0] == 8  # the clip length doubles with the epochs
+    # flows were cropped and flipped with the frames: they still warp frame t-1 onto frame t
+    flipped = 0
+    for epoch in range(6):
+        data.set_epoch(epoch)
+        item = data[1]
+        error = (warp(item["image"][:-1], item["flow"]) - item["image"][1:]).abs().mean(1)
+        assert error.median() < 0.02
+        flipped += int(np.asarray(item["flow"][:, 0]).mean() * np.asarray(
+            torch.from_numpy(demo_video(0, 1, 10, 32)["flow"][..., 0]).mean()) < 0)
+    assert 0 < flipped  # some epochs flipped the clip
+
+
+def test_sequences_from_videos_with_canny_edges(tmp_path, demo):
+    for name in ("a", "b"):
+        (tmp_path / "train_B").mkdir(exist_ok=True)
+        frames = [np.asarray(Image.open(p)) for p in sorted((demo / "train_B" / "seq00").glob("*.png"))]
+        write_video(tmp_path / "train_B" / f"{name}.mp4", frames)
+    cfg = config("data.input=canny", "model.use_instance=false", "model.flow_source=none",
+                 "schedule.n_frames_start=5", "schedule.n_frames_total=5")
+    assert cfg.input_channels == 1
+    data = sequence_dataset(cfg, tmp_path, "train", multiple=4)
+    item = data[0]
+    assert item["label"].shape == (5, 1, 32, 32) and set(item["label"].unique().tolist()) <= {-1.0, 1.0}
+    assert item["image"].shape == (5, 3, 32, 32) and data.names == ["a", "b"]
+
+
+def _copy(demo, tmp_path):
+    shutil.copytree(demo, tmp_path / "data")
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("case, message", [
+    ("few frames", "fewer than n_frames_total"),
+    ("label too big", "holds label 9, but model.label_nc is 6"),
+    ("rgb labels", "is an RGB image; label maps hold one id"),
+    ("missing flow", "has no counterpart in"),
+    ("flow count", "has 8 flows, expected 9"),
+    ("no frames folder", "no frames folder"),
+])
+def test_bad_sequence_data_is_named(tmp_path, demo, case, message):
+    root = _copy(demo, tmp_path)
+    overrides = []
+    if case == "few frames":
+        overrides = ["schedule.n_frames_total=12"]
+    elif case == "label too big":
+        Image.fromarray(np.full((32, 32), 9, np.uint8)).save(root / "train_A" / "seq01" / "0000.png")
+    elif case == "rgb labels":
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(root / "train_A" / "seq00" / "0000.png")
+    elif case == "missing flow":
+        shutil.rmtree(root / "train_flow" / "seq01")
+    elif case == "flow count":
+        (root / "train_flow" / "seq00" / "0008.flo").unlink()
+    else:
+        shutil.rmtree(root / "train_B")
+    with pytest.raises(DatasetError, match=message):
+        sequence_dataset(config(*overrides), root, "train", multiple=4)
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="needs model.flownet_checkpoint"):
+        config("model.flow_source=flownet")
+    with pytest.raises(ValueError, match="need label maps"):
+        config("data.input=images", "model.foreground_classes=[2]")
+
+
+# -------------------------------------------------------------------------------- training
+
+
+def _ctx(cfg, task):
+    ctx = StepContext(cfg.train, DistContext(0, 1, torch.device("cpu")), task.optimizers())
+    task.distribute(ctx.dist)
+    return ctx
+
+
+def test_networks_and_discriminator_inputs(demo):
+    cfg = config("model.n_scales_spatial=2", "model.use_features=true", "model.n_downsample_E=2",
+                 "model.foreground_classes=[4,5]")
+    task = Vid2Vid(cfg)
+    assert set(task.networks()) == {"G", "D", "D_T", "E"} and task.multiple == 8
+    assert cfg.input_channels == 6 + 1 + 3 and cfg.label_channels == 7
+    assert len(task.video_discriminators) == 2
+    first_conv = task.video_discriminators[0].scales[0].blocks[0][0]
+    assert first_conv.in_channels == 3 * 3 + 2 * 2  # K frames and their K-1 flows
+    assert task.image_discriminator.scales[0].blocks[0][0].in_channels == 7 + 3
+    without_flow = Vid2Vid(config("model.flow_source=none"))
+    assert without_flow.video_discriminators[0].scales[0].blocks[0][0].in_channels == 9
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["model.n_scales_spatial=2", "model.foreground_classes=[4,5]", "schedule.max_frames_per_gpu=7"],
+    ["model.use_features=true", "model.n_downsample_E=2", "model.gradient_checkpointing=true"],
+])
+def test_a_few_training_steps_reduce_the_losses(demo, overrides):
+    torch.manual_seed(0)
+    cfg = config(*overrides)
+    task, batch = clip_batch(cfg, demo)
+    ctx = _ctx(cfg, task)
+    history = [task.train_step(batch, ctx) for _ in range(8)]
+    assert {"G_GAN", "G_FM", "G_T_GAN", "G_T_FM", "F_flow", "F_warp", "G_warp", "F_mask", "D_real", "D_T_fake"} \
+        <= set(history[0])
+    for name in ("F_flow", "F_warp", "G_FM"):
+        assert np.mean([h[name] for h in history[-3:]]) < history[0][name], name
+
+
+def test_progressive_spatial_training_starts_at_the_coarsest_level(demo):
+    cfg = config("model.n_scales_spatial=2", "schedule.scale_epochs=1")
+    task, batch = clip_batch(cfg, demo)
+    ctx = _ctx(cfg, task)
+    finer = task.sequential_generator.finer[0]
+    before = [p.detach().clone() for p in finer.parameters()]
+    task.train_step(batch, ctx)  # epoch 0: the coarsest level alone, at half resolution
+    assert all(torch.equal(a, b) for a, b in zip(before, finer.parameters()))
+    ctx.epoch = 1
+    task.train_step(batch, ctx)
+    assert not all(torch.equal(a, b) for a, b in zip(before, finer.parameters()))
+
+
+def test_without_flow_the_flow_losses_are_off(demo):
+    with pytest.warns(UserWarning, match="flow_source=none"):
+        cfg = config("model.flow_source=none")
+        task, batch = clip_batch(cfg, demo)
+    losses = task.train_step(batch, _ctx(cfg, task))
+    assert "F_flow" not in losses and "G_T_GAN" in losses
+
+
+def test_chunks_carry_the_history(demo):
+    """Frames made in chunks of 2 with the history handed over equal frames made at once."""
+    torch.manual_seed(0)
+    cfg = config()
+    task, batch = clip_batch(cfg, demo)
+    generator = task.generator.eval()
+    whole = task.synthesize(batch)
+    windows = task._frame_windows(batch, 0, 7, 1)
+    made = []
+    with torch.no_grad():
+        for begin in range(0, 7, 2):
+            end = min(begin + 2, 7)
+            history = torch.stack(made[-2:], 1) if made else None
+            frames = generator(windows[:, begin:end + 2], history)["frame"]
+            made.extend(frames.unbind(1))
+    torch.testing.assert_close(torch.stack(made, 1), whole)
+    # the flat-memory renderer makes the same frames too (compared at batch size 1: the recurrence
+    # amplifies float rounding, which differs between batch sizes)
+    render = FrameByFrame(task)
+    one = [render({k: batch[k][:1, t] for k in ("label", "instance")}) for t in range(7)]
+    first = task.synthesize({k: batch[k][:1] for k in ("label", "instance", "image")})
+    torch.testing.assert_close(torch.cat(one)[None], first)
+
+
+def test_sample_videos_in_the_logs(tmp_path):
+    from vid2vid.training.logging import RunLogger
+
+    logger = RunLogger(tmp_path, progress=False)
+    logger.start(total=1, initial=0)
+    logger.samples(0, {"output": torch.rand(2, 5, 3, 16, 16) * 2 - 1, "target": torch.zeros(2, 5, 3, 16, 16)})
+    logger.close()
+    assert len(list(iter_frames(tmp_path / "web" / "videos" / "epoch0000.mp4"))) == 5
+    assert Image.open(tmp_path / "web" / "images" / "epoch0000_output.png").size == (5 * 16, 16)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, demo):
+    out = tmp_path_factory.mktemp("run") / "run"
+    result = run_script("scripts/train_vid2vid.py", "--output", str(out), "--max-iters", "2", "--quiet",
+                        f"data.root={demo}", *TINY, "model.use_features=true", "model.n_downsample_E=2")
+    assert result.returncode == 0, result.stderr
+    assert "rendered 10 frames" in result.stdout
+    return out
+
+
+def test_training_leaves_a_checkpoint_samples_and_a_video(trained):
+    assert (trained / "checkpoints" / "latest.pt").exists() and (trained / "config.yaml").exists()
+    assert len(list(iter_frames(trained / "web" / "videos" / "epoch0001.mp4"))) == 7  # the sample clip
+    frames = list(iter_frames(trained / "render" / "video.mp4"))
+    assert len(frames) == 10 and frames[0].shape == (32, 96, 3)  # input | output | ground truth
+    records = [json.loads(line) for line in open(trained / "losses.jsonl")]
+    assert [r["iteration"] for r in records] == [1, 2]
+
+
+def test_render_script_remap_and_styles(trained, demo, tmp_path):
+    result = run_script("scripts/encode_features.py", "--run", str(trained), "--clusters", "2")
+    assert result.returncode == 0, result.stderr
+    source = str(demo / "test_A" / "seq00")
+    outputs = {}
+    for name, extra in {"style0": ["--style", "0"], "style1": ["--style", "1"],
+                        "remap": ["--style", "0", "--remap", "2:3,4:5"]}.items():
+        result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(trained), "--input", source,
+                            "--output", str(tmp_path / name), "--quiet", *extra)
+        assert result.returncode == 0, result.stderr
+        outputs[name] = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / name / "frames").glob("*.png"))])
+        assert outputs[name].shape == (10, 32, 32, 3)
+        assert len(list(iter_frames(tmp_path / name / "video.mp4"))) == 10
+    assert not np.array_equal(outputs["style0"], outputs["style1"])
+    assert not np.array_equal(outputs["style0"], outputs["remap"])
+
+
+@pytest.mark.parametrize("case, message", [
+    ("pictures for labels", "colour picture"),
+    ("video for labels", "not a video"),
+    ("no style", "pass a style"),
+    ("remapped beyond", "beyond model.label_nc"),
+    ("missing input", "does not exist"),
+])
+def test_render_bad_inputs(trained, demo, tmp_path, case, message):
+    source, extra = str(demo / "test_A" / "seq00"), ["--style", "0"]
+    if case == "pictures for labels":
+        source = str(demo / "test_B" / "seq00")
+    elif case == "video for labels":
+        write_video(tmp_path / "v.mp4", [np.zeros((32, 32, 3), np.uint8)] * 3)
+        source = str(tmp_path / "v.mp4")
+    elif case == "no style":
+        extra = []
+    elif case == "remapped beyond":
+        extra += ["--remap", "2:7"]
+    else:
+        source = str(tmp_path / "nowhere")
+    result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(trained), "--input", source,
+                        "--output", str(tmp_path / "out"), "--quiet", *extra)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+
+
+def test_render_refuses_a_checkpoint_of_another_model(tmp_path, demo, baseline):
+    result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(baseline), "--input",
+                        str(demo / "test_A" / "seq00"), "--output", str(tmp_path / "x"))
+    assert result.returncode == 1 and "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compute_flow_writes_a_dataset_s_reference_flows(tmp_path, demo):
+    import flownet
+
+    root = _copy(demo, tmp_path)
+    shutil.rmtree(root / "train_flow")
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    result = run_script("scripts/compute_flow.py", "--dataset", str(root), "--checkpoint", str(tmp_path / "s.pth.tar"),
+                        "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    flows = sorted((root / "train_flow" / "seq01").glob("*.flo"))
+    assert len(flows) == 9 and read_flo(flows[0]).shape == (32, 32, 2)
+    sequence_dataset(config(), root, "train", multiple=4)  # the dataset takes them
+
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def test_warping_error_tells_a_steady_video_from_a_flickering_one():
+    from vid2vid.evaluation import temporal_warping_error
+
+    video = demo_video(0, 2, 5, 48)
+    real = torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    flows = torch.from_numpy(video["flow"]).permute(0, 3, 1, 2)
+    steady_sum, trusted = temporal_warping_error(real, real, flows)
+    flicker = real + torch.tensor([0.2, -0.2] * 2 + [0.2]).view(5, 1, 1, 1)
+    flicker_sum, _ = temporal_warping_error(flicker, real, flows)
+    assert trusted > 0.8 * 4 * 48 * 48
+    assert steady_sum / trusted < 1.0 and flicker_sum / trusted > 20
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, demo):
+    """A tiny pix2pixHD run trained on the demo's frames (the sequence layout read frame by frame)."""
+    out = tmp_path_factory.mktemp("hd") / "hd"
+    result = run_script("scripts/train_pix2pixhd.py", "--output", str(out), "--max-iters", "1", "--quiet",
+                        f"data.root={demo}", "model.ngf=8", "model.n_blocks_global=1", "model.use_features=false",
+                        "model.n_downsample_global=2")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_first_frames_from_a_pix2pixhd_run(demo, baseline):
+    from vid2vid.inference import load_run
+    from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+
+    cfg = config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}")
+    task, batch = clip_batch(cfg, demo)
+    losses = task.train_step(batch, _ctx(cfg, task))  # from the real first frame on
+    assert "F_flow" in losses
+    hd = load_run(baseline, Pix2PixHDConfig, Pix2PixHD.for_inference, torch.device("cpu"))[0]
+    frames = task.synthesize(batch)
+    assert frames.shape == batch["image"].shape
+    torch.testing.assert_close(frames[:, 0], hd.synthesize({k: batch[k][:, 0] for k in ("label", "instance")}))
+    render = FrameByFrame(task)
+    torch.testing.assert_close(render({k: batch[k][:1, 0] for k in ("label", "instance")}), frames[:1, 0])
+    with pytest.raises(ValueError, match="needs model.first_frame_run"):
+        config("model.first_frame=pix2pixhd")
+    other = Vid2Vid(config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}", "model.label_nc=7"))
+    with pytest.raises(ValueError, match="must take the same label maps"):
+        other.first_frame_generator
+
+
+def test_evaluate_script_compares_vid2vid_with_a_pix2pixhd_baseline(trained, demo, baseline, tmp_path):
+    result = run_script("scripts/evaluate_vid2vid.py", "--checkpoint", str(trained), "--dataset", str(demo),
+                        "--pix2pixhd", str(baseline), "--json", str(tmp_path / "scores.json"))
+    assert result.returncode == 0, result.stderr
+    assert "| vid2vid |" in result.stdout and "| pix2pixHD (frame by frame) |" in result.stdout
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["real video"]["ssim"] == pytest.approx(1.0) and scores["real video"]["warping_error"] < 1.0
+    assert scores["vid2vid"]["frames"] == 10 and 0 < scores["vid2vid"]["psnr"] < 60
+    shutil.copytree(demo, tmp_path / "noflow")
+    shutil.rmtree(tmp_path / "noflow" / "test_flow")
+    result = run_script("scripts/evaluate_vid2vid.py", "--checkpoint", str(trained), "--dataset",
+                        str(tmp_path / "noflow"))
+    assert result.returncode == 1 and "compute it with scripts/compute_flow.py --dataset" in result.stderr
+
+
+def test_two_process_ddp_keeps_parameters_identical(tmp_path, demo):
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "tests/ddp_worker.py", "vid2vid", str(demo), str(tmp_path / "run")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "ddp_report.json").read_text())
+    assert report["world_size"] == 2 and report["identical"] and report["changed"]

@@ -1,0 +1,275 @@
+"""Frame sequences for vid2vid: clips of consecutive frames with their inputs.
+
+Layout (NVIDIA/vid2vid's): ``ROOT/<phase>_B/<sequence>`` holds the frames, as a
+folder of images or as a video file (anything PyAV decodes, ``<sequence>.mp4``
+...); ``ROOT/<phase>_A/<sequence>`` the inputs, one per frame, of the kind
+``data.input`` names; optional ``ROOT/<phase>_inst/<sequence>/`` instance maps
+(16-bit, Cityscapes ids) and ``<phase>_flow/<sequence>/`` ``.flo`` files, file i
+holding the flow from frame i+1 to frame i (``scripts/compute_flow.py
+--dataset`` writes them; the demo dataset ships its exact ground truth).
+
+Each item is one clip of one sequence: its start and the resize/crop/flip are
+drawn from (seed, epoch, index) and are the same for every frame of the clip
+(flows are resized, cropped and flipped with them). Its length follows the
+progressive schedule (:class:`ClipSchedule`) through ``set_epoch``; without a
+schedule an item is a whole sequence (evaluation).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from flownet.flow_utils import read_flo
+from vid2vid.data.edges import canny_edges
+from vid2vid.data.frames import iter_frames
+from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_tensor
+from vid2vid.data.pose import pose_input
+from vid2vid.data.transforms import Geometry, Preprocess, Preprocessing
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+InputKind = Literal["labels", "images", "canny", "openpose"]
+
+
+@dataclass(frozen=True)
+class SequenceDataConfig:
+    """The ``data:`` section of vid2vid configs."""
+
+    root: str | None = None
+    """dataset folder; None builds the small demo dataset in the run's output folder"""
+    input: InputKind = "labels"
+    """labels: <phase>_A holds label ids (one-hot over model.label_nc classes); images: pictures used as
+    they are (edge maps, drawn poses: 3 channels); canny: kornia's Canny edges of the frames themselves
+    (no <phase>_A needed; 1 channel); openpose: OpenPose JSON files, rendered as limb maps (3 channels)"""
+    preprocess: Preprocess = "scale_width"
+    load_size: int = 512
+    crop_size: int = 256
+    flip: bool = True
+    flow_dir: str | None = None
+    """folder of per-sequence .flo files for model.flow_source=files (default ROOT/<phase>_flow)"""
+    max_sequences: int | None = None
+    canny_low: float = 0.1
+    canny_high: float = 0.2
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
+
+    def input_channels(self, label_nc: int) -> int:
+        """Channels of one frame's input before one-hot encoding is counted: label_nc for labels."""
+        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": 3}[self.input]
+
+
+@dataclass(frozen=True)
+class ClipSchedule:
+    """Progressive training in time (Wang et al. 2018, Sec. 4): clips of ``start`` frames that
+    double every ``step_epochs`` epochs up to ``total``."""
+
+    start: int
+    total: int
+    step_epochs: int
+
+    def __post_init__(self):
+        if not 1 <= self.start <= self.total or self.step_epochs < 1:
+            raise ValueError(f"need 1 <= n_frames_start ({self.start}) <= n_frames_total ({self.total}) and "
+                             f"niter_step >= 1 ({self.step_epochs})")
+
+    def length(self, epoch: int) -> int:
+        """Frames per clip in this epoch."""
+        return min(self.total, self.start * 2 ** (epoch // self.step_epochs))
+
+
+def _entries(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """Sequence name -> sub-folder or file with one of the suffixes."""
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_dir():
+            found[path.name] = path
+        elif path.suffix.lower() in suffixes:
+            found[path.stem] = path
+    return found
+
+
+def _files(source: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    files = sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
+    if not files:
+        raise DatasetError(f"{source} holds no {'/'.join(suffixes)} files")
+    return files
+
+
+class FrameSource:
+    """The frames (or per-frame files) of one sequence: a folder or a video, read a clip at a time."""
+
+    def __init__(self, path: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES):
+        self.path = path
+        if path.is_dir():
+            self.files: list[Path] | None = _files(path, suffixes)
+            self.length = len(self.files)
+        else:
+            self.files = None
+            self.length = sum(1 for _ in iter_frames(path))  # decoded once: containers rarely know their count
+
+    def read(self, start: int, count: int) -> list:
+        """Files (for folders) or (H, W, 3) uint8 frames (for videos) start .. start + count - 1."""
+        if self.files is not None:
+            return self.files[start:start + count]
+        return list(itertools.islice(iter_frames(self.path), start, start + count))
+
+
+def transform_flow(flow: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """A (H, W, 2) flow in pixels through the resize, crop and flip its frames went through."""
+    height, width = flow.shape[:2]
+    if geometry.resize is not None:
+        new_w, new_h = geometry.resize
+        channels = [np.asarray(Image.fromarray(flow[..., c]).resize((new_w, new_h), Image.BILINEAR)) for c in (0, 1)]
+        flow = np.stack((channels[0] * new_w / width, channels[1] * new_h / height), -1)
+    if geometry.crop is not None:
+        left, top, right, bottom = geometry.crop
+        flow = flow[top:bottom, left:right]
+    if geometry.flip:
+        flow = flow[:, ::-1] * np.array([-1, 1], dtype=np.float32)
+    return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+def as_picture(item: Path | np.ndarray) -> Image.Image:
+    """A frame from a file or a decoded video frame, as an RGB picture."""
+    return read_image(item) if isinstance(item, Path) else Image.fromarray(item)
+
+
+def read_ids(item: Path | np.ndarray) -> np.ndarray:
+    """A label or instance map's ids (H, W) int64, as stored (8- or 16-bit grey or palette indices)."""
+    if not isinstance(item, Path):
+        raise DatasetError("label maps must be image files, not a video (lossy codecs change the ids)")
+    image = read_image(item, mode=None)
+    if image.mode in ("RGB", "RGBA"):
+        raise DatasetError(f"{item} is an {image.mode} image; label maps hold one id per pixel "
+                           f"(use data.input=images for pictures)")
+    return np.asarray(image, dtype=np.int64)
+
+
+def ids_tensor(ids: np.ndarray, geometry: Geometry) -> Tensor:
+    """Label or instance ids (H, W) through the geometry (nearest) as (1, H', W') int64."""
+    image = geometry.apply(Image.fromarray(ids.astype(np.int32), mode="I"), Image.NEAREST)
+    return torch.from_numpy(np.asarray(image, dtype=np.int64).copy())[None]
+
+
+def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | None, frame: Image.Image,
+                geometry: Geometry) -> Tensor:
+    """One frame's input, of the kind config.input names: (1, H, W) int64 ids for labels, else
+    (C, H, W) in -1..1. ``item`` is the frame's file in <phase>_A (or a decoded frame of an input
+    video), ``frame`` the frame itself (Canny edges are computed from it, poses drawn at its size)."""
+    kind = config.input
+    if kind == "labels":
+        return ids_tensor(read_ids(item), geometry)
+    if kind == "canny":
+        edges = canny_edges(np.asarray(frame.convert("RGB")), config.canny_low, config.canny_high)
+        edges = np.asarray(geometry.apply(Image.fromarray(edges), Image.NEAREST), dtype=np.uint8)
+        return torch.from_numpy(edges.copy()).float()[None] / 127.5 - 1
+    if kind == "openpose":
+        return to_tensor(geometry.apply(Image.fromarray(pose_input(item, frame.size)), Image.NEAREST))
+    return to_tensor(geometry.apply(as_picture(item)))
+
+
+class SequenceDataset(Dataset):
+    """Item i: a clip of sequence i, ``{"label": (T, 1, H, W) int64 ids, or (T, C, H, W) in -1..1 for
+    picture inputs; "instance": (T, 1, H, W) int64 (zeros without instance maps); "image": (T, 3, H, W)
+    in -1..1; "flow": (T-1, 2, H, W) pixels, entry i from frame i+1 to i (with ``with_flow``);
+    "sequence": name; "start": first frame}``."""
+
+    def __init__(self, root: str | os.PathLike, phase: str, config: SequenceDataConfig, *, label_nc: int,
+                 use_instance: bool, schedule: ClipSchedule | None, with_flow: bool = False, train: bool = True,
+                 seed: int = 0, multiple: int = 1):
+        self.root, self.config, self.label_nc, self.schedule = Path(root), config, label_nc, schedule
+        self.use_instance, self.with_flow, self.train, self.seed, self.epoch = use_instance, with_flow, train, seed, 0
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset folder {self.root} does not exist")
+        if config.input == "labels" and not label_nc:
+            raise DatasetError("data.input=labels needs model.label_nc > 0 (the number of classes)")
+        frames_folder = self.root / f"{phase}_B"
+        if not frames_folder.is_dir():
+            raise DatasetError(f"no frames folder {frames_folder} (one sub-folder or video per sequence)")
+        sequences = _entries(frames_folder, VIDEO_SUFFIXES)
+        if not sequences:
+            raise DatasetError(f"{frames_folder} holds no sequence folders or videos")
+        names = list(sequences)[: config.max_sequences]
+        columns = {"image": (frames_folder, VIDEO_SUFFIXES)}
+        if config.input != "canny":
+            columns["label"] = (self.root / f"{phase}_A", VIDEO_SUFFIXES if config.input == "images" else ())
+        if use_instance:
+            columns["instance"] = (self.root / f"{phase}_inst", ())
+        if with_flow:
+            columns["flow"] = (Path(config.flow_dir) if config.flow_dir else self.root / f"{phase}_flow", ())
+        self.sequences: list[dict[str, FrameSource]] = []
+        for name in names:
+            sources = {}
+            for column, (folder, suffixes) in columns.items():
+                entries = _entries(folder, suffixes) if folder.is_dir() else {}
+                if name not in entries:
+                    raise DatasetError(f"sequence {name!r} of {frames_folder} has no counterpart in {folder}")
+                file_suffixes = {"flow": (".flo",), "label": (".json",) if config.input == "openpose" else IMAGE_SUFFIXES}
+                sources[column] = FrameSource(entries[name], file_suffixes.get(column, IMAGE_SUFFIXES))
+            self._check(name, sources, multiple)
+            self.sequences.append(sources)
+        self.names = names
+
+    def _check(self, name: str, sources: dict[str, FrameSource], multiple: int) -> None:
+        frames = sources["image"]
+        if self.schedule is not None and frames.length < self.schedule.total:
+            raise DatasetError(f"sequence {frames.path} has {frames.length} frames, fewer than n_frames_total "
+                               f"{self.schedule.total}")
+        for column, source in sources.items():
+            expected = frames.length - 1 if column == "flow" else frames.length
+            if source.length != expected:
+                raise DatasetError(f"{source.path} has {source.length} {'flows' if column == 'flow' else 'frames'}, "
+                                   f"expected {expected} for the {frames.length} frames of {frames.path}")
+        first = as_picture(frames.read(0, 1)[0])
+        self.config.preprocessing.check(first.size, multiple, frames.path)
+        if self.config.input == "labels":
+            ids = read_ids(sources["label"].read(0, 1)[0])
+            if ids.shape[::-1] != first.size:
+                raise DatasetError(f"the label maps of {sources['label'].path} are {ids.shape[1]}x{ids.shape[0]}, "
+                                   f"the frames {first.size[0]}x{first.size[1]}")
+            if ids.max() >= self.label_nc:
+                raise DatasetError(f"{sources['label'].path} holds label {int(ids.max())}, but model.label_nc is "
+                                   f"{self.label_nc} (labels must be 0 .. {self.label_nc - 1})")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict:
+        sources = self.sequences[index]
+        length = sources["image"].length if self.schedule is None else self.schedule.length(self.epoch)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        start = int(rng.integers(0, sources["image"].length - length + 1)) if self.train else 0
+        frames = [as_picture(f) for f in sources["image"].read(start, length)]
+        geometry = self.config.preprocessing.draw(frames[0].size, rng, self.train)
+        inputs = sources["label"].read(start, length) if "label" in sources else [None] * length
+        out = {
+            "image": torch.stack([to_tensor(geometry.apply(f)) for f in frames]),
+            "label": torch.stack([frame_input(self.config, item, f, geometry) for item, f in zip(inputs, frames)]),
+            "sequence": self.names[index], "start": start,
+        }
+        if "instance" in sources:
+            out["instance"] = torch.stack([ids_tensor(read_ids(p), geometry)
+                                           for p in sources["instance"].read(start, length)])
+        else:
+            out["instance"] = torch.zeros(length, 1, *out["image"].shape[-2:], dtype=torch.int64)
+        if "flow" in sources:
+            flows = [transform_flow(read_flo(p), geometry) for p in sources["flow"].read(start, length - 1)]
+            out["flow"] = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2) if flows else \
+                torch.zeros(0, 2, *out["image"].shape[-2:])
+        return out
+

@@ -1,0 +1,82 @@
+"""Scoring generated videos against the real ones: PSNR and SSIM per frame (kornia),
+and the temporal warping error (Wang et al. 2018 and Lai et al. 2018): how much each
+generated frame differs from the previous generated frame warped by the real
+frames' flow, over the pixels that flow explains (not occluded: the real frames
+agree under it). A video that flickers scores high even where each frame looks right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import kornia
+import torch
+from torch import Tensor
+
+from vid2vid.models.pix2pixhd import Pix2PixHD
+from vid2vid.models.temporal import flow_confidence
+from vid2vid.models.vid2vid import Vid2Vid
+from vid2vid.ops import warp
+from vid2vid.rendering import FrameByFrame
+
+
+@dataclass
+class VideoScores:
+    """Means over every frame (PSNR, SSIM) and every frame pair (warping error) of the sequences scored."""
+
+    psnr: float
+    """dB, images in 0..1"""
+    ssim: float
+    warping_error: float
+    """mean absolute difference in RGB levels (0..255) over the pixels the real flow explains"""
+    frames: int
+
+
+def temporal_warping_error(frames: Tensor, real: Tensor, flows: Tensor) -> tuple[float, float]:
+    """(sum of |x_t - warp(x_{t-1}, w_t)| in RGB levels over trusted pixels, their count) for frames and
+    real frames (T, 3, H, W) in -1..1 and the real flows (T-1, 2, H, W) from each frame to the one before."""
+    trusted = flow_confidence(real[1:], real[:-1], flows)
+    difference = (frames[1:] - warp(frames[:-1], flows)).abs().mean(1, keepdim=True) * 127.5
+    return float((difference * trusted).sum()), float(trusted.sum())
+
+
+def score_videos(make: Callable[[Mapping[str, Tensor]], Tensor], sequences: Iterable[Mapping[str, Tensor]]) -> VideoScores:
+    """Scores ``make(sequence) -> frames (T, 3, H, W)`` on sequences of ``image`` (T, 3, H, W) in -1..1
+    and ``flow`` (T-1, 2, H, W), the real frames and their flows."""
+    psnr = ssim = error = trusted = 0.0
+    count = 0
+    for sequence in sequences:
+        frames = make(sequence).float().clamp(-1, 1)
+        real = sequence["image"].float()
+        as_01 = lambda x: (x + 1) / 2  # noqa: E731
+        psnr += float(kornia.metrics.psnr(as_01(frames), as_01(real), 1.0)) * len(frames)
+        ssim += float(kornia.metrics.ssim(as_01(frames), as_01(real), 11).mean()) * len(frames)
+        pair_error, pair_trusted = temporal_warping_error(frames, real, sequence["flow"].float())
+        error, trusted = error + pair_error, trusted + pair_trusted
+        count += len(frames)
+    if count == 0:
+        raise ValueError("no sequences to score")
+    return VideoScores(psnr / count, ssim / count, error / max(trusted, 1.0), count)
+
+
+def vid2vid_frames(model: Vid2Vid) -> Callable[[Mapping[str, Tensor]], Tensor]:
+    """A sequence's frames made by vid2vid one after the other (the encoder, if any, sees the real frames)."""
+    def make(sequence: Mapping[str, Tensor]) -> Tensor:
+        render = FrameByFrame(model)
+        keys = ("label", "instance") + (("image",) if model.encoder is not None else ())
+        return torch.cat([render({k: sequence[k][t:t + 1] for k in keys}) for t in range(len(sequence["label"]))])
+    return make
+
+
+def pix2pixhd_frames(model: Pix2PixHD) -> Callable[[Mapping[str, Tensor]], Tensor]:
+    """A sequence's frames made by pix2pixHD independently, frame by frame (the baseline)."""
+    def make(sequence: Mapping[str, Tensor]) -> Tensor:
+        return torch.cat([model.synthesize({k: sequence[k][t:t + 1] for k in ("label", "instance", "image")})
+                          for t in range(len(sequence["label"]))])
+    return make
+
+
+def real_frames(sequence: Mapping[str, Tensor]) -> Tensor:
+    """The real frames themselves: the scores' reference (infinite PSNR, SSIM 1, the video's own warping error)."""
+    return sequence["image"]

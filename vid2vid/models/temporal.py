@@ -1,0 +1,77 @@
+"""What vid2vid's video discriminators see (Wang et al. 2018, Sec. 3.2, "Temporal
+multi-scale"): K = n_frames_D consecutive frames and the flows between them, at
+temporal scales that skip 1, K, K^2 ... frames (1, 3, 9 by default), and the
+reference flows and their confidence that the flow losses use.
+
+Sequences are (B, T, C, H, W); a flow ``flows[:, i]`` (B, T-1, 2, H, W) goes
+from frame i+1 to frame i (backward, the direction the generator warps in), in pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from vid2vid.ops import channel_norm, warp
+
+CONFIDENCE_THRESHOLD = 0.02
+"""a reference flow is trusted where the warped previous frame is this close (L2 over RGB in 0..1,
+NVIDIA/vid2vid's test) to the current one"""
+
+
+def temporal_skips(n_frames_D: int, n_scales_temporal: int) -> list[int]:
+    """The frame skip of each temporal scale: 1, n_frames_D, n_frames_D**2 ..."""
+    return [n_frames_D ** s for s in range(n_scales_temporal)]
+
+
+def window_starts(length: int, n_frames_D: int, skip: int, last_from: int = 0) -> list[int]:
+    """First frames of the windows (frames start, start + skip, ... start + (K-1) skip) that fit in a
+    sequence of ``length`` frames and end at frame ``last_from`` or later."""
+    span = (n_frames_D - 1) * skip
+    return [start for start in range(max(0, last_from - span), length - span)]
+
+
+def chain_flows(flows: Tensor, skip: int) -> Tensor:
+    """Flows over ``skip`` frames from consecutive ones: (B, T-1, 2, H, W) -> (B, T-skip, 2, H, W),
+    entry i going from frame i+skip to frame i. Composed backwards: w_{t->t-k}(p) =
+    w_{t->t-1}(p) + w_{t-1->t-k}(p + w_{t->t-1}(p))."""
+    if skip == 1:
+        return flows
+    steps = flows.shape[1]
+    chained = []
+    for end in range(skip, steps + 1):  # end: the index of the frame the flow starts from
+        total = flows[:, end - 1]
+        for k in range(2, skip + 1):
+            total = total + warp(flows[:, end - k], total)
+        chained.append(total)
+    return torch.stack(chained, 1)
+
+
+def video_clips(frames: Tensor, flows: Tensor | None, n_frames_D: int, skip: int, starts: list[int]) -> Tensor:
+    """The video discriminator's inputs: for each start, the K frames and (when given) the K-1 flows
+    between them, divided by 20 as NVIDIA/vid2vid feeds them; (B * len(starts), K*C [+ 2(K-1)], H, W).
+
+    Args:
+        frames: (B, T, C, H, W).
+        flows: (B, T-skip, 2, H, W) from :func:`chain_flows` at this skip, or None.
+    """
+    clips = []
+    for start in starts:
+        index = [start + k * skip for k in range(n_frames_D)]
+        parts = [frames[:, index].flatten(1, 2)]
+        if flows is not None:
+            parts.append(flows[:, index[:-1]].flatten(1, 2) / 20)
+        clips.append(torch.cat(parts, 1))
+    return torch.cat(clips, 0)
+
+
+def flow_confidence(current: Tensor, previous: Tensor, flow: Tensor, threshold: float = CONFIDENCE_THRESHOLD) -> Tensor:
+    """(B, 1, H, W), 1 where warping ``previous`` by ``flow`` (current -> previous) reproduces ``current``
+    (images in -1..1): the pixels that are visible in both frames and where the flow is right."""
+    error = channel_norm((current - warp(previous, flow)).float() / 2)
+    return (error < threshold).float()
+
+
+def masked_l1(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """mean |prediction - target| * mask, the mask broadcast over channels (NVIDIA/vid2vid's MaskedL1Loss)."""
+    return ((prediction.float() - target.float()).abs() * mask).mean()

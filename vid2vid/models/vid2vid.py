@@ -1,0 +1,546 @@
+"""vid2vid (Wang et al., "Video-to-Video Synthesis", NeurIPS 2018): the model,
+its losses and its progressive training, as a :class:`vid2vid.training.TrainingTask`.
+
+- G: :class:`vid2vid.models.sequential.SequentialGenerator`, run frame after frame
+  over a clip (:class:`ClipGenerator`), each frame conditioned on the last
+  n_frames_G label maps and the n_frames_G - 1 frames it made before.
+- D_I: pix2pixHD's multiscale discriminator on (label map, frame) pairs.
+- D_V: one multiscale discriminator per temporal scale on n_frames_D frames
+  skipping 1, n_frames_D, n_frames_D^2 ... frames, with the reference flow between them.
+- Losses (NVIDIA/vid2vid's defaults): LSGAN and feature matching for both
+  discriminators, VGG, and where the reference flow is confident: flow L1, the
+  real previous frame warped by the predicted flow against the real frame, the
+  generated previous frame warped by the reference flow against the generated
+  frame, and the occlusion mask's weight (warping is preferred where it works).
+- Progressive training: spatial levels coarse to fine (``schedule.scale_epochs``)
+  and clips doubling in length every ``schedule.niter_step`` epochs; a clip is made
+  in chunks of ``max_frames_per_gpu`` frames, each chunk one D and one G update,
+  the history carried over detached.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
+from vid2vid.data.sequences import ClipSchedule, SequenceDataConfig, SequenceDataset
+from vid2vid.models.discriminators import MultiscaleDiscriminator
+from vid2vid.models.generators import FeatureEncoder, downsample2
+from vid2vid.models.layers import NormKind, init_weights
+from vid2vid.models.losses import GANLoss, GanMode, feature_matching_loss, multiscale_gan_loss
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels
+from vid2vid.models.sequential import FrameOutput, SequentialGenerator, foreground_mask
+from vid2vid.models.temporal import (
+    CONFIDENCE_THRESHOLD,
+    chain_flows,
+    flow_confidence,
+    masked_l1,
+    temporal_skips,
+    video_clips,
+    window_starts,
+)
+from vid2vid.models.vgg import vgg_loss_or_none
+from vid2vid.ops import warp
+from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+
+FlowSource = Literal["files", "flownet", "none"]
+
+
+@dataclass(frozen=True)
+class Vid2VidModelConfig:
+    """The ``model:`` section; defaults are NVIDIA/vid2vid's (Cityscapes, labels in)."""
+
+    label_nc: int = 35
+    """classes of the label maps (data.input=labels)"""
+    use_instance: bool = True
+    """add the instance boundary map to the input"""
+    output_nc: int = 3
+    n_frames_G: int = 3
+    """label maps per generated frame; the generator also sees the n_frames_G - 1 frames before"""
+    ngf: int = 64
+    n_downsample_G: int = 3
+    n_blocks: int = 9
+    n_scales_spatial: int = 1
+    n_blocks_local: int = 3
+    norm: NormKind = "instance"
+    foreground_classes: tuple[int, ...] = ()
+    """label ids drawn by the foreground head (Cityscapes: 24 .. 33, people and vehicles); () for none"""
+    ndf: int = 64
+    n_layers_D: int = 3
+    num_D: int = 2
+    n_frames_D: int = 3
+    n_scales_temporal: int = 3
+    gan_mode: GanMode = "lsgan"
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    lambda_F: float = 10.0
+    """flow loss"""
+    lambda_T: float = 10.0
+    """warp losses (real frames by the predicted flow, generated frames by the reference flow)"""
+    lambda_mask: float = 1.0
+    """occlusion-mask weight loss"""
+    lambda_l1: float = 0.0
+    """L1 to the real frames (pix2pix's reconstruction loss): not in the original, which has the VGG loss;
+    the CPU demo uses it because it ships no VGG weights"""
+    vgg_weights: str | None = None
+    """ImageNet VGG19 weights (torchvision's vgg19-dcbb9e9d.pth); None: torchvision's cache if it has them"""
+    vgg_required: bool = False
+    flow_source: FlowSource = "files"
+    """reference flow: files (.flo per frame pair: the dataset's <phase>_flow or data.flow_dir), flownet
+    (FlowNet2 on the real frames, model.flownet_checkpoint), none (flow losses off)"""
+    flownet_checkpoint: str | None = None
+    confidence_threshold: float = CONFIDENCE_THRESHOLD
+    use_features: bool = False
+    """pix2pixHD's instance-wise feature encoder for multimodal synthesis (one appearance per instance)"""
+    feat_num: int = 3
+    nef: int = 16
+    n_downsample_E: int = 4
+    first_frame: Literal["generator", "pix2pixhd"] = "generator"
+    """how a sequence's first frame is made: by G from an empty history (and trained so), or by the
+    pix2pixHD run model.first_frame_run (training then starts every clip from its real first frame,
+    as NVIDIA/vid2vid does)"""
+    first_frame_run: str | None = None
+    gradient_checkpointing: bool = False
+    """recompute each frame's activations in backward instead of storing them (high resolutions)"""
+
+    def __post_init__(self):
+        if self.n_frames_D < 2 or self.n_scales_temporal < 1 or self.num_D < 1:
+            raise ValueError(f"need n_frames_D >= 2, n_scales_temporal >= 1 and num_D >= 1, got {self.n_frames_D}, "
+                             f"{self.n_scales_temporal}, {self.num_D}")
+        if self.first_frame == "pix2pixhd" and not self.first_frame_run:
+            raise ValueError("model.first_frame=pix2pixhd needs model.first_frame_run (a pix2pixHD run folder)")
+        if self.flow_source == "flownet" and not self.flownet_checkpoint:
+            raise ValueError("model.flow_source=flownet needs model.flownet_checkpoint (a FlowNet2 checkpoint; "
+                             "see scripts/compute_flow.py --help for where to get one)")
+
+
+@dataclass(frozen=True)
+class Vid2VidScheduleConfig:
+    """The ``schedule:`` section: progressive training in space and time."""
+
+    n_frames_total: int = 30
+    """frames per training clip once the clips have grown"""
+    n_frames_start: int = 4
+    """frames per clip in the first epochs"""
+    niter_step: int = 5
+    """epochs between doublings of the clip length"""
+    max_frames_per_gpu: int = 1
+    """frames made per forward/backward; longer clips go in chunks, the history detached between them"""
+    scale_epochs: int = 0
+    """epochs at each spatial level before the next finer one joins (0: all levels from the start)"""
+
+    @property
+    def clips(self) -> ClipSchedule:
+        return ClipSchedule(self.n_frames_start, self.n_frames_total, self.niter_step)
+
+    def active_scales(self, epoch: int, n_scales: int) -> int:
+        """Spatial levels trained in this epoch."""
+        if not self.scale_epochs:
+            return n_scales
+        return min(n_scales, 1 + epoch // self.scale_epochs)
+
+
+@dataclass(frozen=True)
+class Vid2VidConfig:
+    model: Vid2VidModelConfig = field(default_factory=Vid2VidModelConfig)
+    data: SequenceDataConfig = field(default_factory=SequenceDataConfig)
+    schedule: Vid2VidScheduleConfig = field(default_factory=Vid2VidScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if (self.model.foreground_classes or self.model.use_features) and self.data.input != "labels":
+            raise ValueError("model.foreground_classes and model.use_features need label maps (data.input=labels)")
+        if self.model.first_frame == "pix2pixhd" and self.schedule.n_frames_start < 2:
+            raise ValueError("model.first_frame=pix2pixhd trains from the second frame on: schedule.n_frames_start "
+                             "must be at least 2")
+        if self.schedule.max_frames_per_gpu < 1:
+            raise ValueError(f"schedule.max_frames_per_gpu must be >= 1, got {self.schedule.max_frames_per_gpu}")
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of one frame's encoded input: one-hot classes (or the picture), plus the boundary map."""
+        m = self.model
+        return self.data.input_channels(m.label_nc) + int(m.use_instance) + (m.feat_num if m.use_features else 0)
+
+    @property
+    def label_channels(self) -> int:
+        """Channels of the input the image discriminator is conditioned on (the features left out)."""
+        return self.data.input_channels(self.model.label_nc) + int(self.model.use_instance)
+
+
+class ClipGenerator(nn.Module):
+    """G run over consecutive frames in one ``forward`` (what DDP wraps), each frame made from
+    its label window and the frames made before it, those detached (as NVIDIA/vid2vid does)."""
+
+    def __init__(self, generator: SequentialGenerator, checkpointing: bool = False):
+        super().__init__()
+        self.generator, self.checkpointing = generator, checkpointing
+
+    def _frame(self, labels: Tensor, previous: Tensor | None, fg_mask: Tensor | None, scales: int) -> FrameOutput:
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(self.generator, labels, previous, fg_mask, scales, use_reentrant=False)
+        return self.generator(labels, previous, fg_mask, scales)
+
+    def forward(self, labels: Tensor, history: Tensor | None, fg_masks: Tensor | None = None,
+                scales: int | None = None) -> dict[str, Tensor]:
+        """
+        Args:
+            labels: (B, L + n, C, H, W): the L = n_frames_G - 1 label maps before the n frames
+                to make, then theirs (at a sequence's start, repeats of its first map).
+            history: (B, h, 3, H, W), the h <= L frames made before (None at a sequence's start:
+                the first frame is made from its labels alone).
+            fg_masks: (B, n, 1, H, W) foreground masks, for a generator with a foreground head.
+
+        Returns:
+            ``frame`` and ``hallucinated`` (B, n, 3, H, W); ``flow`` (B, n', 2, H, W) and ``mask``
+            (B, n', 1, H, W) of the last n' frames, those that had a previous frame (n' = n or n - 1).
+        """
+        history_length = self.generator.n_frames_G - 1
+        count = labels.shape[1] - history_length
+        made = [] if history is None else [f.detach() for f in history.unbind(1)]
+        outputs = []
+        for i in range(count):
+            previous = None
+            if made:
+                recent = made[-history_length:]
+                recent = [recent[0]] * (history_length - len(recent)) + recent  # the oldest, repeated
+                previous = torch.cat(recent, 1)
+            out = self._frame(labels[:, i:i + history_length + 1].flatten(1, 2), previous,
+                              None if fg_masks is None else fg_masks[:, i], scales)
+            outputs.append(out)
+            made.append(out.frame.detach())
+        result = {"frame": torch.stack([o.frame for o in outputs], 1),
+                  "hallucinated": torch.stack([o.hallucinated for o in outputs], 1)}
+        warped = [o for o in outputs if o.flow is not None]
+        if warped:
+            result["flow"] = torch.stack([o.flow for o in warped], 1)
+            result["mask"] = torch.stack([o.occlusion_mask for o in warped], 1)
+        return result
+
+
+def _flat(fn, x: Tensor) -> Tensor:
+    """fn applied to a (B, T, ...) tensor as a (B*T, ...) batch."""
+    return fn(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+
+
+def shrink(x: Tensor, times: int, *, flow: bool = False) -> Tensor:
+    """(B, T, C, H, W) at 1 / 2**times of the size (pix2pixHD's 3x3 average); flows rescaled to the new pixels."""
+    for _ in range(times):
+        x = _flat(downsample2, x) * (0.5 if flow else 1.0)
+    return x
+
+
+class Vid2Vid:
+    """The vid2vid networks and their training step (a :class:`vid2vid.training.TrainingTask`)."""
+
+    def __init__(self, config: Vid2VidConfig, device: torch.device = torch.device("cpu"), *, with_losses: bool = True):
+        self.config = config
+        c = config.model
+        self.n_scales = c.n_scales_spatial
+        generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
+                                        c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
+                                        c.n_blocks_local)
+        self.generator = ClipGenerator(init_weights(generator), c.gradient_checkpointing).to(device)
+        self.image_discriminator = init_weights(
+            MultiscaleDiscriminator(config.label_channels + c.output_nc, c.ndf, c.n_layers_D, c.norm, c.num_D)
+        ).to(device)
+        flow_channels = 0 if c.flow_source == "none" else 2 * (c.n_frames_D - 1)
+        self.encoder = init_weights(FeatureEncoder(c.output_nc, c.feat_num, c.nef, c.n_downsample_E, c.norm)).to(
+            device) if c.use_features else None
+        self.video_discriminators = nn.ModuleList(
+            init_weights(MultiscaleDiscriminator(c.output_nc * c.n_frames_D + flow_channels, c.ndf, c.n_layers_D,
+                                                 c.norm, c.num_D)) for _ in range(c.n_scales_temporal)
+        ).to(device)
+        self._video_runners = list(self.video_discriminators)  # DDP-wrapped by distribute()
+        self.skips = temporal_skips(c.n_frames_D, c.n_scales_temporal)
+        train = config.train
+        betas = (train.beta1, train.beta2)
+        d_params = list(self.image_discriminator.parameters()) + list(self.video_discriminators.parameters())
+        # one Adam for all discriminators: Adam is per parameter, so this equals one optimizer each
+        g_params = list(self.generator.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
+        self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
+                            "D": torch.optim.Adam(d_params, lr=train.lr, betas=betas)}
+        self.gan_loss = GANLoss(c.gan_mode)
+        self.vgg_loss = vgg_loss_or_none(c.vgg_weights, c.vgg_required) if with_losses and c.lambda_vgg > 0 else None
+        if self.vgg_loss is not None:
+            self.vgg_loss.to(device)
+        self.flownet = None
+        if with_losses and c.flow_source == "flownet":
+            import flownet  # loaded only when asked for: the reference flow of the real frames
+
+            self.flownet = flownet.load_checkpoint(c.flownet_checkpoint).to(device).eval().requires_grad_(False)
+        elif with_losses and c.flow_source == "none":
+            warnings.warn("model.flow_source=none: the flow, warp and mask losses are off and the video "
+                          "discriminators see frames without flow", stacklevel=2)
+
+    @classmethod
+    def for_inference(cls, config: Vid2VidConfig, device: torch.device) -> Vid2Vid:
+        """The networks of a config, without the training losses (no VGG or FlowNet weights needed)."""
+        return cls(config, device, with_losses=False)
+
+    @functools.cached_property
+    def first_frame_generator(self) -> Pix2PixHD | None:
+        """The pix2pixHD run that makes first frames (model.first_frame=pix2pixhd), loaded when first needed."""
+        c = self.config.model
+        if c.first_frame != "pix2pixhd":
+            return None
+        from vid2vid.inference import load_run
+
+        device = next(self.generator.parameters()).device
+        model, config, run = load_run(c.first_frame_run, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
+        theirs = config.model
+        if self.config.data.input != "labels" or theirs.use_features or theirs.extra_nc or \
+                (theirs.label_nc, theirs.use_instance) != (c.label_nc, c.use_instance):
+            raise ValueError(f"the first-frame pix2pixHD run {run} must take the same label maps as this model "
+                             f"(label_nc {c.label_nc}, use_instance {c.use_instance}) and no feature encoder or "
+                             f"extra inputs")
+        return model
+
+    def first_frame(self, batch: dict[str, Tensor]) -> Tensor:
+        """(B, 3, H, W): frame 0 of a clip by the first-frame pix2pixHD run."""
+        return self.first_frame_generator.synthesize({k: batch[k][:, 0] for k in ("label", "instance")})
+
+    @property
+    def sequential_generator(self) -> SequentialGenerator:
+        return unwrap(self.generator).generator
+
+    @property
+    def multiple(self) -> int:
+        """What the frames' H and W must be multiples of."""
+        return max(self.sequential_generator.multiple(), self.encoder.multiple if self.encoder else 1)
+
+    # ------------------------------------------------------------------ inputs
+
+    def encode_labels(self, batch: dict[str, Tensor]) -> Tensor:
+        """(B, T, C, H, W) the condition of a clip: one-hot labels (or the pictures) and instance boundaries."""
+        label = batch["label"]
+        x = _flat(lambda ids: one_hot_labels(ids, self.config.model.label_nc), label) \
+            if self.config.data.input == "labels" else label
+        if self.config.model.use_instance:
+            x = torch.cat((x, _flat(instance_boundaries, batch["instance"])), 2)
+        return x
+
+    def instance_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """(B, T, feat_num, H, W): the encoder's per-instance features of the clip's real frames;
+        ``batch["features"]``, when given (e.g. sampled cluster centres), instead."""
+        if "features" in batch:
+            return batch["features"]
+        return self.encoder(batch["image"].flatten(0, 1), batch["instance"].flatten(0, 1)).unflatten(
+            0, batch["image"].shape[:2])
+
+    def foreground_masks(self, batch: dict[str, Tensor]) -> Tensor | None:
+        classes = self.config.model.foreground_classes
+        return _flat(lambda ids: foreground_mask(ids, classes), batch["label"]) if classes else None
+
+    @torch.no_grad()
+    def reference_flows(self, batch: dict[str, Tensor], images: Tensor) -> tuple[Tensor, Tensor] | None:
+        """The flows (B, T-1, 2, H, W) from each frame to the one before, at the images' size, and their
+        confidence (B, T-1, 1, H, W); None without a flow source."""
+        source = self.config.model.flow_source
+        if source == "none" or images.shape[1] < 2:
+            return None
+        batch_size, length = images.shape[:2]
+        if source == "files":
+            flows = batch["flow"]
+            flows = shrink(flows, _halvings(flows.shape[-1], images.shape[-1]), flow=True)
+        else:
+            from flownet import estimate
+
+            as_255 = lambda x: (x.flatten(0, 1).float() + 1) * 127.5  # noqa: E731
+            flows = estimate(self.flownet, as_255(images[:, 1:]), as_255(images[:, :-1]))
+            flows = flows.unflatten(0, (batch_size, length - 1))
+        confidence = flow_confidence(images[:, 1:].flatten(0, 1), images[:, :-1].flatten(0, 1), flows.flatten(0, 1),
+                                     self.config.model.confidence_threshold)
+        return flows, confidence.unflatten(0, (batch_size, length - 1))
+
+    # ------------------------------------------------------------ TrainingTask
+
+    def networks(self) -> dict[str, nn.Module]:
+        nets = {"G": self.generator, "D": self.image_discriminator, "D_T": self.video_discriminators}
+        if self.encoder is not None:
+            nets["E"] = self.encoder
+        return nets
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._optimizers
+
+    def distribute(self, dist: DistContext) -> None:
+        self.generator = dist.wrap(self.generator, find_unused_parameters=True)  # inactive levels, first frames
+        self.image_discriminator = dist.wrap(self.image_discriminator)
+        self._video_runners = [dist.wrap(d) for d in self.video_discriminators]
+        if self.encoder is not None:
+            self.encoder = dist.wrap(self.encoder)
+
+    def generator_inputs(self, batch: dict[str, Tensor], scales: int | None = None) -> tuple[Tensor, Tensor]:
+        """The generator's input (B, T, C, H', W'): the condition and, with the encoder, the instance
+        features; and the condition alone (what the image discriminator sees), at the resolution of
+        ``scales`` levels (default all)."""
+        times = self.n_scales - (scales or self.n_scales)
+        condition = shrink(self.encode_labels(batch), times)
+        if self.encoder is None:
+            return condition, condition
+        return torch.cat((condition, shrink(self.instance_features(batch), times)), 2), condition
+
+    def _frame_windows(self, batch: dict[str, Tensor], begin: int, end: int, scales: int) -> Tensor:
+        """The generator's inputs for making frames begin .. end - 1: theirs and the n_frames_G - 1
+        before (the clip's first repeated at its start), (B, n_frames_G - 1 + end - begin, C, H', W')."""
+        index = torch.arange(begin - self.config.model.n_frames_G + 1, end).clamp(min=0)
+        window = {k: v[:, index] for k, v in batch.items() if k in ("label", "instance", "image", "features")}
+        return self.generator_inputs(window, scales)[0]
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        scales = self.config.schedule.active_scales(ctx.epoch, self.n_scales)
+        times = self.n_scales - scales
+        self.generator.train()
+        with torch.no_grad():
+            condition = shrink(self.encode_labels(batch), times)
+            fg = self.foreground_masks(batch)
+            fg = None if fg is None else shrink(fg, times)
+            images = shrink(batch["image"], times)
+            reference = self.reference_flows(batch, images)
+        length, chunk = images.shape[1], self.config.schedule.max_frames_per_gpu
+        history_length = self.config.model.n_frames_G - 1
+        made: list[Tensor] = []  # every frame made so far, detached
+        if self.config.model.first_frame == "pix2pixhd":
+            made.append(images[:, 0])  # the real first frame starts the clip
+        totals: dict[str, float] = {}
+        chunks = range(len(made), length, chunk)
+        for begin in chunks:
+            end = min(begin + chunk, length)
+            history = torch.stack(made[-history_length:], 1) if made else None
+            with ctx.autocast():
+                # the encoder runs per chunk: its graph goes with the chunk's backward
+                out = self.generator(self._frame_windows(batch, begin, end, scales), history,
+                                     None if fg is None else fg[:, begin:end], scales)
+            sequence_fake = torch.cat([torch.stack(made, 1), out["frame"]], 1) if made else out["frame"]
+            losses = self._update(ctx, condition[:, begin:end], images[:, :end], sequence_fake, out, reference, scales)
+            for name, value in losses.items():
+                totals[name] = totals.get(name, 0.0) + value / len(chunks)
+            made.extend(out["frame"].detach().unbind(1))
+        return totals
+
+    def _update(self, ctx: StepContext, condition: Tensor, images: Tensor, sequence_fake: Tensor,
+                out: dict[str, Tensor], reference: tuple[Tensor, Tensor] | None, scales: int) -> dict[str, float]:
+        """One D and one G update for a chunk: its n frames are the last of ``images`` and ``sequence_fake``
+        (B, end, 3, H, W), which hold the clip's frames up to the chunk's end (the earlier fakes detached)."""
+        c = self.config.model
+        end, fake = images.shape[1], out["frame"]
+        begin = end - fake.shape[1]
+        pairs_real = torch.cat((condition, images[:, begin:]), 2).flatten(0, 1)
+        pairs_fake = torch.cat((condition, fake), 2).flatten(0, 1)
+        # the video discriminators judge every window of n_frames_D frames that ends in this chunk
+        temporal = []
+        for runner, discriminator, skip in zip(self._video_runners, self.video_discriminators, self.skips):
+            starts = window_starts(end, c.n_frames_D, skip, last_from=begin)
+            if starts:
+                flows = None if reference is None else chain_flows(reference[0][:, :end - 1], skip)
+                temporal.append((runner, discriminator,
+                                 lambda frames, s=skip, f=flows, st=starts: video_clips(frames, f, c.n_frames_D, s, st)))
+
+        with ctx.autocast():
+            pred_real = self.image_discriminator(pairs_real)
+            loss_d = {"D_real": multiscale_gan_loss(self.gan_loss, pred_real, True),
+                      "D_fake": multiscale_gan_loss(self.gan_loss, self.image_discriminator(pairs_fake.detach()), False)}
+            preds_video_real = []
+            for runner, _, clips in temporal:
+                preds_video_real.append(runner(clips(images)))
+                loss_d["D_T_real"] = loss_d.get("D_T_real", 0) + multiscale_gan_loss(
+                    self.gan_loss, preds_video_real[-1], True)
+                loss_d["D_T_fake"] = loss_d.get("D_T_fake", 0) + multiscale_gan_loss(
+                    self.gan_loss, runner(clips(sequence_fake.detach())), False)
+        ctx.step(0.5 * sum(loss_d.values()), "D", "discriminator")
+
+        critics = [unwrap(self.image_discriminator), self.video_discriminators]
+        for critic in critics:
+            critic.requires_grad_(False)
+        try:
+            with ctx.autocast():
+                pred = critics[0](pairs_fake)
+                losses = {"G_GAN": multiscale_gan_loss(self.gan_loss, pred, True, for_discriminator=False),
+                          "G_FM": feature_matching_loss(pred, pred_real, c.lambda_feat)}
+                for (_, discriminator, clips), pred_video_real in zip(temporal, preds_video_real):
+                    pred_video = discriminator(clips(sequence_fake))
+                    losses["G_T_GAN"] = losses.get("G_T_GAN", 0) + multiscale_gan_loss(
+                        self.gan_loss, pred_video, True, for_discriminator=False)
+                    losses["G_T_FM"] = losses.get("G_T_FM", 0) + feature_matching_loss(
+                        pred_video, pred_video_real, c.lambda_feat)
+                if self.vgg_loss is not None:
+                    losses["G_VGG"] = self.vgg_loss(fake.flatten(0, 1), images[:, begin:].flatten(0, 1)) * c.lambda_vgg
+                if c.lambda_l1 > 0:
+                    losses["G_L1"] = (fake.float() - images[:, begin:].float()).abs().mean() * c.lambda_l1
+                if reference is not None and "flow" in out:
+                    losses.update(self._flow_losses(images, sequence_fake, out, reference, scales))
+            ctx.step(sum(losses.values()), "G", "generator")
+        finally:
+            for critic in critics:
+                critic.requires_grad_(True)
+        return {name: float(value.detach()) for name, value in {**losses, **loss_d}.items()}
+
+    def _flow_losses(self, images: Tensor, sequence_fake: Tensor, out: dict[str, Tensor],
+                     reference: tuple[Tensor, Tensor], scales: int) -> dict[str, Tensor]:
+        """The losses of the chunk's warped frames (its last n'), where the reference flow is trusted."""
+        c = self.config.model
+        end = images.shape[1]
+        first = end - out["flow"].shape[1]  # the clip index of the chunk's first warped frame
+        pick = lambda x, offset: x[:, first - offset:end - offset].flatten(0, 1)  # noqa: E731
+        flow, mask = out["flow"].flatten(0, 1), out["mask"].flatten(0, 1)
+        flows, confidence = pick(reference[0], 1), pick(reference[1], 1)
+        real, real_previous = pick(images, 0), pick(images, 1)
+        fake, fake_previous = pick(sequence_fake, 0), pick(sequence_fake, 1)
+        return {
+            # flows in pixels of the coarsest level, as NVIDIA/vid2vid divides by 2**(n_scales - 1)
+            "F_flow": masked_l1(flow, flows, confidence) * c.lambda_F / 2 ** (scales - 1),
+            "F_warp": masked_l1(warp(real_previous, flow), real, confidence) * c.lambda_T,
+            "G_warp": masked_l1(fake, warp(fake_previous.detach(), flows), confidence) * c.lambda_T,
+            "F_mask": masked_l1(mask, torch.zeros_like(mask), confidence) * c.lambda_mask,
+        }
+
+    def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """The clip's inputs, the frames made from them and the real ones, (B, T, 3, H, W) each."""
+        frames = self.synthesize(batch)
+        labels = batch["label"]
+        if self.config.data.input == "labels":
+            labels = _flat(lambda ids: colorize_labels(ids, self.config.model.label_nc), labels)
+        return {"input": labels.float(), "output": frames, "target": batch["image"]}
+
+    # --------------------------------------------------------------- inference
+
+    @torch.no_grad()
+    def synthesize(self, batch: dict[str, Tensor]) -> Tensor:
+        """The frames (B, T, 3, H, W) G makes, with all its levels, for a clip from its first frame on."""
+        clip_generator = unwrap(self.generator)
+        was_training = clip_generator.training
+        clip_generator.eval()
+        try:
+            length, fg = batch["label"].shape[1], self.foreground_masks(batch)
+            first = self.first_frame(batch)[:, None] if self.first_frame_generator is not None else None
+            begin = 0 if first is None else 1
+            windows = self._frame_windows(batch, begin, length, self.n_scales)
+            frames = clip_generator(windows, first, None if fg is None else fg[:, begin:])["frame"]
+            return frames if first is None else torch.cat((first, frames), 1)
+        finally:
+            clip_generator.train(was_training)
+
+
+def _halvings(size: int, target: int) -> int:
+    """How many times a size halves to reach target."""
+    times = 0
+    while size > target:
+        size //= 2
+        times += 1
+    return times
+
+
+def sequence_dataset(config: Vid2VidConfig, root, phase: str, **options) -> SequenceDataset:
+    """The SequenceDataset of a config's data at root, with the model's label, instance and flow settings."""
+    settings = {"label_nc": config.model.label_nc, "use_instance": config.model.use_instance,
+                "schedule": config.schedule.clips, "with_flow": config.model.flow_source == "files",
+                "seed": config.train.seed, **options}
+    return SequenceDataset(root, phase, config.data, **settings)

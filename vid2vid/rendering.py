@@ -1,0 +1,180 @@
+"""Rendering a label, edge or pose sequence with a trained vid2vid model, one frame
+at a time: only the last n_frames_G inputs and frames are held, so memory stays
+flat however long the sequence, and frames stream to PNG files and an mp4."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from tqdm import tqdm
+
+from vid2vid.data.frames import iter_frames, write_image, write_video
+from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, to_tensor
+from vid2vid.data.label_maps import remap_labels
+from vid2vid.data.sequences import as_picture, frame_input, ids_tensor, read_ids
+from vid2vid.models.feature_clusters import sample_feature_map
+from vid2vid.models.pix2pixhd import colorize_labels
+from vid2vid.models.vid2vid import Vid2Vid
+from vid2vid.training.distributed import unwrap
+from vid2vid.training.logging import to_uint8_image
+
+
+class FrameByFrame:
+    """Makes a sequence frame after frame: the first from its input alone, each next one from
+    the last n_frames_G inputs and the frames made before it."""
+
+    def __init__(self, model: Vid2Vid):
+        self.model = model
+        self.clip_generator = unwrap(model.generator).eval()
+        self.history_length = model.config.model.n_frames_G - 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new sequence."""
+        self.inputs: list[Tensor] = []
+        self.frames: list[Tensor] = []
+
+    @torch.no_grad()
+    def __call__(self, item: Mapping[str, Tensor]) -> Tensor:
+        """item: one frame's ``label`` (1, 1 or C, H, W), ``instance`` (1, 1, H, W), and ``image`` (1, 3, H, W)
+        or ``features`` (1, feat_num, H, W) for a model with the feature encoder -> the frame (1, 3, H, W)."""
+        batch = {k: v[:, None] for k, v in item.items()}
+        inputs = self.model.generator_inputs(batch)[0]
+        self.inputs = (self.inputs + [inputs])[-(self.history_length + 1):]
+        window = torch.cat([self.inputs[0]] * (self.history_length + 1 - len(self.inputs)) + self.inputs, 1)
+        history = torch.stack(self.frames, 1) if self.frames else None
+        if history is None and self.model.first_frame_generator is not None:
+            frame = self.model.first_frame(batch)
+        else:
+            frame = self.clip_generator(window, history, self.model.foreground_masks(batch))["frame"][:, 0]
+        self.frames = (self.frames + [frame])[-self.history_length:]
+        return frame
+
+
+def _items(source: Path, suffixes: tuple[str, ...]) -> Iterator[Path | np.ndarray]:
+    """A folder's files in name order, or a video's decoded frames, one at a time."""
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
+        if not files:
+            raise DatasetError(f"{source} holds no {'/'.join(suffixes)} files")
+        yield from files
+    elif source.exists():
+        yield from iter_frames(source)
+    else:
+        raise DatasetError(f"{source} does not exist")
+
+
+def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.PathLike, *,
+                    instances: str | os.PathLike | None = None, ground_truth: str | os.PathLike | None = None,
+                    remap: Mapping[int, int] | None = None, style: int | None = None,
+                    clusters: Mapping[int, np.ndarray] | None = None, size: tuple[int, int] | None = None,
+                    side_by_side: bool = False, fps: float = 10, max_frames: int | None = None,
+                    progress: bool = True) -> int:
+    """Renders a sequence to OUTPUT/frames/NNNNN.png and OUTPUT/video.mp4; returns the frame count.
+
+    Args:
+        source: the inputs the model was trained on (config ``data.input``): a folder of label-id
+            PNGs (labels), of pictures or a video (images), of frames or a video (canny: the edges
+            are computed from them), of OpenPose JSON files (openpose).
+        instances: a folder of instance maps (labels); without it the label map serves (class boundaries).
+        ground_truth: the real frames (folder or video), shown beside the output and, for a model
+            with the feature encoder and no ``style``, encoded for the instance features.
+        remap: label id -> label id, applied before rendering (semantic manipulation).
+        style: with the feature encoder, every instance takes cluster ``style`` of its class from ``clusters``.
+        size: (width, height) of the pose maps (openpose without ground truth).
+        side_by_side: each written frame is input | output [| ground truth].
+    """
+    config, data = model.config, model.config.data
+    kind = data.input
+    if remap and kind != "labels":
+        raise DatasetError(f"--remap edits label maps, but this model takes data.input={kind}")
+    needs_features = model.encoder is not None
+    if needs_features and style is None and ground_truth is None:
+        raise DatasetError("this model has the feature encoder: pass a style (cluster index, with the clusters "
+                           "of scripts/encode_features.py) or the ground-truth frames to encode")
+    if style is not None and (not needs_features or clusters is None):
+        raise DatasetError("a style needs a model with the feature encoder (model.use_features) and its clusters")
+    suffixes = {"labels": IMAGE_SUFFIXES, "openpose": (".json",)}.get(kind, IMAGE_SUFFIXES)
+    sources = [_items(Path(source), suffixes)]
+    sources.append(_items(Path(instances), IMAGE_SUFFIXES) if instances else itertools.repeat(None))
+    sources.append(_items(Path(ground_truth), IMAGE_SUFFIXES) if ground_truth else itertools.repeat(None))
+    device = next(model.generator.parameters()).device
+    render = FrameByFrame(model)
+    output = Path(output)
+    (output / "frames").mkdir(parents=True, exist_ok=True)
+    geometry = None
+    count = 0
+
+    def frames() -> Iterator[np.ndarray]:
+        nonlocal geometry, count
+        for index, (item, instance, real) in enumerate(tqdm(zip(*sources), desc="render", unit="frame",
+                                                            disable=not progress)):
+            if max_frames is not None and index >= max_frames:
+                break
+            real = None if real is None else as_picture(real)
+            if kind == "labels":
+                _check_label_file(item)
+                picture, frame_size = None, read_ids(item).shape[::-1]
+            elif kind == "openpose":
+                frame_size = real.size if real is not None else size
+                if frame_size is None:
+                    raise DatasetError("OpenPose input needs the frame size: pass --size WxH or --ground-truth")
+                picture = Image.new("RGB", tuple(frame_size))  # the poses are drawn at the frame's size
+            else:
+                picture = as_picture(item)
+                frame_size = picture.size
+            if geometry is None:
+                geometry = data.preprocessing.draw(tuple(frame_size), np.random.default_rng(0), train=False)
+                data.preprocessing.check(tuple(frame_size), model.multiple, Path(source))
+            label = frame_input(data, item, picture, geometry)[None]
+            if remap:
+                label = remap_labels(label, remap)
+                if int(label.max()) >= config.model.label_nc:
+                    raise DatasetError(f"the remapped labels reach {int(label.max())}, beyond model.label_nc "
+                                       f"{config.model.label_nc}")
+            if instance is not None:
+                instance_map = ids_tensor(read_ids(instance), geometry)[None]
+            else:
+                instance_map = label if kind == "labels" else torch.zeros(1, 1, *label.shape[-2:], dtype=torch.long)
+            item_tensors = {"label": label.to(device), "instance": instance_map.to(device)}
+            target = None
+            if real is not None:
+                target = to_tensor(geometry.apply(real))[None]
+            if needs_features:
+                if style is not None:
+                    item_tensors["features"] = sample_feature_map(
+                        item_tensors["label"], item_tensors["instance"], clusters, config.model.feat_num,
+                        torch.Generator(), index=style)
+                else:
+                    item_tensors["image"] = target.to(device)
+            made = render(item_tensors).cpu()
+            picture_row = [made]
+            if side_by_side:
+                shown = colorize_labels(label, config.model.label_nc) if kind == "labels" else label
+                picture_row = [shown.float().expand(-1, 3, -1, -1)[:, :3], made] + ([target] if target is not None else [])
+            image = to_uint8_image(torch.cat(picture_row, 0))
+            write_image(output / "frames" / f"{index:05d}.png", image)
+            count += 1
+            yield image
+
+    write_video(output / "video.mp4", frames(), fps=fps)
+    if count == 0:
+        raise DatasetError(f"{source} gave no frames")
+    return count
+
+
+def _check_label_file(item: Path | np.ndarray) -> None:
+    """A clear error when a labels model is given pictures."""
+    if not isinstance(item, Path):
+        raise DatasetError("this model takes label maps (data.input=labels): --input must be a folder of label-id "
+                           "PNGs, not a video")
+    if Image.open(item).mode in ("RGB", "RGBA"):
+        raise DatasetError(f"this model takes label maps (data.input=labels), but {item} is a colour picture; "
+                           f"convert colour-coded labels to ids (vid2vid.data.label_maps.colors_to_ids)")
