@@ -257,3 +257,14 @@ def test_missing_extension_requested_explicitly_is_an_error():
     assert result.returncode != 0
     assert "asks for the 'compiled' backend on cpu tensors" in result.stderr
     assert "vid2vid._C is not built" in result.stderr
+
+
+def test_warp_samples_in_float32_under_autocast():
+    """Mixed precision hands warp a float32 frame and a bfloat16 flow; it samples both in float32."""
+    x, flow = torch.rand(1, 3, 8, 8), (torch.rand(1, 2, 8, 8) * 4 - 2).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ops.warp(x, flow)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ops.warp(x, flow.float()))
+    with pytest.raises(TypeError, match="give both the same dtype"):
+        ops.warp(x, flow)  # outside autocast a mismatch is the caller's mistake

@@ -205,13 +205,13 @@ def image_error(task, data):
 
 def test_a_few_steps_bring_the_output_closer_to_the_image(tmp_path):
     root = build_label_demo_dataset(tmp_path / "data", train=2, test=1, size=32)
-    config = tiny_config(root, "model.use_features=true", max_iters=30, lr=1e-3)
+    config = tiny_config(root, "model.use_features=true", "model.lambda_l1=1", max_iters=30, lr=1e-3)
     task, data = make_task(config)
     before = image_error(task, data)
     Trainer(task, data, config.train, tmp_path / "run", progress=False).fit()
     assert image_error(task, data) < 0.7 * before
     losses = read_losses(tmp_path / "run")
-    assert {"G_GAN", "G_FM", "D_real", "D_fake"} <= set(losses[0])
+    assert {"G_GAN", "G_FM", "G_L1", "D_real", "D_fake"} <= set(losses[0])
 
 
 def test_local_enhancer_phases(tmp_path):

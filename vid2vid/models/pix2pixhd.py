@@ -53,6 +53,8 @@ class Pix2PixHDModelConfig:
     gan_mode: GanMode = "lsgan"
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
+    lambda_l1: float = 0.0
+    """L1 to the real image (pix2pix's loss): not in the original; for runs without VGG weights"""
     vgg_weights: str | None = None
     """ImageNet VGG19 weights (torchvision's vgg19-dcbb9e9d.pth); None: torchvision's cache if it has them"""
     vgg_required: bool = False
@@ -201,6 +203,8 @@ class Pix2PixHD:
                 }
                 if self.vgg_loss is not None:
                     losses["G_VGG"] = self.vgg_loss(fake, image) * self.config.lambda_vgg
+                if self.config.lambda_l1 > 0:
+                    losses["G_L1"] = (fake.float() - image.float()).abs().mean() * self.config.lambda_l1
             ctx.step(sum(losses.values()), "G", "generator")
         finally:
             critic.requires_grad_(True)

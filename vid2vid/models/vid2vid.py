@@ -262,8 +262,8 @@ class Vid2Vid:
         self.skips = temporal_skips(c.n_frames_D, c.n_scales_temporal)
         train = config.train
         betas = (train.beta1, train.beta2)
-        d_params = list(self.image_discriminator.parameters()) + list(self.video_discriminators.parameters())
         # one Adam for all discriminators: Adam is per parameter, so this equals one optimizer each
+        d_params = list(self.image_discriminator.parameters()) + list(self.video_discriminators.parameters())
         g_params = list(self.generator.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
         self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
                             "D": torch.optim.Adam(d_params, lr=train.lr, betas=betas)}

@@ -94,10 +94,13 @@ def warp(input: Tensor, flow: Tensor) -> Tensor:
             of the same dtype and device as ``input``.
 
     Returns:
-        (B, C, H, W) warped input. Differentiable for both arguments.
+        (B, C, H, W) warped input. Differentiable for both arguments. Under autocast, where
+        inputs of mixed precision are the norm, it samples in float32 (as autocast runs grid_sample).
     """
     _check_tensor(input, "input")
     _check_tensor(flow, "flow")
+    if input.device == flow.device and torch.is_autocast_enabled(input.device.type):
+        input, flow = input.float(), flow.float()
     _check_pair(input, "input", flow, "flow")
     if flow.shape[1] != 2:
         raise ValueError(f"flow must have exactly 2 channels (x, y), got shape {tuple(flow.shape)}")
