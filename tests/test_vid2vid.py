@@ -156,6 +156,42 @@ def test_sequences_from_videos_with_canny_edges(tmp_path, demo):
     assert item["image"].shape == (5, 3, 32, 32) and data.names == ["a", "b"]
 
 
+def test_openpose_sequences_render_limb_maps(tmp_path, demo):
+    from test_data_tools import openpose_file
+
+    (tmp_path / "train_A" / "walk").mkdir(parents=True)
+    shutil.copytree(demo / "train_B" / "seq00", tmp_path / "train_B" / "walk")
+    for t in range(10):
+        points = [[0, 0, 0.0]] * 18
+        points[1], points[2] = [8 + t, 10, 0.9], [24 + t, 10, 0.9]  # neck and right shoulder, moving right
+        openpose_file(tmp_path / "train_A" / "walk" / f"{t:04d}.json", points)
+    cfg = config("data.input=openpose", "model.use_instance=false", "model.flow_source=none",
+                 "data.preprocess=crop", "data.crop_size=24", "data.flip=false")
+    item = sequence_dataset(cfg, tmp_path, "train", multiple=4, train=False)[0]
+    assert item["label"].shape == (7, 3, 24, 24) and cfg.input_channels == 3
+    drawn = (item["label"] > -1).any(1).any(1)  # (T, W): the columns where the limb is drawn, per frame
+    assert drawn[0].any() and not torch.equal(drawn[0], drawn[6])  # it moves with the keypoints
+
+
+def test_a_canny_model_renders_a_video(tmp_path, demo):
+    frames = [np.asarray(Image.open(p)) for p in sorted((demo / "train_B" / "seq00").glob("*.png"))]
+    for phase in ("train", "test"):
+        (tmp_path / "data" / f"{phase}_B").mkdir(parents=True)
+        write_video(tmp_path / "data" / f"{phase}_B" / "clip.mp4", frames)
+    out = tmp_path / "run"
+    result = run_script("scripts/train_vid2vid.py", "--output", str(out), "--max-iters", "1", "--quiet",
+                        f"data.root={tmp_path / 'data'}", *TINY, "data.input=canny", "model.use_instance=false",
+                        "model.use_features=false", "model.lambda_l1=0",
+                        "model.flow_source=none")
+    assert result.returncode == 0, result.stderr
+    assert "rendered 10 frames" in result.stdout  # the test video, from its own edges
+    result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(out), "--input",
+                        str(tmp_path / "data" / "test_B" / "clip.mp4"), "--output", str(tmp_path / "r"),
+                        "--max-frames", "4", "--side-by-side", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [f.shape for f in iter_frames(tmp_path / "r" / "video.mp4")] == [(32, 64, 3)] * 4  # edges | output
+
+
 def _copy(demo, tmp_path):
     shutil.copytree(demo, tmp_path / "data")
     return tmp_path / "data"
