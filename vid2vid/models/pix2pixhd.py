@@ -30,22 +30,17 @@ from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
 
 @dataclass(frozen=True)
-class Pix2PixHDModelConfig:
-    """The ``model:`` section; the defaults are NVIDIA/pix2pixHD's for Cityscapes."""
+class LabelModelConfig:
+    """What the ``model:`` sections of pix2pixHD and vid2vid share: the label input, the
+    generator's width, the multiscale discriminator, the image losses and the instance
+    feature encoder; the defaults are NVIDIA's for Cityscapes."""
 
     label_nc: int = 35
     """classes of the label maps (one-hot); 0: the label images are RGB and used as they are"""
     use_instance: bool = True
     """add the boundary map of the instance maps to the input"""
-    extra_nc: int = 0
-    """channels of the extra input maps (data.extra)"""
     output_nc: int = 3
-    netG: Literal["global", "local"] = "global"
     ngf: int = 64
-    n_downsample_global: int = 4
-    n_blocks_global: int = 9
-    n_local_enhancers: int = 1
-    n_blocks_local: int = 3
     norm: NormKind = "instance"
     ndf: int = 64
     n_layers_D: int = 3
@@ -54,25 +49,39 @@ class Pix2PixHDModelConfig:
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
     lambda_l1: float = 0.0
-    """L1 to the real image (pix2pix's loss): not in the original; for runs without VGG weights"""
+    """L1 to the real image (pix2pix's loss): not in the originals, which have the VGG loss; for runs
+    without VGG weights (the CPU demos ship none)"""
     vgg_weights: str | None = None
     """ImageNet VGG19 weights (torchvision's vgg19-dcbb9e9d.pth); None: torchvision's cache if it has them"""
     vgg_required: bool = False
     """stop with an error instead of training without the VGG loss when no weights are found"""
     use_features: bool = False
-    """the instance-wise feature encoder for multimodal synthesis (Sec. 3.4)"""
+    """the instance-wise feature encoder for multimodal synthesis (pix2pixHD Sec. 3.4)"""
     feat_num: int = 3
     nef: int = 16
     n_downsample_E: int = 4
-    global_epochs: int = 0
-    """netG local: epochs that train the global generator alone at half resolution first"""
-    niter_fix_global: int = 0
-    """netG local: epochs after those that train the local enhancer with the global generator fixed"""
 
     def __post_init__(self):
         if self.label_nc < 0 or self.feat_num < 1 or self.num_D < 1:
             raise ValueError(f"need label_nc >= 0, feat_num >= 1 and num_D >= 1, got {self.label_nc}, "
                              f"{self.feat_num}, {self.num_D}")
+
+
+@dataclass(frozen=True)
+class Pix2PixHDModelConfig(LabelModelConfig):
+    """The ``model:`` section of pix2pixHD."""
+
+    extra_nc: int = 0
+    """channels of the extra input maps (data.extra)"""
+    netG: Literal["global", "local"] = "global"
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_local_enhancers: int = 1
+    n_blocks_local: int = 3
+    global_epochs: int = 0
+    """netG local: epochs that train the global generator alone at half resolution first"""
+    niter_fix_global: int = 0
+    """netG local: epochs after those that train the local enhancer with the global generator fixed"""
 
     @property
     def label_channels(self) -> int:

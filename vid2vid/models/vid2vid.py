@@ -33,9 +33,9 @@ from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
 from vid2vid.data.sequences import ClipSchedule, SequenceDataConfig, SequenceDataset
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import FeatureEncoder, downsample2
-from vid2vid.models.layers import NormKind, init_weights
-from vid2vid.models.losses import GANLoss, GanMode, feature_matching_loss, multiscale_gan_loss
-from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels
+from vid2vid.models.layers import init_weights
+from vid2vid.models.losses import GANLoss, feature_matching_loss, multiscale_gan_loss
+from vid2vid.models.pix2pixhd import LabelModelConfig, Pix2PixHD, Pix2PixHDConfig, colorize_labels
 from vid2vid.models.sequential import FrameOutput, SequentialGenerator, foreground_mask
 from vid2vid.models.temporal import (
     CONFIDENCE_THRESHOLD,
@@ -54,54 +54,31 @@ FlowSource = Literal["files", "flownet", "none"]
 
 
 @dataclass(frozen=True)
-class Vid2VidModelConfig:
-    """The ``model:`` section; defaults are NVIDIA/vid2vid's (Cityscapes, labels in)."""
+class Vid2VidModelConfig(LabelModelConfig):
+    """The ``model:`` section: pix2pixHD's settings (label input, discriminator, image losses, feature
+    encoder) and vid2vid's own; defaults are NVIDIA/vid2vid's (Cityscapes, labels in)."""
 
-    label_nc: int = 35
-    """classes of the label maps (data.input=labels)"""
-    use_instance: bool = True
-    """add the instance boundary map to the input"""
-    output_nc: int = 3
     n_frames_G: int = 3
     """label maps per generated frame; the generator also sees the n_frames_G - 1 frames before"""
-    ngf: int = 64
     n_downsample_G: int = 3
     n_blocks: int = 9
     n_scales_spatial: int = 1
     n_blocks_local: int = 3
-    norm: NormKind = "instance"
     foreground_classes: tuple[int, ...] = ()
     """label ids drawn by the foreground head (Cityscapes: 24 .. 33, people and vehicles); () for none"""
-    ndf: int = 64
-    n_layers_D: int = 3
-    num_D: int = 2
     n_frames_D: int = 3
     n_scales_temporal: int = 3
-    gan_mode: GanMode = "lsgan"
-    lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
     lambda_F: float = 10.0
     """flow loss"""
     lambda_T: float = 10.0
     """warp losses (real frames by the predicted flow, generated frames by the reference flow)"""
     lambda_mask: float = 1.0
     """occlusion-mask weight loss"""
-    lambda_l1: float = 0.0
-    """L1 to the real frames (pix2pix's reconstruction loss): not in the original, which has the VGG loss;
-    the CPU demo uses it because it ships no VGG weights"""
-    vgg_weights: str | None = None
-    """ImageNet VGG19 weights (torchvision's vgg19-dcbb9e9d.pth); None: torchvision's cache if it has them"""
-    vgg_required: bool = False
     flow_source: FlowSource = "files"
     """reference flow: files (.flo per frame pair: the dataset's <phase>_flow or data.flow_dir), flownet
     (FlowNet2 on the real frames, model.flownet_checkpoint), none (flow losses off)"""
     flownet_checkpoint: str | None = None
     confidence_threshold: float = CONFIDENCE_THRESHOLD
-    use_features: bool = False
-    """pix2pixHD's instance-wise feature encoder for multimodal synthesis (one appearance per instance)"""
-    feat_num: int = 3
-    nef: int = 16
-    n_downsample_E: int = 4
     first_frame: Literal["generator", "pix2pixhd"] = "generator"
     """how a sequence's first frame is made: by G from an empty history (and trained so), or by the
     pix2pixHD run model.first_frame_run (training then starts every clip from its real first frame,
@@ -111,9 +88,10 @@ class Vid2VidModelConfig:
     """recompute each frame's activations in backward instead of storing them (high resolutions)"""
 
     def __post_init__(self):
-        if self.n_frames_D < 2 or self.n_scales_temporal < 1 or self.num_D < 1:
-            raise ValueError(f"need n_frames_D >= 2, n_scales_temporal >= 1 and num_D >= 1, got {self.n_frames_D}, "
-                             f"{self.n_scales_temporal}, {self.num_D}")
+        super().__post_init__()
+        if self.n_frames_D < 2 or self.n_scales_temporal < 1:
+            raise ValueError(f"need n_frames_D >= 2 and n_scales_temporal >= 1, got {self.n_frames_D}, "
+                             f"{self.n_scales_temporal}")
         if self.first_frame == "pix2pixhd" and not self.first_frame_run:
             raise ValueError("model.first_frame=pix2pixhd needs model.first_frame_run (a pix2pixHD run folder)")
         if self.flow_source == "flownet" and not self.flownet_checkpoint:
