@@ -224,6 +224,16 @@ def test_bad_sequence_data_is_named(tmp_path, demo, case, message):
         sequence_dataset(config(*overrides), root, "train", multiple=4)
 
 
+def test_check_dataset_reads_a_vid2vid_config(tmp_path, demo):
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("model:\n  label_nc: 6\nschedule:\n  n_frames_total: 10\n")
+    run = lambda: run_script("scripts/check_dataset.py", str(demo), "--config", str(config_file))  # noqa: E731
+    assert run().returncode == 0
+    config_file.write_text("model:\n  label_nc: 3\nschedule:\n  n_frames_total: 11\n")
+    result = run()
+    assert result.returncode == 1 and "fewer than n_frames_total 11" in result.stdout and ">= label_nc 3" in result.stdout
+
+
 def test_bad_configs():
     with pytest.raises(ValueError, match="needs model.flownet_checkpoint"):
         config("model.flow_source=flownet")
@@ -252,6 +262,9 @@ def test_networks_and_discriminator_inputs(demo):
     assert task.image_discriminator.scales[0].blocks[0][0].in_channels == 7 + 3
     without_flow = Vid2Vid(config("model.flow_source=none"))
     assert without_flow.video_discriminators[0].scales[0].blocks[0][0].in_channels == 9
+    clips = video_clips(torch.rand(2, 7, 3, 32, 32), torch.rand(2, 4, 2, 32, 32), 3, 3, [0])
+    outputs = task.video_discriminators[1](clips)  # num_D scales, each every block's features
+    assert len(outputs) == 1 and outputs[0][-1].shape[:2] == (2, 1)
 
 
 @pytest.mark.parametrize("overrides", [
@@ -282,6 +295,18 @@ def test_progressive_spatial_training_starts_at_the_coarsest_level(demo):
     ctx.epoch = 1
     task.train_step(batch, ctx)
     assert not all(torch.equal(a, b) for a, b in zip(before, finer.parameters()))
+
+
+def test_reference_flow_from_flownet(tmp_path, demo):
+    import flownet
+
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    cfg = config("model.flow_source=flownet", f"model.flownet_checkpoint={tmp_path / 's.pth.tar'}")
+    task, batch = clip_batch(cfg, demo)
+    assert "flow" not in batch  # no flow files read: FlowNet2 computes them from the real frames
+    flows, confidence = task.reference_flows(batch, batch["image"])
+    assert flows.shape == (2, 6, 2, 32, 32) and confidence.shape == (2, 6, 1, 32, 32)
+    assert "F_flow" in task.train_step(batch, _ctx(cfg, task))
 
 
 def test_without_flow_the_flow_losses_are_off(demo):
