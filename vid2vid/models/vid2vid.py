@@ -292,7 +292,7 @@ class Vid2Vid:
     @property
     def multiple(self) -> int:
         """What the frames' H and W must be multiples of."""
-        return max(self.sequential_generator.multiple(), self.encoder.multiple if self.encoder else 1)
+        return max(self.sequential_generator.multiple(), unwrap(self.encoder).multiple if self.encoder else 1)
 
     # ------------------------------------------------------------------ inputs
 
@@ -318,16 +318,16 @@ class Vid2Vid:
         return _flat(lambda ids: foreground_mask(ids, classes), batch["label"]) if classes else None
 
     @torch.no_grad()
-    def reference_flows(self, batch: dict[str, Tensor], images: Tensor) -> tuple[Tensor, Tensor] | None:
-        """The flows (B, T-1, 2, H, W) from each frame to the one before, at the images' size, and their
-        confidence (B, T-1, 1, H, W); None without a flow source."""
+    def reference_flows(self, batch: dict[str, Tensor], images: Tensor, times: int = 0) -> tuple[Tensor, Tensor] | None:
+        """The flows (B, T-1, 2, H, W) from each frame to the one before and their confidence (B, T-1, 1, H, W)
+        for the real frames ``images``, the batch's shrunk ``times`` times; None without a flow source."""
         source = self.config.model.flow_source
         if source == "none" or images.shape[1] < 2:
             return None
         batch_size, length = images.shape[:2]
         if source == "files":
             flows = batch["flow"]
-            flows = shrink(flows, _halvings(flows.shape[-1], images.shape[-1]), flow=True)
+            flows = shrink(flows, times, flow=True)
         else:
             from flownet import estimate
 
@@ -382,7 +382,7 @@ class Vid2Vid:
             fg = self.foreground_masks(batch)
             fg = None if fg is None else shrink(fg, times)
             images = shrink(batch["image"], times)
-            reference = self.reference_flows(batch, images)
+            reference = self.reference_flows(batch, images, times)
         length, chunk = images.shape[1], self.config.schedule.max_frames_per_gpu
         history_length = self.config.model.n_frames_G - 1
         made: list[Tensor] = []  # every frame made so far, detached
@@ -505,15 +505,6 @@ class Vid2Vid:
             return frames if first is None else torch.cat((first, frames), 1)
         finally:
             clip_generator.train(was_training)
-
-
-def _halvings(size: int, target: int) -> int:
-    """How many times a size halves to reach target."""
-    times = 0
-    while size > target:
-        size //= 2
-        times += 1
-    return times
 
 
 def sequence_dataset(config: Vid2VidConfig, root, phase: str, **options) -> SequenceDataset:
