@@ -175,6 +175,8 @@ def _check_label_file(item: Path | np.ndarray) -> None:
     if not isinstance(item, Path):
         raise DatasetError("this model takes label maps (data.input=labels): --input must be a folder of label-id "
                            "PNGs, not a video")
-    if Image.open(item).mode in ("RGB", "RGBA"):
+    with Image.open(item) as image:
+        mode = image.mode
+    if mode in ("RGB", "RGBA"):
         raise DatasetError(f"this model takes label maps (data.input=labels), but {item} is a colour picture; "
                            f"convert colour-coded labels to ids (vid2vid.data.label_maps.colors_to_ids)")
