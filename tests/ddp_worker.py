@@ -52,8 +52,8 @@ def main(kind: str, root: str, output: str) -> None:
             "changed": not torch.equal(initial, final),
         }
         (Path(output) / "ddp_report.json").write_text(json.dumps(report))
-    shutdown_distributed()
 
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], sys.argv[3])
+    shutdown_distributed()  # once main's DDP modules are gone (see shutdown_distributed)

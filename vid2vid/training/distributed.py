@@ -8,6 +8,7 @@ LOCAL_RANK and the rendezvous variables; multi-node runs use torchrun's usual
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -81,5 +82,9 @@ def init_distributed(device: str = "auto") -> DistContext:
 
 
 def shutdown_distributed() -> None:
+    """Leaves the process group. Call it once the DDP-wrapped modules are no longer referenced:
+    a DDP module left alive (say, in a reference cycle) keeps the group's threads running into
+    interpreter exit, where they abort the process ("terminate called without an active exception")."""
     if dist.is_initialized():
+        gc.collect()  # DDP modules in reference cycles: freed now, while the group can still be torn down
         dist.destroy_process_group()

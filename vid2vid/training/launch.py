@@ -103,6 +103,7 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
+        task = trainer = None  # the DDP modules go before the process group does (see shutdown_distributed)
         if dist is not None:
             shutdown_distributed()
     if dist.is_main:
