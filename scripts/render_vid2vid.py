@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True, help="input sequence: folder of frames or a video")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--instances", help="folder of instance maps (label inputs)")
+    parser.add_argument("--densepose", help="folder of DensePose IUV images (pose models with data.densepose)")
     parser.add_argument("--ground-truth", help="the real frames (folder or video), shown with --side-by-side")
     parser.add_argument("--side-by-side", action="store_true", help="write input | output [| ground truth]")
     parser.add_argument("--remap", help="label edits SRC:DST[,SRC:DST...] or a YAML file of them")
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         clusters = None
         if args.style is not None and config.model.use_features:
             clusters = load_clusters(args.clusters or run / "features_clusters.npz", dataclasses.asdict(config.model))
-        count = render_sequence(model, args.input, args.output, instances=args.instances,
+        count = render_sequence(model, args.input, args.output, instances=args.instances, densepose=args.densepose,
                                 ground_truth=args.ground_truth, remap=parse_remap(args.remap) if args.remap else None,
                                 style=args.style, clusters=clusters, size=args.size, side_by_side=args.side_by_side,
                                 fps=args.fps, max_frames=args.max_frames, progress=not args.quiet)

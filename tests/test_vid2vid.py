@@ -156,21 +156,30 @@ def test_sequences_from_videos_with_canny_edges(tmp_path, demo):
     assert item["image"].shape == (5, 3, 32, 32) and data.names == ["a", "b"]
 
 
-def test_openpose_sequences_render_limb_maps(tmp_path, demo):
+def test_openpose_and_densepose_sequences(tmp_path):
     from test_data_tools import openpose_file
 
-    (tmp_path / "train_A" / "walk").mkdir(parents=True)
-    shutil.copytree(demo / "train_B" / "seq00", tmp_path / "train_B" / "walk")
+    for folder in ("train_A", "train_B", "train_densepose"):
+        (tmp_path / folder / "walk").mkdir(parents=True)
+    iuv = np.zeros((32, 48, 3), np.uint8)
+    iuv[20:, :, 0] = 7  # body part 7 in the lower rows
     for t in range(10):
+        Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(tmp_path / "train_B" / "walk" / f"{t:04d}.png")
+        Image.fromarray(iuv).save(tmp_path / "train_densepose" / "walk" / f"{t:04d}.png")
         points = [[0, 0, 0.0]] * 18
-        points[1], points[2] = [8 + t, 10, 0.9], [24 + t, 10, 0.9]  # neck and right shoulder, moving right
+        points[1], points[2] = [8 + 2 * t, 10, 0.9], [30 + 2 * t, 10, 0.9]  # neck and right shoulder, moving right
         openpose_file(tmp_path / "train_A" / "walk" / f"{t:04d}.json", points)
-    cfg = config("data.input=openpose", "model.use_instance=false", "model.flow_source=none",
-                 "data.preprocess=crop", "data.crop_size=24", "data.flip=false")
+    cfg = config("data.input=openpose", "data.densepose=true", "model.use_instance=false", "model.flow_source=none")
     item = sequence_dataset(cfg, tmp_path, "train", multiple=4, train=False)[0]
-    assert item["label"].shape == (7, 3, 24, 24) and cfg.input_channels == 3
-    drawn = (item["label"] > -1).any(1).any(1)  # (T, W): the columns where the limb is drawn, per frame
-    assert drawn[0].any() and not torch.equal(drawn[0], drawn[6])  # it moves with the keypoints
+    assert item["label"].shape == (7, 6, 32, 48) and cfg.input_channels == 6  # frames 48 wide, 32 high
+    limbs, parts = item["label"][:, :3], item["label"][:, 3]
+    assert (limbs[:, :, 10] > -1).any() and not (limbs[:, :, 25:] > -1).any()  # drawn on row 10 only
+    columns = (limbs > -1).any(1).any(1)  # (T, W)
+    assert columns[0, 20] and not columns[0, 41] and columns[6, 41]  # it moves right with the keypoints
+    assert torch.equal(parts[0, 20:], torch.full((12, 48), 7 / 127.5 - 1)) and (parts[0, :20] == -1).all()
+    shutil.rmtree(tmp_path / "train_densepose")
+    with pytest.raises(DatasetError, match="no counterpart in"):
+        sequence_dataset(cfg, tmp_path, "train", multiple=4)
 
 
 def test_a_canny_model_renders_a_video(tmp_path, demo):

@@ -72,7 +72,8 @@ def _items(source: Path, suffixes: tuple[str, ...]) -> Iterator[Path | np.ndarra
 
 
 def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.PathLike, *,
-                    instances: str | os.PathLike | None = None, ground_truth: str | os.PathLike | None = None,
+                    instances: str | os.PathLike | None = None, densepose: str | os.PathLike | None = None,
+                    ground_truth: str | os.PathLike | None = None,
                     remap: Mapping[int, int] | None = None, style: int | None = None,
                     clusters: Mapping[int, np.ndarray] | None = None, size: tuple[int, int] | None = None,
                     side_by_side: bool = False, fps: float = 10, max_frames: int | None = None,
@@ -84,6 +85,7 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
             PNGs (labels), of pictures or a video (images), of frames or a video (canny: the edges
             are computed from them), of OpenPose JSON files (openpose).
         instances: a folder of instance maps (labels); without it the label map serves (class boundaries).
+        densepose: a folder of DensePose IUV images (openpose with data.densepose).
         ground_truth: the real frames (folder or video), shown beside the output and, for a model
             with the feature encoder and no ``style``, encoded for the instance features.
         remap: label id -> label id, applied before rendering (semantic manipulation).
@@ -105,6 +107,7 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     sources = [_items(Path(source), suffixes)]
     sources.append(_items(Path(instances), IMAGE_SUFFIXES) if instances else itertools.repeat(None))
     sources.append(_items(Path(ground_truth), IMAGE_SUFFIXES) if ground_truth else itertools.repeat(None))
+    sources.append(_items(Path(densepose), IMAGE_SUFFIXES) if densepose else itertools.repeat(None))
     device = next(model.generator.parameters()).device
     render = FrameByFrame(model)
     output = Path(output)
@@ -114,7 +117,7 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
 
     def frames() -> Iterator[np.ndarray]:
         nonlocal geometry, count
-        for index, (item, instance, real) in enumerate(tqdm(zip(*sources), desc="render", unit="frame",
+        for index, (item, instance, real, iuv) in enumerate(tqdm(zip(*sources), desc="render", unit="frame",
                                                             disable=not progress)):
             if max_frames is not None and index >= max_frames:
                 break
@@ -133,7 +136,7 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
             if geometry is None:
                 geometry = data.preprocessing.draw(tuple(frame_size), np.random.default_rng(0), train=False)
                 data.preprocessing.check(tuple(frame_size), model.multiple, Path(source))
-            label = frame_input(data, item, picture, geometry)[None]
+            label = frame_input(data, item, picture, geometry, iuv)[None]
             if remap:
                 label = remap_labels(label, remap)
                 if int(label.max()) >= config.model.label_nc:

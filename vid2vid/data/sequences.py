@@ -51,6 +51,8 @@ class SequenceDataConfig:
     """labels: <phase>_A holds label ids (one-hot over model.label_nc classes); images: pictures used as
     they are (edge maps, drawn poses: 3 channels); canny: kornia's Canny edges of the frames themselves
     (no <phase>_A needed; 1 channel); openpose: OpenPose JSON files, rendered as limb maps (3 channels)"""
+    densepose: bool = False
+    """openpose: DensePose IUV images from <phase>_densepose/<seq>/ too, after the limb maps (3 more channels)"""
     preprocess: Preprocess = "scale_width"
     load_size: int = 512
     crop_size: int = 256
@@ -67,7 +69,8 @@ class SequenceDataConfig:
 
     def input_channels(self, label_nc: int) -> int:
         """Channels of one frame's input before one-hot encoding is counted: label_nc for labels."""
-        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": 3}[self.input]
+        pose = 6 if self.densepose else 3
+        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": pose}[self.input]
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,11 @@ def ids_tensor(ids: np.ndarray, geometry: Geometry) -> Tensor:
 
 
 def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | None, frame: Image.Image,
-                geometry: Geometry) -> Tensor:
+                geometry: Geometry, densepose: Path | None = None) -> Tensor:
     """One frame's input, of the kind config.input names: (1, H, W) int64 ids for labels, else
     (C, H, W) in -1..1. ``item`` is the frame's file in <phase>_A (or a decoded frame of an input
-    video), ``frame`` the frame itself (Canny edges are computed from it, poses drawn at its size)."""
+    video), ``frame`` the frame itself (Canny edges are computed from it, poses drawn at its size),
+    ``densepose`` the frame's DensePose IUV image (openpose with config.densepose)."""
     kind = config.input
     if kind == "labels":
         return ids_tensor(read_ids(item), geometry)
@@ -176,7 +180,11 @@ def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | None, fram
         edges = np.asarray(geometry.apply(Image.fromarray(edges), Image.NEAREST), dtype=np.uint8)
         return torch.from_numpy(edges.copy()).float()[None] / 127.5 - 1
     if kind == "openpose":
-        return to_tensor(geometry.apply(Image.fromarray(pose_input(item, frame.size)), Image.NEAREST))
+        if config.densepose and densepose is None:
+            raise DatasetError(f"data.densepose is set but {item} has no DensePose IUV image")
+        maps = pose_input(item, frame.size[::-1], densepose)  # (H, W, 3 or 6): limbs, then I, U, V
+        return torch.cat([to_tensor(geometry.apply(Image.fromarray(np.ascontiguousarray(maps[..., i:i + 3])),
+                                                   Image.NEAREST)) for i in range(0, maps.shape[2], 3)])
     return to_tensor(geometry.apply(as_picture(item)))
 
 
@@ -207,6 +215,8 @@ class SequenceDataset(Dataset):
             columns["label"] = (self.root / f"{phase}_A", VIDEO_SUFFIXES if config.input == "images" else ())
         if use_instance:
             columns["instance"] = (self.root / f"{phase}_inst", ())
+        if config.input == "openpose" and config.densepose:
+            columns["densepose"] = (self.root / f"{phase}_densepose", ())
         if with_flow:
             columns["flow"] = (Path(config.flow_dir) if config.flow_dir else self.root / f"{phase}_flow", ())
         self.sequences: list[dict[str, FrameSource]] = []
@@ -257,9 +267,11 @@ class SequenceDataset(Dataset):
         frames = [as_picture(f) for f in sources["image"].read(start, length)]
         geometry = self.config.preprocessing.draw(frames[0].size, rng, self.train)
         inputs = sources["label"].read(start, length) if "label" in sources else [None] * length
+        iuv = sources["densepose"].read(start, length) if "densepose" in sources else [None] * length
         out = {
             "image": torch.stack([to_tensor(geometry.apply(f)) for f in frames]),
-            "label": torch.stack([frame_input(self.config, item, f, geometry) for item, f in zip(inputs, frames)]),
+            "label": torch.stack([frame_input(self.config, item, f, geometry, d)
+                                  for item, f, d in zip(inputs, frames, iuv)]),
             "sequence": self.names[index], "start": start,
         }
         if "instance" in sources:
