@@ -18,7 +18,7 @@ from tqdm import tqdm
 from vid2vid.data.frames import iter_frames, write_image, write_video
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, to_tensor
 from vid2vid.data.label_maps import remap_labels
-from vid2vid.data.sequences import as_picture, frame_input, ids_tensor, read_ids
+from vid2vid.data.sequences import as_picture, frame_input, ids_tensor, list_files, read_ids
 from vid2vid.models.feature_clusters import sample_feature_map
 from vid2vid.models.pix2pixhd import colorize_labels
 from vid2vid.models.vid2vid import Vid2Vid
@@ -61,10 +61,7 @@ class FrameByFrame:
 def _items(source: Path, suffixes: tuple[str, ...]) -> Iterator[Path | np.ndarray]:
     """A folder's files in name order, or a video's decoded frames, one at a time."""
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
-        if not files:
-            raise DatasetError(f"{source} holds no {'/'.join(suffixes)} files")
-        yield from files
+        yield from list_files(source, suffixes)
     elif source.exists():
         yield from iter_frames(source)
     else:

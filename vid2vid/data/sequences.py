@@ -103,7 +103,8 @@ def _entries(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     return found
 
 
-def _files(source: Path, suffixes: tuple[str, ...]) -> list[Path]:
+def list_files(source: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """A folder's files with one of the suffixes, in name order; DatasetError if there are none."""
     files = sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
     if not files:
         raise DatasetError(f"{source} holds no {'/'.join(suffixes)} files")
@@ -116,7 +117,7 @@ class FrameSource:
     def __init__(self, path: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES):
         self.path = path
         if path.is_dir():
-            self.files: list[Path] | None = _files(path, suffixes)
+            self.files: list[Path] | None = list_files(path, suffixes)
             self.length = len(self.files)
         else:
             self.files = None
