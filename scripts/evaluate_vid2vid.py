@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         makers["real video"] = real_frames
         data = sequence_dataset(still, args.dataset, args.phase, schedule=None, train=False, multiple=multiple,
                                 with_flow=flow_files)
-        scores = {name: score_videos(make, sequences(data, device, flownet_model)) for name, make in makers.items()}
+        scores = score_videos(makers, sequences(data, device, flownet_model))
     except (ConfigError, DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

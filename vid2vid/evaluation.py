@@ -41,23 +41,27 @@ def temporal_warping_error(frames: Tensor, real: Tensor, flows: Tensor) -> tuple
     return float((difference * trusted).sum()), float(trusted.sum())
 
 
-def score_videos(make: Callable[[Mapping[str, Tensor]], Tensor], sequences: Iterable[Mapping[str, Tensor]]) -> VideoScores:
-    """Scores ``make(sequence) -> frames (T, 3, H, W)`` on sequences of ``image`` (T, 3, H, W) in -1..1
-    and ``flow`` (T-1, 2, H, W), the real frames and their flows."""
-    psnr = ssim = error = trusted = 0.0
+def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
+                 sequences: Iterable[Mapping[str, Tensor]]) -> dict[str, VideoScores]:
+    """Scores of each ``make(sequence) -> frames (T, 3, H, W)`` on sequences of ``image`` (T, 3, H, W) in
+    -1..1 and ``flow`` (T-1, 2, H, W), the real frames and their flows; every sequence is read once."""
+    sums = {name: [0.0, 0.0, 0.0, 0.0] for name in makers}  # PSNR * frames, SSIM * frames, error, trusted pixels
     count = 0
+    as_01 = lambda x: (x + 1) / 2  # noqa: E731
     for sequence in sequences:
-        frames = make(sequence).float().clamp(-1, 1)
         real = sequence["image"].float()
-        as_01 = lambda x: (x + 1) / 2  # noqa: E731
-        psnr += float(kornia.metrics.psnr(as_01(frames), as_01(real), 1.0)) * len(frames)
-        ssim += float(kornia.metrics.ssim(as_01(frames), as_01(real), 11).mean()) * len(frames)
-        pair_error, pair_trusted = temporal_warping_error(frames, real, sequence["flow"].float())
-        error, trusted = error + pair_error, trusted + pair_trusted
-        count += len(frames)
+        for name, make in makers.items():
+            frames = make(sequence).float().clamp(-1, 1)
+            pair_error, pair_trusted = temporal_warping_error(frames, real, sequence["flow"].float())
+            scores = (float(kornia.metrics.psnr(as_01(frames), as_01(real), 1.0)) * len(frames),
+                      float(kornia.metrics.ssim(as_01(frames), as_01(real), 11).mean()) * len(frames),
+                      pair_error, pair_trusted)
+            sums[name] = [a + b for a, b in zip(sums[name], scores)]
+        count += len(real)
     if count == 0:
         raise ValueError("no sequences to score")
-    return VideoScores(psnr / count, ssim / count, error / max(trusted, 1.0), count)
+    return {name: VideoScores(psnr / count, ssim / count, error / max(trusted, 1.0), count)
+            for name, (psnr, ssim, error, trusted) in sums.items()}
 
 
 def vid2vid_frames(model: Vid2Vid) -> Callable[[Mapping[str, Tensor]], Tensor]:
