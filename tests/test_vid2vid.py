@@ -333,7 +333,7 @@ def test_chunks_carry_the_history(demo):
     task, batch = clip_batch(cfg, demo)
     generator = task.generator.eval()
     whole = task.synthesize(batch)
-    windows = task._frame_windows(batch, 0, 7, 1)
+    windows = task._frame_windows(batch, task.encode_labels(batch), 0, 7, 0)
     made = []
     with torch.no_grad():
         for begin in range(0, 7, 2):

@@ -362,16 +362,21 @@ class Vid2Vid:
         ``scales`` levels (default all)."""
         times = self.n_scales - (scales or self.n_scales)
         condition = shrink(self.encode_labels(batch), times)
-        if self.encoder is None:
-            return condition, condition
-        return torch.cat((condition, shrink(self.instance_features(batch), times)), 2), condition
+        return self._with_features(condition, batch, times), condition
 
-    def _frame_windows(self, batch: dict[str, Tensor], begin: int, end: int, scales: int) -> Tensor:
-        """The generator's inputs for making frames begin .. end - 1: theirs and the n_frames_G - 1
-        before (the clip's first repeated at its start), (B, n_frames_G - 1 + end - begin, C, H', W')."""
+    def _with_features(self, condition: Tensor, batch: dict[str, Tensor], times: int) -> Tensor:
+        """The condition (B, T, C, H', W') and, with the encoder, the instance features of the batch's frames."""
+        if self.encoder is None:
+            return condition
+        return torch.cat((condition, shrink(self.instance_features(batch), times)), 2)
+
+    def _frame_windows(self, batch: dict[str, Tensor], condition: Tensor, begin: int, end: int, times: int) -> Tensor:
+        """The generator's inputs for making frames begin .. end - 1 from the clip's condition (B, T, C, H', W'):
+        theirs and the n_frames_G - 1 before (the clip's first repeated at its start),
+        (B, n_frames_G - 1 + end - begin, C', H', W')."""
         index = torch.arange(begin - self.config.model.n_frames_G + 1, end).clamp(min=0)
-        window = {k: v[:, index] for k, v in batch.items() if k in ("label", "instance", "image", "features")}
-        return self.generator_inputs(window, scales)[0]
+        frames = {k: batch[k][:, index] for k in ("image", "instance", "features") if k in batch}
+        return self._with_features(condition[:, index], frames, times)
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
         scales = self.config.schedule.active_scales(ctx.epoch, self.n_scales)
@@ -383,6 +388,9 @@ class Vid2Vid:
             fg = None if fg is None else shrink(fg, times)
             images = shrink(batch["image"], times)
             reference = self.reference_flows(batch, images, times)
+            # the video discriminators' flows over each frame skip, chained once for the clip
+            chained = None if reference is None else {
+                skip: chain_flows(reference[0], skip) for skip in self.skips if skip < images.shape[1]}
         length, chunk = images.shape[1], self.config.schedule.max_frames_per_gpu
         history_length = self.config.model.n_frames_G - 1
         made: list[Tensor] = []  # every frame made so far, detached
@@ -395,19 +403,22 @@ class Vid2Vid:
             history = torch.stack(made[-history_length:], 1) if made else None
             with ctx.autocast():
                 # the encoder runs per chunk: its graph goes with the chunk's backward
-                out = self.generator(self._frame_windows(batch, begin, end, scales), history,
+                out = self.generator(self._frame_windows(batch, condition, begin, end, times), history,
                                      None if fg is None else fg[:, begin:end], scales)
             sequence_fake = torch.cat([torch.stack(made, 1), out["frame"]], 1) if made else out["frame"]
-            losses = self._update(ctx, condition[:, begin:end], images[:, :end], sequence_fake, out, reference, scales)
+            losses = self._update(ctx, condition[:, begin:end], images[:, :end], sequence_fake, out, reference,
+                                  chained, scales)
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value / len(chunks)
             made.extend(out["frame"].detach().unbind(1))
         return totals
 
     def _update(self, ctx: StepContext, condition: Tensor, images: Tensor, sequence_fake: Tensor,
-                out: dict[str, Tensor], reference: tuple[Tensor, Tensor] | None, scales: int) -> dict[str, float]:
+                out: dict[str, Tensor], reference: tuple[Tensor, Tensor] | None, chained: dict[int, Tensor] | None,
+                scales: int) -> dict[str, float]:
         """One D and one G update for a chunk: its n frames are the last of ``images`` and ``sequence_fake``
-        (B, end, 3, H, W), which hold the clip's frames up to the chunk's end (the earlier fakes detached)."""
+        (B, end, 3, H, W), which hold the clip's frames up to the chunk's end (the earlier fakes detached);
+        ``chained[skip]`` holds the clip's reference flows over each skip (from :func:`chain_flows`)."""
         c = self.config.model
         end, fake = images.shape[1], out["frame"]
         begin = end - fake.shape[1]
@@ -418,7 +429,7 @@ class Vid2Vid:
         for runner, discriminator, skip in zip(self._video_runners, self.video_discriminators, self.skips):
             starts = window_starts(end, c.n_frames_D, skip, last_from=begin)
             if starts:
-                flows = None if reference is None else chain_flows(reference[0][:, :end - 1], skip)
+                flows = None if chained is None else chained[skip][:, :end - skip]  # those up to frame end - 1
                 temporal.append((runner, discriminator,
                                  lambda frames, s=skip, f=flows, st=starts: video_clips(frames, f, c.n_frames_D, s, st)))
 
@@ -500,7 +511,7 @@ class Vid2Vid:
             length, fg = batch["label"].shape[1], self.foreground_masks(batch)
             first = self.first_frame(batch)[:, None] if self.first_frame_generator is not None else None
             begin = 0 if first is None else 1
-            windows = self._frame_windows(batch, begin, length, self.n_scales)
+            windows = self._frame_windows(batch, self.encode_labels(batch), begin, length, 0)
             frames = clip_generator(windows, first, None if fg is None else fg[:, begin:])["frame"]
             return frames if first is None else torch.cat((first, frames), 1)
         finally:
