@@ -120,8 +120,7 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                 break
             real = None if real is None else as_picture(real)
             if kind == "labels":
-                _check_label_file(item)
-                picture, frame_size = None, read_ids(item).shape[::-1]
+                picture, frame_size = None, _label_file_size(item)
             elif kind == "openpose":
                 frame_size = real.size if real is not None else size
                 if frame_size is None:
@@ -170,13 +169,17 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     return count
 
 
-def _check_label_file(item: Path | np.ndarray) -> None:
-    """A clear error when a labels model is given pictures."""
+def _label_file_size(item: Path | np.ndarray) -> tuple[int, int]:
+    """(width, height) of a label-id file, from its header; a clear error when a labels model is given pictures."""
     if not isinstance(item, Path):
         raise DatasetError("this model takes label maps (data.input=labels): --input must be a folder of label-id "
                            "PNGs, not a video")
-    with Image.open(item) as image:
-        mode = image.mode
+    try:
+        with Image.open(item) as image:  # the header only: the ids are decoded once, by frame_input
+            mode, size = image.mode, image.size
+    except OSError as e:
+        raise DatasetError(f"cannot read label map {item}: {e}") from None
     if mode in ("RGB", "RGBA"):
         raise DatasetError(f"this model takes label maps (data.input=labels), but {item} is a colour picture; "
                            f"convert colour-coded labels to ids (vid2vid.data.label_maps.colors_to_ids)")
+    return size
