@@ -132,7 +132,8 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
             if geometry is None:
                 geometry = data.preprocessing.draw(tuple(frame_size), np.random.default_rng(0), train=False)
                 data.preprocessing.check(tuple(frame_size), model.multiple, Path(source))
-            label = frame_input(data, item, picture, geometry, iuv)[None]
+            # pictures are used as they are: hand the one read above, not its file to decode again
+            label = frame_input(data, picture if kind == "images" else item, picture, geometry, iuv)[None]
             if remap:
                 label = remap_labels(label, remap)
                 if int(label.max()) >= config.model.label_nc:

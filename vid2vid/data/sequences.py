@@ -145,8 +145,10 @@ def transform_flow(flow: np.ndarray, geometry: Geometry) -> np.ndarray:
     return np.ascontiguousarray(flow, dtype=np.float32)
 
 
-def as_picture(item: Path | np.ndarray) -> Image.Image:
-    """A frame from a file or a decoded video frame, as an RGB picture."""
+def as_picture(item: Path | np.ndarray | Image.Image) -> Image.Image:
+    """A frame from a file, a decoded video frame or an already read picture, as an RGB picture."""
+    if isinstance(item, Image.Image):
+        return item
     return read_image(item) if isinstance(item, Path) else Image.fromarray(item)
 
 
@@ -167,7 +169,7 @@ def ids_tensor(ids: np.ndarray, geometry: Geometry) -> Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.int64).copy())[None]
 
 
-def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | None, frame: Image.Image,
+def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | Image.Image | None, frame: Image.Image,
                 geometry: Geometry, densepose: Path | None = None) -> Tensor:
     """One frame's input, of the kind config.input names: (1, H, W) int64 ids for labels, else
     (C, H, W) in -1..1. ``item`` is the frame's file in <phase>_A (or a decoded frame of an input
