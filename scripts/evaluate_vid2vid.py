@@ -29,6 +29,7 @@ from vid2vid.data.images import DatasetError
 from vid2vid.evaluation import pix2pixhd_frames, real_frames, score_videos, vid2vid_frames
 from vid2vid.inference import load_run
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from vid2vid.models.temporal import estimate_backward_flows
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
 from vid2vid.training.distributed import resolve_device
 
@@ -38,10 +39,7 @@ def sequences(data, device, flownet_model):
     for index in range(len(data)):
         item = {k: v.to(device) for k, v in data[index].items() if torch.is_tensor(v) and v.dim() > 0}
         if flownet_model is not None:
-            from flownet import estimate
-
-            as_255 = (item["image"] + 1) * 127.5
-            item["flow"] = estimate(flownet_model, as_255[1:], as_255[:-1])
+            item["flow"] = estimate_backward_flows(flownet_model, item["image"][None])[0]
         yield item
 
 

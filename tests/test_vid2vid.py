@@ -511,6 +511,12 @@ def test_evaluate_script_compares_vid2vid_with_a_pix2pixhd_baseline(trained, dem
     result = run_script("scripts/evaluate_vid2vid.py", "--checkpoint", str(trained), "--dataset",
                         str(tmp_path / "noflow"))
     assert result.returncode == 1 and "compute it with scripts/compute_flow.py --dataset" in result.stderr
+    import flownet
+
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    result = run_script("scripts/evaluate_vid2vid.py", "--checkpoint", str(trained), "--dataset",
+                        str(tmp_path / "noflow"), "--flownet-checkpoint", str(tmp_path / "s.pth.tar"))
+    assert result.returncode == 0 and "| vid2vid |" in result.stdout, result.stderr  # FlowNet2's flow instead
 
 
 def test_two_process_ddp_keeps_parameters_identical(tmp_path, demo):

@@ -65,6 +65,17 @@ def video_clips(frames: Tensor, flows: Tensor | None, n_frames_D: int, skip: int
     return torch.cat(clips, 0)
 
 
+@torch.no_grad()
+def estimate_backward_flows(flow_model: torch.nn.Module, frames: Tensor) -> Tensor:
+    """A FlowNet2 model's flows (B, T-1, 2, H, W) from each frame of clips (B, T, 3, H, W) in -1..1 to the one
+    before: the reference flow when none is stored."""
+    from flownet import estimate  # flownet is loaded only where a flow model is used
+
+    as_255 = lambda x: (x.flatten(0, 1).float() + 1) * 127.5  # noqa: E731
+    flows = estimate(flow_model, as_255(frames[:, 1:]), as_255(frames[:, :-1]))
+    return flows.unflatten(0, (frames.shape[0], frames.shape[1] - 1))
+
+
 def flow_confidence(current: Tensor, previous: Tensor, flow: Tensor, threshold: float = CONFIDENCE_THRESHOLD) -> Tensor:
     """(B, 1, H, W), 1 where warping ``previous`` by ``flow`` (current -> previous) reproduces ``current``
     (images in -1..1): the pixels that are visible in both frames and where the flow is right."""

@@ -40,6 +40,7 @@ from vid2vid.models.sequential import FrameOutput, SequentialGenerator, foregrou
 from vid2vid.models.temporal import (
     CONFIDENCE_THRESHOLD,
     chain_flows,
+    estimate_backward_flows,
     flow_confidence,
     masked_l1,
     temporal_skips,
@@ -326,14 +327,9 @@ class Vid2Vid:
             return None
         batch_size, length = images.shape[:2]
         if source == "files":
-            flows = batch["flow"]
-            flows = shrink(flows, times, flow=True)
+            flows = shrink(batch["flow"], times, flow=True)
         else:
-            from flownet import estimate
-
-            as_255 = lambda x: (x.flatten(0, 1).float() + 1) * 127.5  # noqa: E731
-            flows = estimate(self.flownet, as_255(images[:, 1:]), as_255(images[:, :-1]))
-            flows = flows.unflatten(0, (batch_size, length - 1))
+            flows = estimate_backward_flows(self.flownet, images)
         confidence = flow_confidence(images[:, 1:].flatten(0, 1), images[:, :-1].flatten(0, 1), flows.flatten(0, 1),
                                      self.config.model.confidence_threshold)
         return flows, confidence.unflatten(0, (batch_size, length - 1))
