@@ -18,7 +18,8 @@ from tqdm import tqdm
 from vid2vid.data.frames import iter_frames, write_image, write_video
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, to_tensor
 from vid2vid.data.label_maps import remap_labels
-from vid2vid.data.sequences import as_picture, frame_input, ids_tensor, list_files, read_ids
+from vid2vid.data.labels import ids_tensor
+from vid2vid.data.sequences import as_picture, frame_input, list_files, read_ids
 from vid2vid.models.feature_clusters import sample_feature_map
 from vid2vid.models.pix2pixhd import colorize_labels
 from vid2vid.models.vid2vid import Vid2Vid

@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from vid2vid.data.images import DatasetError, list_images, read_image, to_tensor
-from vid2vid.data.transforms import Preprocess, Preprocessing
+from vid2vid.data.transforms import Geometry, Preprocess, Preprocessing
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,19 @@ def _column(root: Path, phase: str, name: str) -> list[Path]:
         if sequences:
             return [frame for sequence in sequences for frame in list_images(sequence)]
     return list_images(flat)
+
+
+def check_label_range(ids: np.ndarray, label_nc: int, path: Path) -> None:
+    """DatasetError naming path unless every id lies in 0 .. label_nc - 1."""
+    if ids.max() >= label_nc or ids.min() < 0:
+        raise DatasetError(f"{path} holds label {int(ids.max())}, but model.label_nc is {label_nc} "
+                           f"(labels must be 0 .. {label_nc - 1})")
+
+
+def ids_tensor(ids: np.ndarray, geometry: Geometry) -> Tensor:
+    """Label or instance ids (H, W) through the geometry (nearest) as (1, H', W') int64."""
+    image = geometry.apply(Image.fromarray(ids.astype(np.int32), mode="I"), Image.NEAREST)
+    return torch.from_numpy(np.asarray(image, dtype=np.int64).copy())[None]
 
 
 def _read_ids(path: Path) -> np.ndarray:
@@ -107,9 +120,7 @@ class LabelDataset(Dataset):
     def _check(self, item: dict[str, Path], multiple: int) -> None:
         if self.label_nc:
             ids = _read_ids(item["label"])
-            if ids.max() >= self.label_nc or ids.min() < 0:
-                raise DatasetError(f"{item['label']} holds label {int(ids.max())}, but model.label_nc is "
-                                   f"{self.label_nc} (labels must be 0 .. {self.label_nc - 1})")
+            check_label_range(ids, self.label_nc, item["label"])
             size = (ids.shape[1], ids.shape[0])
         else:
             size = read_image(item["label"]).size
@@ -137,21 +148,17 @@ class LabelDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         item = self.items[index]
         if self.label_nc:
-            label_image = Image.fromarray(_read_ids(item["label"]).astype(np.int32), mode="I")
+            ids = _read_ids(item["label"])
+            size = ids.shape[::-1]
         else:
             label_image = read_image(item["label"])
-        geometry = self.config.preprocessing.draw(label_image.size,
-                                                  np.random.default_rng([self.seed, self.epoch, index]), self.train)
-        label_image = geometry.apply(label_image, Image.NEAREST if self.label_nc else Image.BICUBIC)
-        if self.label_nc:
-            label = torch.from_numpy(np.asarray(label_image, dtype=np.int64).copy()).unsqueeze(0)
-        else:
-            label = to_tensor(label_image)
+            size = label_image.size
+        geometry = self.config.preprocessing.draw(size, np.random.default_rng([self.seed, self.epoch, index]),
+                                                  self.train)
+        label = ids_tensor(ids, geometry) if self.label_nc else to_tensor(geometry.apply(label_image, Image.BICUBIC))
         out = {"label": label, "path": str(item["label"])}
         if "instance" in item:
-            instance = Image.fromarray(_read_ids(item["instance"]).astype(np.int32), mode="I")
-            out["instance"] = torch.from_numpy(
-                np.asarray(geometry.apply(instance, Image.NEAREST), dtype=np.int64).copy()).unsqueeze(0)
+            out["instance"] = ids_tensor(_read_ids(item["instance"]), geometry)
         else:
             out["instance"] = torch.zeros(1, *label.shape[-2:], dtype=torch.int64)
         if "image" in item:

@@ -33,6 +33,7 @@ from flownet.flow_utils import read_flo
 from vid2vid.data.edges import canny_edges
 from vid2vid.data.frames import iter_frames
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_tensor
+from vid2vid.data.labels import check_label_range, ids_tensor
 from vid2vid.data.pose import pose_input
 from vid2vid.data.transforms import Geometry, Preprocess, Preprocessing
 
@@ -163,12 +164,6 @@ def read_ids(item: Path | np.ndarray) -> np.ndarray:
     return np.asarray(image, dtype=np.int64)
 
 
-def ids_tensor(ids: np.ndarray, geometry: Geometry) -> Tensor:
-    """Label or instance ids (H, W) through the geometry (nearest) as (1, H', W') int64."""
-    image = geometry.apply(Image.fromarray(ids.astype(np.int32), mode="I"), Image.NEAREST)
-    return torch.from_numpy(np.asarray(image, dtype=np.int64).copy())[None]
-
-
 def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | Image.Image | None, frame: Image.Image,
                 geometry: Geometry, densepose: Path | None = None) -> Tensor:
     """One frame's input, of the kind config.input names: (1, H, W) int64 ids for labels, else
@@ -252,9 +247,7 @@ class SequenceDataset(Dataset):
             if ids.shape[::-1] != first.size:
                 raise DatasetError(f"the label maps of {sources['label'].path} are {ids.shape[1]}x{ids.shape[0]}, "
                                    f"the frames {first.size[0]}x{first.size[1]}")
-            if ids.max() >= self.label_nc:
-                raise DatasetError(f"{sources['label'].path} holds label {int(ids.max())}, but model.label_nc is "
-                                   f"{self.label_nc} (labels must be 0 .. {self.label_nc - 1})")
+            check_label_range(ids, self.label_nc, sources["label"].path)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
