@@ -27,10 +27,10 @@ __global__ void channel_norm_forward_kernel(const scalar_t* __restrict__ input, 
     const scalar_t* in = input + b * channels * plane + (i - b * plane);
     acc_t sum = 0;
     for (int c = 0; c < channels; ++c) {
-      const acc_t v = static_cast<acc_t>(in[c * plane]);
+      const acc_t v = to_acc(in[c * plane]);
       sum += v * v;
     }
-    output[i] = static_cast<scalar_t>(sqrt(sum));
+    output[i] = from_acc<scalar_t>(sqrt(sum));
   }
 }
 
@@ -46,9 +46,9 @@ __global__ void channel_norm_backward_kernel(const scalar_t* __restrict__ grad_o
     const long long b = i / plane;
     const long long offset = b * channels * plane + (i - b * plane);
     const acc_t scale =
-        channel_norm_grad_scale(static_cast<acc_t>(grad_output[i]), static_cast<acc_t>(output[i]));
+        channel_norm_grad_scale(to_acc(grad_output[i]), to_acc(output[i]));
     for (int c = 0; c < channels; ++c) {
-      grad_input[offset + c * plane] = static_cast<scalar_t>(scale * static_cast<acc_t>(input[offset + c * plane]));
+      grad_input[offset + c * plane] = from_acc<scalar_t>(scale * to_acc(input[offset + c * plane]));
     }
   }
 }

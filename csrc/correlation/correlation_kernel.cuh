@@ -95,13 +95,13 @@ __global__ void correlation_forward_kernel(const scalar_t* __restrict__ a, const
             a + ((static_cast<long long>(n) * padded_height + cy + wy) * padded_width + cx + wx) * channels;
         const scalar_t* pb =
             b + ((static_cast<long long>(n) * padded_height + cy + wy + dy) * padded_width + cx + wx + dx) * channels;
-        for (int c = lane; c < channels; c += 32) sum += static_cast<acc_t>(pa[c]) * static_cast<acc_t>(pb[c]);
+        for (int c = lane; c < channels; c += 32) sum += to_acc(pa[c]) * to_acc(pb[c]);
       }
     }
     sum = warp_reduce_sum(sum);
     if (lane == 0) {
       output[((static_cast<long long>(n) * disp.count + d) * out_height + oy) * out_width + ox] =
-          static_cast<scalar_t>(sum * disp.inv_count);
+          from_acc<scalar_t>(sum * disp.inv_count);
     }
   }
 }
@@ -141,22 +141,22 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
           int oy = output_index(py - wy, disp.border, stride1, out_height);
           int ox = output_index(px - wx, disp.border, stride1, out_width);
           if (oy >= 0 && ox >= 0) {
-            ga += static_cast<acc_t>(grad_d[oy * out_width + ox]) *
-                  static_cast<acc_t>(b[((image + py + dy) * padded_width + px + dx) * channels + c]);
+            ga += to_acc(grad_d[oy * out_width + ox]) *
+                  to_acc(b[((image + py + dy) * padded_width + px + dx) * channels + c]);
           }
           // b[p] meets a[p - d] in the window centred at p - d - w.
           oy = output_index(py - dy - wy, disp.border, stride1, out_height);
           ox = output_index(px - dx - wx, disp.border, stride1, out_width);
           if (oy >= 0 && ox >= 0) {
-            gb += static_cast<acc_t>(grad_d[oy * out_width + ox]) *
-                  static_cast<acc_t>(a[((image + py - dy) * padded_width + px - dx) * channels + c]);
+            gb += to_acc(grad_d[oy * out_width + ox]) *
+                  to_acc(a[((image + py - dy) * padded_width + px - dx) * channels + c]);
           }
         }
       }
     }
     const long long out_offset = ((static_cast<long long>(n) * channels + c) * height + y) * width + x;
-    grad_a[out_offset] = static_cast<scalar_t>(ga * disp.inv_count);
-    grad_b[out_offset] = static_cast<scalar_t>(gb * disp.inv_count);
+    grad_a[out_offset] = from_acc<scalar_t>(ga * disp.inv_count);
+    grad_b[out_offset] = from_acc<scalar_t>(gb * disp.inv_count);
   }
 }
 

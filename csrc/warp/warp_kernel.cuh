@@ -54,10 +54,10 @@ struct Corners {
 template <typename acc_t, typename scalar_t>
 V2V_HOST_DEVICE Corners<acc_t> load_corners(const scalar_t* plane, int width, const BilinearSample<acc_t>& s) {
   Corners<acc_t> v;
-  v.v00 = static_cast<acc_t>(plane[s.y0 * width + s.x0]);
-  v.v01 = static_cast<acc_t>(plane[s.y0 * width + s.x1]);
-  v.v10 = static_cast<acc_t>(plane[s.y1 * width + s.x0]);
-  v.v11 = static_cast<acc_t>(plane[s.y1 * width + s.x1]);
+  v.v00 = to_acc(plane[s.y0 * width + s.x0]);
+  v.v01 = to_acc(plane[s.y0 * width + s.x1]);
+  v.v10 = to_acc(plane[s.y1 * width + s.x0]);
+  v.v11 = to_acc(plane[s.y1 * width + s.x1]);
   return v;
 }
 
@@ -85,7 +85,7 @@ V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long lo
   const long long plane = static_cast<long long>(height) * width;
   const int y = static_cast<int>(p / width);
   const int x = static_cast<int>(p - static_cast<long long>(y) * width);
-  return bilinear_sample<acc_t>(x, y, static_cast<acc_t>(flow[p]), static_cast<acc_t>(flow[plane + p]), width,
+  return bilinear_sample<acc_t>(x, y, to_acc(flow[p]), to_acc(flow[plane + p]), width,
                                 height);
 }
 
@@ -107,7 +107,7 @@ __global__ void warp_forward_kernel(const scalar_t* __restrict__ input, const sc
     const scalar_t* in_b = input + b * channels * plane;
     scalar_t* out_b = output + b * channels * plane + p;
     for (int c = 0; c < channels; ++c) {
-      out_b[c * plane] = static_cast<scalar_t>(interpolate(load_corners<acc_t>(in_b + c * plane, width, s), s));
+      out_b[c * plane] = from_acc<scalar_t>(interpolate(load_corners<acc_t>(in_b + c * plane, width, s), s));
     }
   }
 }
@@ -132,7 +132,7 @@ __global__ void warp_backward_kernel(const scalar_t* __restrict__ grad_output, c
     acc_t g_fx = 0, g_fy = 0;
     for (int c = 0; c < channels; ++c) {
       const long long offset = (static_cast<long long>(b) * channels + c) * plane;
-      const acc_t g = static_cast<acc_t>(grad_output[offset + p]);
+      const acc_t g = to_acc(grad_output[offset + p]);
       const Corners<acc_t> v = load_corners<acc_t>(input + offset, width, s);
       g_fx += g * d_interpolate_dx(v, s);
       g_fy += g * d_interpolate_dy(v, s);
@@ -143,8 +143,8 @@ __global__ void warp_backward_kernel(const scalar_t* __restrict__ grad_output, c
       atomicAdd(gi + s.y1 * width + s.x1, g * s.wx * s.wy);
     }
     scalar_t* gf = grad_flow + b * 2 * plane + p;
-    gf[0] = static_cast<scalar_t>(g_fx);
-    gf[plane] = static_cast<scalar_t>(g_fy);
+    gf[0] = from_acc<scalar_t>(g_fx);
+    gf[plane] = from_acc<scalar_t>(g_fy);
   }
 }
 

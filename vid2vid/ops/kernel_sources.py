@@ -30,9 +30,9 @@ def kernel_source_dir() -> Path:
 
 
 def kernel_source(header: str) -> str:
-    """The translation unit for one operator. nvcc gets the half types through
-    cuda_runtime.h; NVRTC needs their headers named."""
-    return f'#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include "{header}"\n'
+    """The translation unit for one operator: the header alone, which includes
+    what it needs (the half types through common/kernel_common.cuh)."""
+    return f'#include "{header}"\n'
 
 
 def name_expressions(header: str) -> list[str]:
