@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -101,6 +102,16 @@ def _append_log(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, pairs: Tensor, flow: Tensor) -> Tensor:
+    """One optimisation step on a batch: pairs (B, 3, 2, H, W) in 0..255, flow (B, 2, H, W) in
+    pixels. Returns the loss, detached; nothing in it waits for the device (it runs on meta)."""
+    loss = flow_loss(model(pairs), flow, model.div_flow)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_flownet(
     config: FlowTrainingConfig,
     out_dir: str | os.PathLike,
@@ -171,11 +182,7 @@ def train_flownet(
     for step, (pairs, flow) in enumerate(bar, start + 1):
         if config.augment:
             pairs = photometric_augment(pairs, seeded_generator(config.seed, _AUGMENT_STREAM, step))
-        loss = flow_loss(model(pairs.to(device)), flow.to(device), model.div_flow)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(training_step(model, optimizer, pairs.to(device), flow.to(device)).item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if step % config.eval_every and step != config.steps:
             continue

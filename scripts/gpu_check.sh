@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # For whoever first has a GPU: builds vid2vid._C with its CUDA kernels, runs the
-# CUDA tests, the operator benchmark, and 50 iterations of vid2vid with bf16 at
-# 512x512 on generated label videos, then prints one summary.
+# CUDA tests, the operator benchmark, 50 iterations of vid2vid with bf16 at
+# 512x512 on generated label videos, and checks scripts/plan_gpu.py's memory
+# plans against real iterations of the Cityscapes configs, then prints one summary.
 #
 #   bash scripts/gpu_check.sh [OUTPUT]        # default OUTPUT: runs/gpu_check
 #
@@ -34,6 +35,10 @@ from vid2vid.ops.backends import format_backend_info
 assert c.cuda_enabled, 'vid2vid._C was built without CUDA'
 assert torch.cuda.is_available(), 'torch sees no GPU'
 print(format_backend_info())"
+if ! ldd vid2vid/_C*.so | grep -q libstdc++; then
+  echo "warning: vid2vid/_C*.so links libstdc++ statically: errors raised by the operators will crash" \
+       "Python. Rebuild with CXX=/usr/bin/g++ CC=/usr/bin/gcc (README, Building the extension)" | tee -a "$OUT/backends.log"
+fi
 step tests "$OUT/tests.log" python -m pytest -q -rs tests/test_ops_cuda.py tests/test_ops_api.py tests/test_ops_numerics.py
 step bench "$OUT/bench.txt" python scripts/bench_ops.py --device cuda
 step vid2vid "$OUT/vid2vid.log" python - "$OUT" <<'EOF'
@@ -61,8 +66,17 @@ print(f"vid2vid: 50 iterations (with data loading and the final render) in {elap
 sys.exit(status)
 EOF
 
+plan() {  # the plan against a real iteration; no VGG weights here, so no VGG loss in either
+  for config in configs/pix2pixhd_cityscapes_1024x512.yaml configs/vid2vid_cityscapes_512x256.yaml \
+                configs/vid2vid_cityscapes_1024x512.yaml configs/vid2vid_cityscapes_2048x1024.yaml; do
+    python scripts/plan_gpu.py --config "$config" --measure model.lambda_vgg=0 | grep -E "^configs|^measured" || return 1
+  done
+}
+step plan "$OUT/plan.log" plan
+
 echo
 echo "GPU: $(cat "$OUT/gpu.txt")"
 printf '%s\n' "${summary[@]}"
 grep -h -E "passed|failed" "$OUT/tests.log" | tail -n 1
 grep -h "^vid2vid:" "$OUT/vid2vid.log"
+grep -h "^measured" "$OUT/plan.log"

@@ -243,17 +243,22 @@ class FeatureEncoder(nn.Module):
         return instance_average(self.model(image), instances)
 
 
+# Instance ids are below 2**16: instance maps are 8- or 16-bit images (Cityscapes' *_instanceIds.png, the demos').
+INSTANCE_ID_LIMIT = 1 << 16
+
+
 def instance_average(features: Tensor, instances: Tensor) -> Tensor:
     """Each pixel's features replaced by the mean over its instance (same id, same image).
 
-    features (B, C, H, W), instances (B, 1, H, W) integer ids; differentiable in features."""
+    features (B, C, H, W), instances (B, 1, H, W) integer ids in 0 .. INSTANCE_ID_LIMIT - 1;
+    differentiable in features. The sums go to a fixed table of INSTANCE_ID_LIMIT slots per image
+    rather than to the ids that occur (torch.unique), so nothing waits for the device."""
     batch, channels = features.shape[:2]
     ids = instances.long().flatten(1)  # (B, HW)
-    _, inverse = torch.unique(ids + ids.new_tensor(range(batch)).view(-1, 1) * (ids.max() + 1), return_inverse=True)
-    groups = int(inverse.max()) + 1
-    flat = features.permute(1, 0, 2, 3).reshape(channels, -1)  # (C, B*HW)
-    index = inverse.flatten()
-    sums = flat.new_zeros(channels, groups).index_add_(1, index, flat)
-    counts = torch.bincount(index, minlength=groups).to(flat.dtype)
-    means = sums / counts
-    return means[:, index].reshape(channels, batch, *features.shape[2:]).permute(1, 0, 2, 3)
+    offsets = torch.arange(batch, device=ids.device).view(-1, 1) * INSTANCE_ID_LIMIT
+    index = (ids + offsets).flatten()  # (B*HW,): slot of each pixel
+    flat = features.permute(1, 0, 2, 3).reshape(channels, -1).float()  # (C, B*HW), summed in float32
+    sums = flat.new_zeros(channels, batch * INSTANCE_ID_LIMIT).index_add_(1, index, flat)
+    counts = flat.new_zeros(batch * INSTANCE_ID_LIMIT).index_add_(0, index, flat.new_ones(index.shape))
+    means = (sums[:, index] / counts[index]).to(features.dtype)
+    return means.reshape(channels, batch, *features.shape[2:]).permute(1, 0, 2, 3)

@@ -88,7 +88,7 @@ class Pix2Pix:
         self.generator = dist.wrap(self.generator)
         self.discriminator = dist.wrap(self.discriminator)
 
-    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, Tensor]:
         real_a, real_b = batch["A"], batch["B"]
         self.generator.train()
         self.discriminator.train()
@@ -117,8 +117,8 @@ class Pix2Pix:
             ctx.step(loss_g_gan + loss_g_l1, "G", "generator")
         finally:
             critic.requires_grad_(True)
-        return {"G_GAN": loss_g_gan.item(), "G_L1": loss_g_l1.item(), "D_real": loss_d_real.item(),
-                "D_fake": loss_d_fake.item()}
+        return {name: value.detach() for name, value in
+                (("G_GAN", loss_g_gan), ("G_L1", loss_g_l1), ("D_real", loss_d_real), ("D_fake", loss_d_fake))}
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         return {"input": batch["A"], "output": self.translate(batch["A"]), "target": batch["B"]}

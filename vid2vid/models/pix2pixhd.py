@@ -120,9 +120,8 @@ class Pix2PixHD:
         self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
                             "D": torch.optim.Adam(self.discriminator.parameters(), lr=train.lr, betas=betas)}
         self.gan_loss = GANLoss(c.gan_mode)
-        self.vgg_loss = vgg_loss_or_none(c.vgg_weights, c.vgg_required) if with_losses and c.lambda_vgg > 0 else None
-        if self.vgg_loss is not None:
-            self.vgg_loss.to(device)
+        self.vgg_loss = (vgg_loss_or_none(c.vgg_weights, c.vgg_required, device)
+                         if with_losses and c.lambda_vgg > 0 else None)
 
     @classmethod
     def for_inference(cls, config: Pix2PixHDConfig, device: torch.device) -> Pix2PixHD:
@@ -180,7 +179,7 @@ class Pix2PixHD:
             return self.generator(x, global_only=True)
         return self.generator(x)
 
-    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, Tensor]:
         phase = self._phase(ctx.epoch)
         generator = unwrap(self.generator)
         if isinstance(generator, LocalEnhancer):
@@ -217,8 +216,8 @@ class Pix2PixHD:
             ctx.step(sum(losses.values()), "G", "generator")
         finally:
             critic.requires_grad_(True)
-        return {**{k: v.item() for k, v in losses.items()}, "D_real": loss_d_real.item(),
-                "D_fake": loss_d_fake.item()}
+        return {name: value.detach() for name, value in
+                {**losses, "D_real": loss_d_real, "D_fake": loss_d_fake}.items()}
 
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         return {"label": colorize_labels(batch["label"], self.config.label_nc), "output": self.synthesize(batch),

@@ -100,9 +100,14 @@ class VGGLoss(nn.Module):
         return loss
 
 
-def vgg_loss_or_none(path: str | os.PathLike | None, required: bool) -> VGGLoss | None:
-    """The VGG loss from the weights at path (or torchvision's cache). Without weights:
-    an error if required, else None after one warning that training goes on without it."""
+def vgg_loss_or_none(path: str | os.PathLike | None, required: bool,
+                     device: torch.device = torch.device("cpu")) -> VGGLoss | None:
+    """The VGG loss on ``device``, from the weights at path (or torchvision's cache). Without
+    weights: an error if required, else None after one warning that training goes on without it.
+    On the meta device (planning, vid2vid.training.planning) no value is ever read, so the
+    network comes without weights."""
+    if device.type == "meta":
+        return VGGLoss(VGG19Features()).to(device)
     found = find_vgg19_weights(path)
     if found is None or not found.is_file():
         where = f"{os.fspath(path)!r} does not exist" if path is not None else (
@@ -113,4 +118,4 @@ def vgg_loss_or_none(path: str | os.PathLike | None, required: bool) -> VGGLoss 
         warnings.warn(f"training without the VGG perceptual loss: {where}; pass --vgg-weights PATH "
                       f"(torchvision's {TORCHVISION_FILE}) to use it", stacklevel=2)
         return None
-    return VGGLoss(load_vgg19(found))
+    return VGGLoss(load_vgg19(found)).to(device)

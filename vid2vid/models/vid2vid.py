@@ -247,9 +247,8 @@ class Vid2Vid:
         self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
                             "D": torch.optim.Adam(d_params, lr=train.lr, betas=betas)}
         self.gan_loss = GANLoss(c.gan_mode)
-        self.vgg_loss = vgg_loss_or_none(c.vgg_weights, c.vgg_required) if with_losses and c.lambda_vgg > 0 else None
-        if self.vgg_loss is not None:
-            self.vgg_loss.to(device)
+        self.vgg_loss = (vgg_loss_or_none(c.vgg_weights, c.vgg_required, device)
+                         if with_losses and c.lambda_vgg > 0 else None)
         self.flownet = None
         if with_losses and c.flow_source == "flownet":
             import flownet  # loaded only when asked for: the reference flow of the real frames
@@ -374,7 +373,7 @@ class Vid2Vid:
         frames = {k: batch[k][:, index] for k in ("image", "instance", "features") if k in batch}
         return self._with_features(condition[:, index], frames, times)
 
-    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, Tensor]:
         scales = self.config.schedule.active_scales(ctx.epoch, self.n_scales)
         times = self.n_scales - scales
         self.generator.train()
@@ -392,7 +391,7 @@ class Vid2Vid:
         made: list[Tensor] = []  # every frame made so far, detached
         if self.config.model.first_frame == "pix2pixhd":
             made.append(images[:, 0])  # the real first frame starts the clip
-        totals: dict[str, float] = {}
+        totals: dict[str, Tensor] = {}
         chunks = range(len(made), length, chunk)
         for begin in chunks:
             end = min(begin + chunk, length)
@@ -405,13 +404,13 @@ class Vid2Vid:
             losses = self._update(ctx, condition[:, begin:end], images[:, :end], sequence_fake, out, reference,
                                   chained, scales)
             for name, value in losses.items():
-                totals[name] = totals.get(name, 0.0) + value / len(chunks)
+                totals[name] = totals.get(name, 0) + value / len(chunks)
             made.extend(out["frame"].detach().unbind(1))
         return totals
 
     def _update(self, ctx: StepContext, condition: Tensor, images: Tensor, sequence_fake: Tensor,
                 out: dict[str, Tensor], reference: tuple[Tensor, Tensor] | None, chained: dict[int, Tensor] | None,
-                scales: int) -> dict[str, float]:
+                scales: int) -> dict[str, Tensor]:
         """One D and one G update for a chunk: its n frames are the last of ``images`` and ``sequence_fake``
         (B, end, 3, H, W), which hold the clip's frames up to the chunk's end (the earlier fakes detached);
         ``chained[skip]`` holds the clip's reference flows over each skip (from :func:`chain_flows`)."""
@@ -466,7 +465,7 @@ class Vid2Vid:
         finally:
             for critic in critics:
                 critic.requires_grad_(True)
-        return {name: float(value.detach()) for name, value in {**losses, **loss_d}.items()}
+        return {name: value.detach() for name, value in {**losses, **loss_d}.items()}
 
     def _flow_losses(self, images: Tensor, sequence_fake: Tensor, out: dict[str, Tensor],
                      reference: tuple[Tensor, Tensor], scales: int) -> dict[str, Tensor]:

@@ -20,6 +20,15 @@ from vid2vid.ops.geometry import correlation_geometry
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
+
+def autocast_enabled(device_type: str) -> bool:
+    """torch.is_autocast_enabled for this device type. Meta tensors, which have no autocast, follow
+    the CPU's state, as vid2vid.training.planning.MetaAutocast emulates autocast for them."""
+    if device_type == "meta":
+        device_type = "cpu"
+    return torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
+
+
 def _check_tensor(t: object, name: str) -> None:
     if not isinstance(t, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -99,7 +108,7 @@ def warp(input: Tensor, flow: Tensor) -> Tensor:
     """
     _check_tensor(input, "input")
     _check_tensor(flow, "flow")
-    if input.device == flow.device and torch.is_autocast_enabled(input.device.type):
+    if input.device == flow.device and autocast_enabled(input.device.type):
         input, flow = input.float(), flow.float()
     _check_pair(input, "input", flow, "flow")
     if flow.shape[1] != 2:

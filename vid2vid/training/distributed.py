@@ -42,7 +42,7 @@ class DistContext:
                                                    find_unused_parameters=find_unused_parameters)
 
     def all_finite(self, value: torch.Tensor) -> bool:
-        """Whether value is finite on every rank (all ranks must take the same branch)."""
+        """Whether value is finite on every rank (all ranks must take the same branch). Waits for the device."""
         flag = torch.isfinite(value.detach()).all().to(torch.int32).reshape(1)
         if self.distributed:
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)

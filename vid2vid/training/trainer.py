@@ -84,8 +84,10 @@ class TrainingTask(Protocol):
     def distribute(self, dist: DistContext) -> None:
         """Wrap the trained networks for data parallelism (``dist.wrap``)."""
 
-    def train_step(self, batch: Any, ctx: StepContext) -> dict[str, float]:
-        """One iteration: compute the losses, ``ctx.step(loss, optimizer_name)`` each; returns them for logging."""
+    def train_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """One iteration: compute the losses, ``ctx.step(loss, optimizer_name)`` each; returns them,
+        detached, for logging. Device-agnostic: no ``.item()`` and no tensor made off ``ctx.device``
+        (tests run it on the meta device)."""
 
     def visuals(self, batch: Any) -> dict[str, torch.Tensor]:
         """Images (B, C, H, W) in -1..1 to show in the logs, e.g. input, output and target."""
@@ -100,7 +102,12 @@ def linear_decay(epochs: int, epochs_decay: int):
 
 class StepContext:
     """What a train_step uses: the device, autocast, and one call per loss that
-    checks it, scales it for fp16, back-propagates it and steps its optimizer."""
+    scales it for fp16, back-propagates it and steps its optimizer.
+
+    Nothing in a step waits for the device: the losses stay tensors, and whether
+    they are finite is read once per iteration, after the step
+    (:meth:`check_finite`), so a step runs unchanged on the ``meta`` device.
+    """
 
     def __init__(self, config: TrainConfig, dist: DistContext, optimizers: Mapping[str, torch.optim.Optimizer]):
         self.config = config
@@ -113,31 +120,45 @@ class StepContext:
         self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
         fp16 = config.amp == "fp16"
         self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=fp16) for name in optimizers}
+        self._stepped: list[tuple[str, torch.Tensor]] = []
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for the forward passes, as the config asks."""
         if self._amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
+        # meta tensors have no autocast: the CPU's state stands for it (vid2vid.training.planning.MetaAutocast)
+        device_type = "cpu" if self.device.type == "meta" else self.device.type
+        return torch.autocast(device_type=device_type, dtype=self._amp_dtype)
 
     def step(self, loss: torch.Tensor, optimizer: str, name: str = "loss") -> None:
-        """Back-propagates loss and steps the named optimizer (after zeroing its gradients).
-
-        Raises:
-            NonFiniteLossError: loss is NaN or infinite (on any rank), before anything is changed.
-        """
-        if not self.dist.all_finite(loss):
-            raise NonFiniteLossError(
-                f"the {name} loss became {loss.item()} at iteration {self.iteration + 1}; stopping before it "
-                f"reaches the weights. The last checkpoint is intact: lower train.lr or try train.amp=none, "
-                f"then --resume"
-            )
+        """Back-propagates loss and steps the named optimizer (after zeroing its gradients)."""
+        self._stepped.append((name, loss.detach()))
         opt = self._optimizers[optimizer]
         scaler = self.scalers[optimizer]
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
+
+    def check_finite(self) -> None:
+        """Reads, once per iteration and after it, whether every loss stepped in it was finite (on
+        every rank), and forgets them.
+
+        Raises:
+            NonFiniteLossError: one was NaN or infinite; the trainer then stops before it saves.
+        """
+        stepped, self._stepped = self._stepped, []
+        if not stepped or self.device.type == "meta":
+            return
+        values = torch.stack([loss.float().reshape(()) for _, loss in stepped])
+        if self.dist.all_finite(values):
+            return
+        bad = [f"{name} loss became {value}" for (name, _), value in zip(stepped, values.tolist())
+               if not math.isfinite(value)] or ["loss became non-finite on another rank"]
+        raise NonFiniteLossError(
+            f"the {bad[0]} at iteration {self.iteration + 1}; stopping before anything "
+            f"is saved. The last checkpoint is intact: lower train.lr or try train.amp=none, then --resume"
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -273,6 +294,8 @@ class Trainer:
             for batch in self._epoch_batches():
                 self.ctx.epoch = self.epoch
                 losses = self.task.train_step(batch, self.ctx)
+                self.ctx.check_finite()
+                losses = {name: float(value) for name, value in losses.items()}  # the iteration's one host sync
                 self.ctx.iteration += 1
                 self.batch_in_epoch += 1
                 self.logger.losses(self.ctx.iteration, self.epoch, losses,
