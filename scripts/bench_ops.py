@@ -9,9 +9,11 @@ PyTorch, and each time's ratio to the baseline (above 1: faster):
 * correlation: the displacement loop of vid2vid.ops.reference, differentiated by autograd,
 * channel_norm: torch.linalg.vector_norm over channels.
 
-On a GPU it also measures the copy bandwidth of the device and reports the
-warp forward's effective bandwidth (bytes of input, flow and output) as a
-fraction of it.
+Each operator and size also gets its bytes moved (each tensor read or written
+once) and its FLOPs, and from them the roofline lower bound of its time on an
+H100 (3.35 TB/s, 67 TFLOP/s fp32); a GPU run prints each time's share of that
+bound. On a GPU it also measures the copy bandwidth of the device and reports
+the warp forward's effective bandwidth as a fraction of it.
 
     python scripts/bench_ops.py                 # CPU, and CUDA when present
     python scripts/bench_ops.py --device cpu --quick
@@ -70,6 +72,42 @@ def available_backends(device: str) -> list[str]:
     return [name for name in backends.BACKENDS if backends._availability(name, device)[0] is not None]
 
 
+# The roofline of the README and of the bound column: an H100 SXM.
+H100_BANDWIDTH, H100_FP32 = 3.35e12, 67e12
+
+
+def work(op: str, inputs: tuple[torch.Tensor, ...], backward: bool) -> tuple[float, float]:
+    """(bytes moved, FLOPs) of one call, forward or forward+backward, each tensor read or
+    written once; float32 accumulators of the backward counted at 4 bytes."""
+    x = inputs[0]
+    size = x.element_size()
+    if op == "warp":
+        b, c, h, w = x.shape
+        image, flow, pixels = b * c * h * w, b * 2 * h * w, b * h * w
+        moved, flops = (2 * image + flow) * size, 8 * image + 12 * pixels  # 3 lerps per value, the sample per pixel
+        if backward:  # reads grad, input, flow; writes the input gradient (float32) and the flow gradient
+            moved, flops = moved + (2 * image + 2 * flow) * size + 4 * image, flops + 20 * image + 12 * pixels
+        return moved, flops
+    if op == "correlation":
+        b, c, h, w = x.shape
+        displacements, out_h, out_w, window = 441, h, w, 1  # FlowNetC's (20, 1, 20, 1, 2) keeps the size
+        products = b * displacements * out_h * out_w * c * window
+        moved, flops = (2 * b * c * h * w + b * displacements * out_h * out_w) * size, 2 * products
+        if backward:
+            moved, flops = moved + (b * displacements * out_h * out_w + 4 * b * c * h * w) * size, flops + 4 * products
+        return moved, flops
+    b, c, h, w = x.shape  # channel_norm
+    moved, flops = (b * c * h * w + b * h * w) * size, 2 * b * c * h * w
+    if backward:
+        moved, flops = moved + (2 * b * c * h * w + 2 * b * h * w) * size, flops + 2 * b * c * h * w
+    return moved, flops
+
+
+def roofline_bound(moved: float, flops: float) -> float:
+    """Seconds an H100 needs at least: the longer of moving the bytes and doing the FLOPs."""
+    return max(moved / H100_BANDWIDTH, flops / H100_FP32)
+
+
 def cases(device: str, quick: bool):
     """(operator, size label, baseline, public op, inputs)."""
     s = 4 if quick else 1
@@ -112,20 +150,24 @@ def main() -> None:
         bandwidth = copy_bandwidth(device, args.min_time) if device == "cuda" else None
         print(f"\n{device}: backends {', '.join(names)}"
               + (f"; copy bandwidth {bandwidth / 1e9:.0f} GB/s" if bandwidth else ""))
-        print(f"{'operator':<13}{'size':<22}{'pass':<9}{'implementation':<16}{'ms':>10}{'vs baseline':>13}")
+        print(f"{'operator':<13}{'size':<22}{'pass':<9}{'implementation':<16}{'ms':>10}{'vs baseline':>13}"
+              + ("   of H100 bound" if device == "cuda" else ""))
         for op, size, baseline, public, inputs in cases(device, args.quick):
             for label, make in (("fwd", lambda f: (lambda: f(*inputs))),
                                 ("fwd+bwd", lambda f: forward_backward(f, *inputs))):
+                moved, flops = work(op, inputs, backward=label == "fwd+bwd")
+                bound = roofline_bound(moved, flops)
+                print(f"{op:<13}{size:<22}{label:<9}{moved / 1e6:.1f} MB moved, {flops / 1e9:.3f} GFLOP, "
+                      f"H100 roofline bound {bound * 1e6:.1f} us")
                 base = timed(make(baseline), device, args.min_time)
-                print(f"{op:<13}{size:<22}{label:<9}{'baseline':<16}{base * 1e3:>10.3f}{1.0:>12.2f}x")
+                share = lambda t: f"{100 * bound / t:>12.0f}%" if device == "cuda" else ""  # noqa: E731
+                print(f"{'':<13}{'':<22}{'':<9}{'baseline':<16}{base * 1e3:>10.3f}{1.0:>12.2f}x{share(base)}")
                 for name in names:
                     t = timed(make(with_backend(f"{device}={name}", public)), device, args.min_time)
                     extra = ""
                     if op == "warp" and label == "fwd" and bandwidth:
-                        x, flow = inputs
-                        moved = (2 * x.numel() + flow.numel()) * x.element_size()
                         extra = f"  {moved / t / 1e9:.0f} GB/s = {100 * moved / t / bandwidth:.0f}% of copy"
-                    print(f"{'':<13}{'':<22}{'':<9}{name:<16}{t * 1e3:>10.3f}{base / t:>12.2f}x{extra}")
+                    print(f"{'':<13}{'':<22}{'':<9}{name:<16}{t * 1e3:>10.3f}{base / t:>12.2f}x{share(t)}{extra}")
     if saved_env is None:
         os.environ.pop(backends.ENV_VAR, None)
 
