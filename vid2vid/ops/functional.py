@@ -24,9 +24,8 @@ _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 def autocast_enabled(device_type: str) -> bool:
     """torch.is_autocast_enabled for this device type. Meta tensors, which have no autocast, follow
     the CPU's state, as vid2vid.training.planning.MetaAutocast emulates autocast for them."""
-    if device_type == "meta":
-        device_type = "cpu"
-    return torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
+    # (torch.amp.is_autocast_available would say which types have one, but torch.compile cannot trace it)
+    return torch.is_autocast_enabled("cpu" if device_type == "meta" else device_type)
 
 
 def _check_tensor(t: object, name: str) -> None:
