@@ -4,9 +4,16 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "channel_norm/channel_norm.h"
+#include "channel_norm/channel_norm_kernel.cuh"
 #include "correlation/correlation.h"
+#include "correlation/correlation_kernel.cuh"
 #include "warp/warp.h"
+#include "warp/warp_kernel.cuh"
 
 namespace vid2vid {
 
@@ -18,8 +25,31 @@ bool cuda_enabled() {
 #endif
 }
 
+// [blocks, threads] of a kernel's launch, from the same function its CUDA launcher calls:
+// the CuPy backend launches with these (see LaunchConfig in common/kernel_common.cuh).
+std::vector<int64_t> launch_config(const std::string& kernel, const std::vector<int64_t>& sizes,
+                                   std::optional<int64_t> max_blocks_) {
+  TORCH_CHECK(!sizes.empty(), "launch_config: no sizes for ", kernel);
+  const int64_t max_blocks = max_blocks_.value_or(kMaxGridStrideBlocks);
+  LaunchConfig c;
+  if (kernel == "warp") {
+    c = warp_launch(sizes[0], max_blocks);
+  } else if (kernel == "channel_norm") {
+    c = channel_norm_launch(sizes[0], max_blocks);
+  } else if (kernel == "correlation_forward") {
+    c = correlation_forward_launch(sizes[0]);
+  } else if (kernel == "correlation_backward") {
+    TORCH_CHECK(sizes.size() == 2, "launch_config: correlation_backward takes [input pixels, channels]");
+    c = correlation_backward_launch(sizes[0], static_cast<int>(sizes[1]));
+  } else {
+    TORCH_CHECK(false, "launch_config: unknown kernel ", kernel);
+  }
+  return {c.blocks, c.threads};
+}
+
 TORCH_LIBRARY(vid2vid_C, m) {
   m.def("cuda_enabled() -> bool", &cuda_enabled);
+  m.def("launch_config(str kernel, int[] sizes, int? max_blocks=None) -> int[]", &launch_config);
   m.def("warp_forward(Tensor input, Tensor flow) -> Tensor");
   m.def("warp_backward(Tensor grad_output, Tensor input, Tensor flow) -> (Tensor, Tensor)");
   m.def(

@@ -1,6 +1,17 @@
-"""Inputs shared by the operator tests."""
+"""Inputs shared by the operator tests, and the comparisons of a backend's raw kernels
+with the reference that the CUDA tests and the emulated-CUDA tests make."""
 
 import torch
+
+from vid2vid.ops import reference
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+TOL = {
+    torch.float32: dict(atol=1e-4, rtol=1e-4),
+    torch.float64: dict(atol=1e-10, rtol=1e-10),
+    torch.float16: dict(atol=3e-2, rtol=3e-2),
+    torch.bfloat16: dict(atol=2e-1, rtol=1e-1),
+}
 
 # (B, C, H, W): odd sizes, a single row/column, and a batch.
 WARP_SHAPES = [(1, 1, 1, 1), (1, 3, 1, 9), (2, 3, 7, 5), (3, 4, 13, 17)]
@@ -23,3 +34,47 @@ def random_flow(b, h, w, dtype=torch.float32, device="cpu", scale=None):
 def non_contiguous(t):
     """The same values as t, as a non-contiguous view."""
     return t.transpose(2, 3).contiguous().transpose(2, 3)
+
+
+def compare(got, want, dtype, **tolerance):
+    """got equals want to the dtype's tolerance (or the one given), whatever device got is on."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    torch.testing.assert_close(got.cpu().double(), want.cpu().double(), **(tolerance or TOL[dtype]))
+
+
+def check_warp(backend, dtype, shape, device="cpu"):
+    """backend's warp_forward/warp_backward against the reference, non-contiguous input."""
+    b, c, h, w = shape
+    x = non_contiguous(torch.randn(shape, device=device).to(dtype))
+    flow = random_flow(b, h, w, device=device).to(dtype)
+    grad = torch.randn(shape, device=device).to(dtype)
+    compare(backend.warp_forward(x, flow), reference.warp_forward(x, flow), dtype)
+    got, want = backend.warp_backward(grad, x, flow), reference.warp_backward(grad, x, flow)
+    half = dtype in (torch.float16, torch.bfloat16)  # flow gradients sum many rounded products
+    compare(got[0], want[0], dtype)
+    compare(got[1], want[1], dtype, **(dict(atol=0.5, rtol=0.1) if half else {}))
+
+
+def check_correlation(backend, dtype, case, device="cpu"):
+    """backend's correlation_forward/backward against the reference on a CORRELATION_CASES entry."""
+    b, c, h, w, *params = case
+    a = non_contiguous(torch.randn(b, c, h, w, device=device).to(dtype))
+    bb = torch.randn(b, c, h, w, device=device).to(dtype)
+    out = backend.correlation_forward(a, bb, *params)
+    compare(out, reference.correlation_forward(a, bb, *params), dtype)
+    grad = torch.randn_like(out)
+    for got, want in zip(backend.correlation_backward(grad, a, bb, *params),
+                         reference.correlation_backward(grad, a, bb, *params)):
+        compare(got, want, dtype)
+
+
+def check_channel_norm(backend, dtype, shape=(2, 33, 7, 9), device="cpu"):
+    """backend's channel_norm_forward/backward against the reference, with one zero vector."""
+    x = non_contiguous(torch.randn(shape, device=device).to(dtype))
+    x[0, :, 0, 0] = 0  # a zero vector: the gradient is 0 there, not NaN
+    out = backend.channel_norm_forward(x)
+    compare(out, reference.channel_norm_forward(x), dtype)
+    grad = torch.randn_like(out)
+    got = backend.channel_norm_backward(grad, x, out)
+    assert torch.isfinite(got.float()).all()
+    compare(got, reference.channel_norm_backward(grad, x, out), dtype)

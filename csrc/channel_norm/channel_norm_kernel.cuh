@@ -12,7 +12,12 @@ V2V_HOST_DEVICE acc_t channel_norm_grad_scale(acc_t grad, acc_t norm) {
   return norm > 0 ? grad / norm : acc_t(0);
 }
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+// Both channel-norm kernels: a grid-stride loop over the pixels (b, y, x).
+V2V_HOST_DEVICE LaunchConfig channel_norm_launch(long long pixels, long long max_blocks = kMaxGridStrideBlocks) {
+  return grid_stride_launch(pixels, max_blocks);
+}
+
+#if V2V_DEVICE_CODE
 
 // One thread per pixel, looping over channels (consecutive threads read
 // consecutive pixels of a channel plane).

@@ -1,5 +1,5 @@
-// Host-side helpers for the CUDA launchers (.cu files): turn a ScalarKind into
-// a concrete element type, and size a grid. No torch headers here.
+// Host-side helper for the CUDA launchers (.cu files): turn a ScalarKind into
+// a concrete element type. No torch headers here.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -20,13 +20,6 @@ cudaError_t dispatch_kind(ScalarKind kind, F&& f) {
     case ScalarKind::BFloat16: return f(__nv_bfloat16{});
   }
   return cudaErrorInvalidValue;
-}
-
-// Blocks for a grid-stride loop over n items: enough to fill the GPU, never more than needed.
-inline unsigned int grid_blocks(long long n, int threads) {
-  const long long blocks = (n + threads - 1) / threads;
-  const long long cap = 65535LL * 32;
-  return static_cast<unsigned int>(blocks < 1 ? 1 : (blocks > cap ? cap : blocks));
 }
 
 }  // namespace vid2vid

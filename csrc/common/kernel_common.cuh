@@ -1,12 +1,17 @@
 // Helpers shared by the CPU and CUDA kernels of every operator.
 //
 // This header must stay free of torch headers: it is compiled by g++ (CPU
-// kernels), by nvcc (CUDA kernels) and at run time by NVRTC (the CuPy backend).
+// kernels), by nvcc (CUDA kernels), at run time by NVRTC (the CuPy backend),
+// and by g++ again with V2V_CUDA_EMULATION for the tests' CPU emulation of CUDA.
 #pragma once
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+// V2V_DEVICE_CODE: whether the __global__ kernels are compiled: by nvcc, by NVRTC,
+// and by the tests' CPU emulation of CUDA (tests/cuda_emulation/).
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__) || defined(V2V_CUDA_EMULATION)
+#define V2V_DEVICE_CODE 1
 #define V2V_HOST_DEVICE __host__ __device__ __forceinline__
 #else
+#define V2V_DEVICE_CODE 0
 #define V2V_HOST_DEVICE inline
 #endif
 
@@ -14,7 +19,7 @@
 #include <math.h>
 #endif
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#if V2V_DEVICE_CODE
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #endif
@@ -46,7 +51,7 @@ V2V_HOST_DEVICE T from_acc(typename acc_type<T>::type v) {
   return static_cast<T>(v);
 }
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#if V2V_DEVICE_CODE
 template <>
 V2V_HOST_DEVICE float to_acc<__half>(__half v) {
   return __half2float(v);
@@ -69,5 +74,25 @@ V2V_HOST_DEVICE float floor_acc(float v) { return floorf(v); }
 V2V_HOST_DEVICE double floor_acc(double v) { return floor(v); }
 
 V2V_HOST_DEVICE int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// The grid and block of a kernel launch (1-D). Each kernel has one function that
+// computes its LaunchConfig, called by its CUDA launcher (*_cuda.cu), by the CuPy
+// backend (through the op vid2vid_C::launch_config) and by the tests' emulator,
+// so that all three launch it alike.
+struct LaunchConfig {
+  long long blocks;
+  int threads;
+};
+
+// Default cap on the blocks of grid-stride loops: enough to fill any GPU. Tests lower it
+// so that the loops go round more than once.
+constexpr long long kMaxGridStrideBlocks = 65535LL * 32;
+constexpr int kGridStrideThreads = 256;
+
+// Blocks for a grid-stride loop over n items: enough to fill the GPU, never more than needed.
+V2V_HOST_DEVICE LaunchConfig grid_stride_launch(long long n, long long max_blocks) {
+  const long long blocks = (n + kGridStrideThreads - 1) / kGridStrideThreads;
+  return {blocks < 1 ? 1 : (blocks > max_blocks ? max_blocks : blocks), kGridStrideThreads};
+}
 
 }  // namespace vid2vid

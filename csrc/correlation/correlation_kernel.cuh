@@ -58,7 +58,16 @@ V2V_HOST_DEVICE int output_index(int centre, int border, int stride1, int out_si
   return o < out_size ? o : -1;
 }
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+// Forward: one block per output pixel, whose 8 warps share its displacements.
+V2V_HOST_DEVICE LaunchConfig correlation_forward_launch(long long output_pixels) { return {output_pixels, 256}; }
+
+// Backward: one block per input pixel, one thread per channel (whole warps, at most 256;
+// FlowNetC has 256 channels).
+V2V_HOST_DEVICE LaunchConfig correlation_backward_launch(long long input_pixels, int channels) {
+  return {input_pixels, channels < 256 ? ((channels + 31) / 32) * 32 : 256};
+}
+
+#if V2V_DEVICE_CODE
 
 template <typename acc_t>
 __device__ __forceinline__ acc_t warp_reduce_sum(acc_t v) {

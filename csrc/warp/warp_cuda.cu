@@ -4,16 +4,12 @@
 
 namespace vid2vid {
 
-namespace {
-constexpr int kThreads = 256;
-}
-
 cudaError_t warp_forward_cuda(ScalarKind kind, const void* input, const void* flow, void* output, int batch,
                               int channels, int height, int width, cudaStream_t stream) {
   return dispatch_kind(kind, [&](auto tag) {
     using scalar_t = decltype(tag);
-    const long long pixels = static_cast<long long>(batch) * height * width;
-    warp_forward_kernel<scalar_t><<<grid_blocks(pixels, kThreads), kThreads, 0, stream>>>(
+    const LaunchConfig launch = warp_launch(static_cast<long long>(batch) * height * width);
+    warp_forward_kernel<scalar_t><<<launch.blocks, launch.threads, 0, stream>>>(
         static_cast<const scalar_t*>(input), static_cast<const scalar_t*>(flow), static_cast<scalar_t*>(output),
         batch, channels, height, width);
     return cudaGetLastError();
@@ -26,8 +22,8 @@ cudaError_t warp_backward_cuda(ScalarKind kind, const void* grad_output, const v
   return dispatch_kind(kind, [&](auto tag) {
     using scalar_t = decltype(tag);
     using acc_t = typename acc_type<scalar_t>::type;
-    const long long pixels = static_cast<long long>(batch) * height * width;
-    warp_backward_kernel<scalar_t><<<grid_blocks(pixels, kThreads), kThreads, 0, stream>>>(
+    const LaunchConfig launch = warp_launch(static_cast<long long>(batch) * height * width);
+    warp_backward_kernel<scalar_t><<<launch.blocks, launch.threads, 0, stream>>>(
         static_cast<const scalar_t*>(grad_output), static_cast<const scalar_t*>(input),
         static_cast<const scalar_t*>(flow), static_cast<acc_t*>(grad_input), static_cast<scalar_t*>(grad_flow),
         batch, channels, height, width);

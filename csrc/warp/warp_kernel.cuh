@@ -89,7 +89,12 @@ V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long lo
                                 height);
 }
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+// Both warp kernels: a grid-stride loop over the pixels (b, y, x).
+V2V_HOST_DEVICE LaunchConfig warp_launch(long long pixels, long long max_blocks = kMaxGridStrideBlocks) {
+  return grid_stride_launch(pixels, max_blocks);
+}
+
+#if V2V_DEVICE_CODE
 
 // One thread per output pixel (b, y, x), looping over channels, so the
 // sample position is computed once per pixel. Tensors are contiguous NCHW.

@@ -14,6 +14,15 @@ _ops = torch.ops.vid2vid_C
 
 cuda_enabled: bool = bool(_ops.cuda_enabled())
 
+
+def launch_config(kernel: str, sizes: list[int], max_blocks: int | None = None) -> tuple[int, int]:
+    """(blocks, threads) of a kernel's launch ("warp", "channel_norm", "correlation_forward",
+    "correlation_backward"), from the function its CUDA launcher calls; ``max_blocks`` caps
+    grid-stride loops (default: the launcher's cap)."""
+    blocks, threads = _ops.launch_config(kernel, sizes, max_blocks)
+    return blocks, threads
+
+
 warp_forward = _ops.warp_forward
 warp_backward = _ops.warp_backward
 correlation_forward = _ops.correlation_forward

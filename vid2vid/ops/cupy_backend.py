@@ -2,8 +2,9 @@
 
 It serves CUDA tensors when vid2vid._C was built without CUDA (most often
 because nvcc was missing at install time). The kernels are the very same
-``*_kernel.cuh`` sources that nvcc compiles into the extension; this module
-only repeats the launch geometry of the ``*_cuda.cu`` launchers.
+``*_kernel.cuh`` sources that nvcc compiles into the extension, and their
+launch geometry comes from the same functions the ``*_cuda.cu`` launchers call
+(through vid2vid._C, which every install builds, with or without CUDA).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import cupy  # ImportError here means: no CuPy backend
 import numpy as np
 import torch
 
+from vid2vid.ops.compiled import launch_config
 from vid2vid.ops.geometry import correlation_geometry
 from vid2vid.ops.kernel_sources import kernel_source, kernel_source_dir, name_expression, name_expressions
 from vid2vid.ops.reference import acc_dtype
 
 Tensor = torch.Tensor
 
-_THREADS = 256  # as the launchers in csrc/*/*_cuda.cu
-_MAX_BLOCKS = 65535 * 32
+MAX_BLOCKS: int | None = None  # the cap of grid-stride loops (None: the launchers'); tests lower it
 
 try:
     _SOURCE_DIR = kernel_source_dir()
@@ -50,17 +51,14 @@ def _kernel(header: str, name: str, like: Tensor):
     return module.get_function(name_expression(name, str(like.dtype).removeprefix("torch.")))
 
 
-def _launch(kernel, blocks: int, threads: int, device: torch.device, *args) -> None:
-    """Launches on torch's current stream of `device`; tensors go as raw pointers."""
+def _launch(kernel, launch: tuple[int, int], device: torch.device, *args) -> None:
+    """Launches with (blocks, threads) on torch's current stream of `device`; tensors go as raw pointers."""
+    blocks, threads = launch
     converted = tuple(np.uint64(a.data_ptr()) if isinstance(a, Tensor) else a for a in args)
     index = _device_index(device)
     stream = torch.cuda.current_stream(index)
     with cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream.cuda_stream, index):
         kernel((int(blocks),), (int(threads),), converted)
-
-
-def _grid(n: int) -> int:
-    return max(1, min((n + _THREADS - 1) // _THREADS, _MAX_BLOCKS))
 
 
 def _i32(v: int) -> np.int32:
@@ -72,8 +70,8 @@ def warp_forward(input: Tensor, flow: Tensor) -> Tensor:
     output = torch.empty_like(input)
     b, c, h, w = input.shape
     kernel = _kernel("warp/warp_kernel.cuh", "warp_forward_kernel", input)
-    _launch(kernel, _grid(b * h * w), _THREADS, input.device, input, flow, output, _i32(b), _i32(c), _i32(h),
-            _i32(w))
+    _launch(kernel, launch_config("warp", [b * h * w], MAX_BLOCKS), input.device, input, flow, output, _i32(b),
+            _i32(c), _i32(h), _i32(w))
     return output
 
 
@@ -83,8 +81,8 @@ def warp_backward(grad_output: Tensor, input: Tensor, flow: Tensor) -> tuple[Ten
     grad_flow = torch.empty_like(flow)
     b, c, h, w = input.shape
     kernel = _kernel("warp/warp_kernel.cuh", "warp_backward_kernel", input)
-    _launch(kernel, _grid(b * h * w), _THREADS, input.device, grad_output, input, flow, grad_input, grad_flow,
-            _i32(b), _i32(c), _i32(h), _i32(w))
+    _launch(kernel, launch_config("warp", [b * h * w], MAX_BLOCKS), input.device, grad_output, input, flow,
+            grad_input, grad_flow, _i32(b), _i32(c), _i32(h), _i32(w))
     return grad_input.to(input.dtype), grad_flow
 
 
@@ -98,10 +96,10 @@ def correlation_forward(a: Tensor, b: Tensor, pad_size: int, kernel_size: int, m
     batch, channels = a.shape[:2]
     output = a.new_empty(batch, g.displacements, g.out_height, g.out_width)
     kernel = _kernel("correlation/correlation_kernel.cuh", "correlation_forward_kernel", a)
-    _launch(kernel, batch * g.out_height * g.out_width, _THREADS, a.device, _pad_channels_last(a, pad_size),
-            _pad_channels_last(b, pad_size), output, _i32(channels), _i32(g.padded_height), _i32(g.padded_width),
-            _i32(g.out_height), _i32(g.out_width), _i32(g.kernel_radius), _i32(max_displacement), _i32(stride1),
-            _i32(stride2))
+    _launch(kernel, launch_config("correlation_forward", [batch * g.out_height * g.out_width]), a.device,
+            _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), output, _i32(channels),
+            _i32(g.padded_height), _i32(g.padded_width), _i32(g.out_height), _i32(g.out_width),
+            _i32(g.kernel_radius), _i32(max_displacement), _i32(stride1), _i32(stride2))
     return output
 
 
@@ -111,10 +109,10 @@ def correlation_backward(grad_output: Tensor, a: Tensor, b: Tensor, pad_size: in
     batch, channels, height, width = a.shape
     grad_a, grad_b = torch.empty_like(a, memory_format=torch.contiguous_format), torch.empty_like(
         b, memory_format=torch.contiguous_format)
-    threads = min(_THREADS, (channels + 31) // 32 * 32)
     kernel = _kernel("correlation/correlation_kernel.cuh", "correlation_backward_kernel", a)
-    _launch(kernel, batch * height * width, threads, a.device, grad_output.contiguous(),
-            _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), grad_a, grad_b, _i32(channels),
+    _launch(kernel, launch_config("correlation_backward", [batch * height * width, channels]), a.device,
+            grad_output.contiguous(), _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), grad_a,
+            grad_b, _i32(channels),
             _i32(height), _i32(width), _i32(pad_size), _i32(g.out_height), _i32(g.out_width),
             _i32(g.kernel_radius), _i32(max_displacement), _i32(stride1), _i32(stride2))
     return grad_a, grad_b
@@ -125,7 +123,8 @@ def channel_norm_forward(input: Tensor) -> Tensor:
     b, c, h, w = input.shape
     output = input.new_empty(b, 1, h, w)
     kernel = _kernel("channel_norm/channel_norm_kernel.cuh", "channel_norm_forward_kernel", input)
-    _launch(kernel, _grid(b * h * w), _THREADS, input.device, input, output, _i32(b), _i32(c), np.int64(h * w))
+    _launch(kernel, launch_config("channel_norm", [b * h * w], MAX_BLOCKS), input.device, input, output, _i32(b),
+            _i32(c), np.int64(h * w))
     return output
 
 
@@ -134,6 +133,6 @@ def channel_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor) ->
     b, c, h, w = input.shape
     grad_input = torch.empty_like(input)
     kernel = _kernel("channel_norm/channel_norm_kernel.cuh", "channel_norm_backward_kernel", input)
-    _launch(kernel, _grid(b * h * w), _THREADS, input.device, grad_output, input, output, grad_input, _i32(b),
-            _i32(c), np.int64(h * w))
+    _launch(kernel, launch_config("channel_norm", [b * h * w], MAX_BLOCKS), input.device, grad_output, input,
+            output, grad_input, _i32(b), _i32(c), np.int64(h * w))
     return grad_input

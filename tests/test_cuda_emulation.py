@@ -1,0 +1,113 @@
+"""The device code of every CUDA kernel, run on the CPU under an emulation of CUDA's
+execution model (tests/cuda_emulation/), launched by the CuPy backend's own code with the
+launch geometry the compiled launchers use, and compared with the reference on the
+operator cases in all four dtypes; and bugs planted in CUDA-only lines make it fail."""
+
+import shutil
+
+import pytest
+import torch
+
+from tests.cuda_emulation import CSRC, EmulationError, Emulator, build, load_cupy_backend
+from tests.ops_cases import (CORRELATION_CASES, DTYPES, WARP_SHAPES, check_channel_norm, check_correlation,
+                              check_warp, random_flow)
+from vid2vid.ops import compiled
+
+# a grid cap so low that grid-stride loops go round more than once
+LOW_CAP = 2
+
+
+def _backend(emulator: Emulator, monkeypatch, max_blocks=None):
+    backend = load_cupy_backend(emulator)
+    backend.MAX_BLOCKS = max_blocks
+    # the stand-in runs CPU tensors: no CUDA device or stream to ask torch for
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda index=None: type("Stream", (), {"cuda_stream": 0}))
+    return backend
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    return Emulator(build())
+
+
+@pytest.fixture(params=[None, LOW_CAP], ids=["cap-default", "cap-2"])
+def backend(request, emulator, monkeypatch):
+    return _backend(emulator, monkeypatch, request.param)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", WARP_SHAPES + [(2, 3, 23, 31)], ids=str)  # 1426 pixels: 6 blocks of 256
+def test_warp_kernels_under_emulation(backend, dtype, shape):
+    check_warp(backend, dtype, shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", CORRELATION_CASES, ids=str)
+def test_correlation_kernels_under_emulation(emulator, monkeypatch, dtype, case):
+    # one block per pixel, so no grid cap; the forward's shuffles run in warps of 32 lock-step lanes
+    check_correlation(_backend(emulator, monkeypatch), dtype, case)
+
+
+def test_correlation_backward_with_more_channels_than_a_block(emulator, monkeypatch):
+    check_correlation(_backend(emulator, monkeypatch), torch.float32, (1, 300, 3, 4, 1, 1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_channel_norm_kernels_under_emulation(backend, dtype):
+    check_channel_norm(backend, dtype)
+
+
+def test_launches_use_the_compiled_launchers_geometry(emulator, monkeypatch):
+    backend = _backend(emulator, monkeypatch, LOW_CAP)
+    emulator.launches.clear()
+    x, flow = torch.randn(2, 3, 23, 31), random_flow(2, 23, 31)
+    backend.warp_forward(x, flow)
+    backend.correlation_backward(torch.randn(1, 9, 5, 6), torch.randn(1, 40, 5, 6), torch.randn(1, 40, 5, 6),
+                                 1, 1, 1, 1, 1)
+    assert emulator.launches == [
+        ("vid2vid::warp_forward_kernel<float>", *compiled.launch_config("warp", [2 * 23 * 31], LOW_CAP)),
+        ("vid2vid::correlation_backward_kernel<float>", *compiled.launch_config("correlation_backward", [30, 40])),
+    ]
+    assert compiled.launch_config("warp", [2 * 23 * 31], LOW_CAP) == (2, 256)
+    assert compiled.launch_config("correlation_backward", [30, 40]) == (30, 64)
+
+
+def test_a_shuffle_in_a_partial_warp_is_an_error(emulator):
+    # correlation_forward_kernel shuffles in full warps: launched with 48 threads, its second warp has 16 lanes
+    a, out = torch.zeros(1, 3, 3, 3), torch.zeros(9)
+    with pytest.raises(EmulationError, match="full warps"):
+        emulator.launch("vid2vid::correlation_forward_kernel<float>", 1, 48,
+                        [a.data_ptr(), a.data_ptr(), out.data_ptr(), 3, 3, 3, 1, 1, 0, 1, 1, 1])
+
+
+# Bugs planted in CUDA-only lines of the device code: (file under csrc, line as it is, line as planted,
+# what to run). Each must make the comparison with the reference fail.
+PLANTED = [
+    ("correlation/correlation_kernel.cuh", "for (int offset = 16; offset > 0; offset >>= 1)",
+     "for (int offset = 8; offset > 0; offset >>= 1)", "correlation"),  # a wrong shuffle offset
+    ("correlation/correlation_kernel.cuh", "if (lane == 0) {", "if (lane == 1) {", "correlation"),
+    ("warp/warp_kernel.cuh", "atomicAdd(gi + s.y0 * width + s.x1, g * s.wx * (1 - s.wy));",
+     "atomicAdd(gi + s.y0 * width + s.x0, g * s.wx * (1 - s.wy));", "warp"),  # a wrong atomicAdd target
+    ("channel_norm/channel_norm_kernel.cuh", "sum += v * v;", "sum += v;", "channel_norm"),  # a wrong sum
+    ("warp/warp_kernel.cuh", "i += static_cast<long long>(blockDim.x) * gridDim.x) {\n    const int b = static_cast<int>(i / plane);\n    const long long p = i - b * plane;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
+     "i += static_cast<long long>(blockDim.x)) {\n    const int b = static_cast<int>(i / plane);\n    const long long p = i - b * plane;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
+     "warp"),  # a grid-stride step that forgets the grid: pixels done twice once the loop goes round
+]
+
+
+@pytest.mark.parametrize("planted", PLANTED, ids=lambda p: f"{p[0]}:{p[2][:30]}")
+def test_a_planted_bug_in_device_code_fails_the_comparison(planted, tmp_path, monkeypatch):
+    header, original, bug, op = planted
+    csrc = tmp_path / "csrc"
+    shutil.copytree(CSRC, csrc)
+    source = (csrc / header).read_text()
+    assert source.count(original) == 1, f"the line to plant in is no longer in {header}"
+    (csrc / header).write_text(source.replace(original, bug))
+    backend = _backend(Emulator(build(csrc)), monkeypatch, LOW_CAP)
+    check = {"warp": lambda: check_warp(backend, torch.float64, (2, 3, 23, 31)),
+             # 40 channels: every lane of the warps holds a share of the sums
+             "correlation": lambda: check_correlation(backend, torch.float64, (2, 40, 5, 6, 1, 1, 1, 1, 1)),
+             "channel_norm": lambda: check_channel_norm(backend, torch.float64)}[op]
+    with pytest.raises(AssertionError):
+        check()
