@@ -111,7 +111,7 @@ def roofline_bound(moved: float, flops: float) -> float:
 def cases(device: str, quick: bool):
     """(operator, size label, baseline, public op, inputs)."""
     s = 4 if quick else 1
-    warp_sizes = [(1, 3, 512 // s, 1024 // s), (4, 64, 128 // s, 256 // s)]
+    warp_sizes = [(1, 3, 512 // s, 1024 // s), (4, 3, 256 // s, 512 // s), (4, 64, 128 // s, 256 // s)]
     for b, c, h, w in warp_sizes:
         x = torch.randn(b, c, h, w, device=device)
         flow = (torch.rand(b, 2, h, w, device=device) * 2 - 1) * 8

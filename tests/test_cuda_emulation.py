@@ -73,6 +73,24 @@ def test_launches_use_the_compiled_launchers_geometry(emulator, monkeypatch):
     assert compiled.launch_config("correlation_backward", [30, 40]) == (30, 64)
 
 
+def test_syncthreads_and_shared_memory(emulator):
+    values = torch.randn(3, 64)
+    sums = torch.zeros(3)
+    emulator.launch("emulator_block_sum", 3, 64, [values.data_ptr(), sums.data_ptr()])
+    torch.testing.assert_close(sums, values.sum(1))
+
+
+def test_lanes_that_leave_before_a_shuffle_are_a_deadlock_not_a_hang(emulator):
+    out = torch.zeros(32)
+    with pytest.raises(EmulationError, match="deadlock in block 0: 16 threads wait"):
+        emulator.launch("emulator_divergent_shuffle", 1, 32, [out.data_ptr()])
+
+
+def test_a_launch_beyond_cuda_limits_is_an_error(emulator):
+    with pytest.raises(EmulationError, match="invalid launch: 1 blocks of 2048 threads"):
+        emulator.launch("emulator_block_sum", 1, 2048, [0, 0])
+
+
 def test_a_shuffle_in_a_partial_warp_is_an_error(emulator):
     # correlation_forward_kernel shuffles in full warps: launched with 48 threads, its second warp has 16 lanes
     a, out = torch.zeros(1, 3, 3, 3), torch.zeros(9)

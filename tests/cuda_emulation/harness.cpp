@@ -16,6 +16,28 @@
 #include "correlation/correlation_kernel.cuh"
 #include "warp/warp_kernel.cuh"
 
+// A kernel that tests the emulator itself: a block-wide sum of blockDim.x values per block
+// through __shared__ memory and __syncthreads (no kernel of csrc uses them yet). Were the
+// barrier not kept, thread 0 would add up the slots before the others had written theirs.
+__global__ void emulator_block_sum(const float* in, float* out) {
+  __shared__ float partial[1024];
+  const int t = threadIdx.x;
+  partial[t] = in[blockIdx.x * blockDim.x + t];
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+    if (t < stride) partial[t] += partial[t + stride];
+    __syncthreads();
+  }
+  if (t == 0) out[blockIdx.x] = partial[0];
+}
+
+// A kernel with a bug the emulator must report: half of the warp leaves before a full-mask
+// shuffle that the other half waits in (undefined on a GPU; a deadlock error here, not a hang).
+__global__ void emulator_divergent_shuffle(float* out) {
+  if (threadIdx.x >= 16) return;
+  out[threadIdx.x] = __shfl_down_sync(0xffffffffu, out[threadIdx.x], 1);
+}
+
 namespace {
 
 using Invoker = std::function<void(long long, int, const long long*)>;
@@ -52,6 +74,8 @@ const std::map<std::string, std::pair<Invoker, int>>& kernels() {
       V2V_KERNEL_ALL_TYPES(warp_forward_kernel),        V2V_KERNEL_ALL_TYPES(warp_backward_kernel),
       V2V_KERNEL_ALL_TYPES(correlation_forward_kernel), V2V_KERNEL_ALL_TYPES(correlation_backward_kernel),
       V2V_KERNEL_ALL_TYPES(channel_norm_forward_kernel), V2V_KERNEL_ALL_TYPES(channel_norm_backward_kernel),
+      {"emulator_block_sum", invoker(&emulator_block_sum)},
+      {"emulator_divergent_shuffle", invoker(&emulator_divergent_shuffle)},
   };
   return table;
 }
