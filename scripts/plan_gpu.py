@@ -16,6 +16,7 @@ allocator's rounding and fragmentation; leave a margin of 10-20%.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"no config file {str(args.config)!r}")
         gpu = find_gpu(args.gpu)
         if args.gpu_memory is not None:
-            gpu = type(gpu)(**{**gpu.__dict__, "memory": args.gpu_memory * GiB})
+            gpu = dataclasses.replace(gpu, memory=args.gpu_memory * GiB)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "no VGG weights": the plan needs none
             result = plan_config(args.config, args.overrides, model=args.model, gpus=args.gpus, size=args.size,

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from vid2vid.config import load_config
-from vid2vid.gpu_plan import family_of
+from vid2vid.gpu_plan import load_family_config, real_batch
 from vid2vid.training.planning import run_iteration
 
 
@@ -45,23 +44,17 @@ def main() -> None:
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)  # one thread: no per-thread scratch buffers in the figure
     path, height, width, overrides = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-    family = family_of(path)
-    config = load_config(family.config_cls, path, overrides)
+    family, config = load_family_config(path, overrides)
     epoch = family.last_epoch(config)
-
-    def cpu_batch(h: int, w: int) -> dict:
-        meta = family.batch(config, config.train.batch_size, h, w)
-        return {k: torch.randn(v.shape) if v.is_floating_point() else torch.zeros(v.shape, dtype=v.dtype)
-                for k, v in meta.items()}
 
     # warm-up at a quarter of the size: the libraries set up their state before the baseline
     task = family.build(config, torch.device("cpu"))
-    run_iteration(task, cpu_batch(height // 4, width // 4), config.train, epoch=epoch)
+    run_iteration(task, real_batch(family, config, height // 4, width // 4, "cpu"), config.train, epoch=epoch)
     del task
     reset_peak()
     baseline = resident_bytes()
     task = family.build(config, torch.device("cpu"))
-    batch = cpu_batch(height, width)
+    batch = real_batch(family, config, height, width, "cpu")
     for _ in range(2):
         run_iteration(task, batch, config.train, epoch=epoch)
     print(peak_resident_bytes() - baseline)

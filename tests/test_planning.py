@@ -101,12 +101,13 @@ def test_bf16_with_checkpointing_plans_in_half_precision_and_needs_less():
 def test_meta_autocast_casts_convolutions_only_where_autocast_is_on():
     conv = nn.Conv2d(3, 4, 3).to(META)
     x = torch.zeros(1, 3, 8, 8, device=META)
+    original = torch.nn.functional.conv2d
     with MetaAutocast():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             inside = conv(x)
         outside = conv(x)
     assert inside.dtype == torch.bfloat16 and outside.dtype == torch.float32
-    assert torch.nn.functional.conv2d is not None and conv(x).dtype == torch.float32  # unwrapped again
+    assert torch.nn.functional.conv2d is original and conv(x).dtype == torch.float32  # unwrapped again
 
 
 def test_the_meta_peak_agrees_with_a_measured_cpu_peak():

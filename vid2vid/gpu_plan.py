@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from vid2vid.config import ConfigError, load_config
-from vid2vid.data.demo import build_demo_dataset, build_label_demo_dataset, build_video_demo_dataset
+from vid2vid.data.demo import build_label_demo_dataset, build_video_demo_dataset
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
@@ -79,7 +79,6 @@ FAMILIES = {family.name: family for family in (
     Family("vid2vid", Vid2VidConfig, lambda c, device: Vid2Vid(c, device), _vid2vid_batch,
            lambda c: _default_size(build_video_demo_dataset)),
 )}
-assert _default_size(build_demo_dataset) > 0  # every demo builder names its size
 
 
 def family_of(path: Path, name: str | None = None) -> Family:
@@ -95,6 +94,20 @@ def family_of(path: Path, name: str | None = None) -> Family:
             return FAMILIES[key]
     raise ValueError(f"cannot tell the model of config {str(path)!r} from its name; pass --model "
                      f"({', '.join(FAMILIES)})")
+
+
+def load_family_config(path: Path, overrides: list[str] = (), model: str | None = None) -> tuple[Family, Any]:
+    """The family of the config at path (see family_of) and the config, with overrides."""
+    family = family_of(path, model)
+    return family, load_config(family.config_cls, path, list(overrides))
+
+
+def real_batch(family: Family, config: Any, h: int, w: int, device: torch.device | str) -> dict[str, Tensor]:
+    """A batch of the shapes the plan uses (family.batch), with data on device: pictures drawn in
+    -1..1, zero ids. What a real iteration is measured on."""
+    shapes = family.batch(config, config.train.batch_size, h, w)
+    return {k: (torch.randn(v.shape, device=device).clamp_(-1, 1) if v.is_floating_point()
+                else torch.zeros(v.shape, dtype=v.dtype, device=device)) for k, v in shapes.items()}
 
 
 def frame_size(family: Family, config: Any, size: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -132,8 +145,7 @@ def plan_config(path: Path, overrides: list[str] = (), *, model: str | None = No
                 size: tuple[int, int] | None = None, gpu: GPU | None = None) -> GPUPlan:
     """Plans one training iteration of the config at path (with overrides) per GPU, and, given a
     GPU, the largest batch (vid2vid: frames per chunk) whose iteration fits its memory."""
-    family = family_of(path, model)
-    config = load_config(family.config_cls, path, list(overrides))
+    family, config = load_family_config(path, overrides, model)
     h, w = frame_size(family, config, size)
     epoch = family.last_epoch(config)  # the last epoch: every level of a progressive model is active
 
@@ -165,14 +177,11 @@ def measure_iteration(path: Path, overrides: list[str] = (), *, model: str | Non
     device, after a warm-up iteration, on random data of the shapes plan_config plans: the
     measurement that a plan is checked against (``scripts/plan_gpu.py --measure``)."""
     device = torch.device(device)
-    family = family_of(path, model)
-    config = load_config(family.config_cls, path, list(overrides))
+    family, config = load_family_config(path, overrides, model)
     h, w = frame_size(family, config, size)
     epoch = family.last_epoch(config)
     task = family.build(config, device)
-    shapes = family.batch(config, config.train.batch_size, h, w)
-    batch = {k: (torch.randn(v.shape, device=device).clamp(-1, 1) if v.is_floating_point()
-                 else torch.zeros(v.shape, dtype=v.dtype, device=device)) for k, v in shapes.items()}
+    batch = real_batch(family, config, h, w, device)
     run_iteration(task, batch, config.train, epoch=epoch)
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
@@ -182,4 +191,5 @@ def measure_iteration(path: Path, overrides: list[str] = (), *, model: str | Non
     return torch.cuda.max_memory_allocated(device), time.perf_counter() - start
 
 
-__all__ = ["FAMILIES", "ConfigError", "GPUPlan", "family_of", "frame_size", "measure_iteration", "plan_config"]
+__all__ = ["FAMILIES", "ConfigError", "GPUPlan", "family_of", "frame_size", "load_family_config",
+           "measure_iteration", "plan_config", "real_batch"]

@@ -59,6 +59,7 @@ class Emulator:
         self.launches: list[tuple[str, int, int]] = []
 
     def launch(self, name: str, blocks: int, threads: int, args: list[int]) -> None:
+        # pointers may arrive as numpy uint64: c_longlong keeps their 64 bits, as signed
         values = (ctypes.c_longlong * len(args))(*[ctypes.c_longlong(int(a)).value for a in args])
         error = ctypes.create_string_buffer(1024)
         self.launches.append((name, blocks, threads))
@@ -75,9 +76,7 @@ def fake_cupy(emulator: Emulator) -> types.ModuleType:
 
         def __call__(self, grid: tuple[int], block: tuple[int], args: tuple) -> None:
             assert len(grid) == 1 and len(block) == 1, "the kernels are launched 1-D"
-            # pointers arrive as numpy uint64: as signed 64-bit integers they keep their bits
-            emulator.launch(self.name, grid[0], block[0], [int(a) - (1 << 64) if int(a) >= 1 << 63 else int(a)
-                                                           for a in args])
+            emulator.launch(self.name, grid[0], block[0], [int(a) for a in args])
 
     class RawModule:
         def __init__(self, code: str, options: tuple[str, ...], name_expressions: list[str]):

@@ -112,9 +112,8 @@ def correlation_backward(grad_output: Tensor, a: Tensor, b: Tensor, pad_size: in
     kernel = _kernel("correlation/correlation_kernel.cuh", "correlation_backward_kernel", a)
     _launch(kernel, launch_config("correlation_backward", [batch * height * width, channels]), a.device,
             grad_output.contiguous(), _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), grad_a,
-            grad_b, _i32(channels),
-            _i32(height), _i32(width), _i32(pad_size), _i32(g.out_height), _i32(g.out_width),
-            _i32(g.kernel_radius), _i32(max_displacement), _i32(stride1), _i32(stride2))
+            grad_b, _i32(channels), _i32(height), _i32(width), _i32(pad_size), _i32(g.out_height),
+            _i32(g.out_width), _i32(g.kernel_radius), _i32(max_displacement), _i32(stride1), _i32(stride2))
     return grad_a, grad_b
 
 

@@ -20,7 +20,6 @@ from vid2vid.ops.geometry import correlation_geometry
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
-
 def autocast_enabled(device_type: str) -> bool:
     """torch.is_autocast_enabled for this device type. Meta tensors, which have no autocast, follow
     the CPU's state, as vid2vid.training.planning.MetaAutocast emulates autocast for them."""

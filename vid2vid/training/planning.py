@@ -245,7 +245,7 @@ def _optimizer_state(optimizers: Iterable[torch.optim.Optimizer]) -> list[Tensor
 def run_iteration(task: TrainingTask, batch: Any, config: TrainConfig, *, epoch: int = 0) -> dict[str, Tensor]:
     """One ``train_step`` of task on its batch, as the trainer runs it but with no checks that
     read the device: on the meta device this is the test that the step is device-agnostic."""
-    ctx = StepContext(config, DistContext(device=torch.device(_device_of(task))), task.optimizers())
+    ctx = StepContext(config, DistContext(device=_device_of(task)), task.optimizers())
     ctx.epoch = epoch
     return task.train_step(batch, ctx)
 
@@ -301,9 +301,9 @@ def largest_fitting(peak_at: Callable[[int], int], memory: float, upper: int) ->
     """The largest n in 1..upper whose peak_at(n) fits in memory (0 if none): the estimate that
     takes the peak as affine in n from n = 1 and 2 (a batch, or frames per chunk), checked, and
     where it does not fit, a bisection below it."""
-    if peak_at(1) > memory:
-        return 0
     one = peak_at(1)
+    if one > memory:
+        return 0
     slope = max(peak_at(2) - one, 1) if upper > 1 else 1
     high = min(upper, 1 + int((memory - one) // slope))
     if peak_at(high) <= memory:
