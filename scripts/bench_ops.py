@@ -33,19 +33,23 @@ import vid2vid.ops as ops
 from vid2vid.ops import backends, reference
 
 
-def timed(fn: Callable[[], object], device: str, min_time: float) -> float:
-    """Median seconds of one call of fn, over enough calls to last min_time."""
+def timed(fns: list[Callable[[], object]], device: str, min_time: float) -> list[float]:
+    """Median seconds of one call of each of fns, called in turn until each has
+    had min_time: taking turns spreads the noise of a shared machine evenly over
+    the implementations being compared."""
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    fn()
-    sync()
-    times: list[float] = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < min_time or len(times) < 3:
-        t0 = time.perf_counter()
+    times: list[list[float]] = [[] for _ in fns]
+    for fn in fns:
         fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    sync()
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_time * len(fns) or len(times[0]) < 3:
+        for fn, fn_times in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            fn_times.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def forward_backward(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> Callable[[], None]:
@@ -130,7 +134,7 @@ def cases(device: str, quick: bool):
 def copy_bandwidth(device: str, min_time: float) -> float:
     src = torch.empty(256 * 2**20 // 4, device=device)
     dst = torch.empty_like(src)
-    return 2 * src.numel() * 4 / timed(lambda: dst.copy_(src), device, min_time)
+    return 2 * src.numel() * 4 / timed([lambda: dst.copy_(src)], device, min_time)[0]
 
 
 def main() -> None:
@@ -159,11 +163,11 @@ def main() -> None:
                 bound = roofline_bound(moved, flops)
                 print(f"{op:<13}{size:<22}{label:<9}{moved / 1e6:.1f} MB moved, {flops / 1e9:.3f} GFLOP, "
                       f"H100 roofline bound {bound * 1e6:.1f} us")
-                base = timed(make(baseline), device, args.min_time)
+                base, *times = timed([make(baseline)] + [make(with_backend(f"{device}={name}", public))
+                                                         for name in names], device, args.min_time)
                 share = lambda t: f"{100 * bound / t:>12.0f}%" if device == "cuda" else ""  # noqa: E731
                 print(f"{'':<13}{'':<22}{'':<9}{'baseline':<16}{base * 1e3:>10.3f}{1.0:>12.2f}x{share(base)}")
-                for name in names:
-                    t = timed(make(with_backend(f"{device}={name}", public)), device, args.min_time)
+                for name, t in zip(names, times):
                     extra = ""
                     if op == "warp" and label == "fwd" and bandwidth:
                         extra = f"  {moved / t / 1e9:.0f} GB/s = {100 * moved / t / bandwidth:.0f}% of copy"

@@ -36,6 +36,26 @@ def test_warp_gradients_equal_grid_sample(shape):
         torch.testing.assert_close(g, e, atol=1e-10, rtol=1e-10)
 
 
+@pytest.mark.parametrize("threads", [1, 3, 8])
+@pytest.mark.parametrize("shape", [(1, 3, 13, 17), (2, 4, 7, 5)])
+def test_warp_gradients_on_any_number_of_threads(threads, shape):
+    # With fewer images than threads, the CPU backward splits each image into
+    # bands of rows that scatter into copies of the input gradient.
+    b, c, h, w = shape
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    flow = random_flow(b, h, w, torch.float64).requires_grad_()
+    grad = torch.randn(shape, dtype=torch.float64)
+    expected = torch.autograd.grad(reference.warp_with_grid_sample(x, flow), (x, flow), grad)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = compiled.warp_backward(grad, x.detach(), flow.detach())
+    finally:
+        torch.set_num_threads(before)
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, atol=1e-10, rtol=1e-10)
+
+
 @pytest.mark.parametrize("shape", WARP_SHAPES)
 def test_warp_compiled_matches_reference_float32(shape):
     b, c, h, w = shape

@@ -70,9 +70,6 @@ V2V_HOST_DEVICE __nv_bfloat16 from_acc<__nv_bfloat16>(float v) {
 }
 #endif
 
-V2V_HOST_DEVICE float floor_acc(float v) { return floorf(v); }
-V2V_HOST_DEVICE double floor_acc(double v) { return floor(v); }
-
 V2V_HOST_DEVICE int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 // The grid and block of a kernel launch (1-D). Each kernel has one function that
