@@ -5,17 +5,14 @@ half-precision weights, and weights saved from DataParallel (``module.``)."""
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from flownet.models import MODELS
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read, or that does not fit the model."""
+from vid2vid import serialization
+from vid2vid.serialization import CheckpointError
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -23,17 +20,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     files and those of :mod:`flownet.training` a dict with ``state_dict``, ``arch``,
     ``epoch`` and ``best_EPE``; for bare state dicts the tensors themselves."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist")
-    try:
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            # The published checkpoints store numpy scalars (best_EPE) beside
-            # the weights, which weights_only refuses; the user chose this file.
-            data = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - unpickling arbitrary bytes can raise almost anything
-        raise CheckpointError(f"{path!r} is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+    # the published checkpoints store best_EPE as a numpy scalar beside the weights
+    data = serialization.load(path, allow=serialization.NUMPY_SCALARS)
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{path!r} holds a {type(data).__name__}, not a checkpoint dict")
     return dict(data)

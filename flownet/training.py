@@ -32,6 +32,9 @@ from flownet.evaluation import synthetic_epe
 from flownet.losses import flow_loss
 from flownet.models import MODELS
 from flownet.synthetic import SyntheticFlowDataset, seeded_generator
+from vid2vid import serialization
+from vid2vid.training.checkpoint import atomic_save
+from vid2vid.training.run_lock import run_lock
 
 _AUGMENT_STREAM = 2  # keeps augmentation draws apart from the data splits' streams
 
@@ -131,74 +134,77 @@ def train_flownet(
         init: a checkpoint of the same variant to start from instead of random
             weights, e.g. a published one to fine-tune.
         workers: DataLoader processes generating pairs.
+
+    Raises:
+        RunLockedError: another live process trains into out_dir.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    latest_path, best_path = checkpoint_paths(out, config.model)
-    log_path = out / "log.csv"
-    device = torch.device(device)
+    with run_lock(out):  # one writer per folder; creates it
+        latest_path, best_path = checkpoint_paths(out, config.model)
+        log_path = out / "log.csv"
+        device = torch.device(device)
 
-    torch.manual_seed(config.seed)
-    model = MODELS[config.model]().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start, best_epe, seconds = 0, float("inf"), 0.0
-    if resume and latest_path.exists():
-        saved = torch.load(latest_path, map_location=device, weights_only=True)
-        previous = FlowTrainingConfig(**saved["config"])
-        if not config.same_run(previous):
-            raise ValueError(f"{latest_path} comes from a different run ({previous}); "
-                             f"resume needs the same settings, only steps and eval_every may change")
-        model.load_state_dict(saved["state_dict"])
-        optimizer.load_state_dict(saved["optimizer"])
-        start, best_epe, seconds = saved["epoch"], saved["best_EPE"], saved["seconds"]
-        _rewrite_log(log_path, start)
-    else:
-        log_path.unlink(missing_ok=True)  # a fresh run starts a fresh learning curve
-        if init is not None:
-            model = load_checkpoint(init, config.model).to(device)
-            optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        torch.manual_seed(config.seed)
+        model = MODELS[config.model]().to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        start, best_epe, seconds = 0, float("inf"), 0.0
+        if resume and latest_path.exists():
+            saved = serialization.load(latest_path, device)
+            serialization.require_keys(saved, ["config", "state_dict", "optimizer", "epoch", "best_EPE", "seconds"],
+                                       latest_path, "a checkpoint of flownet.training")
+            previous = FlowTrainingConfig(**saved["config"])
+            if not config.same_run(previous):
+                raise ValueError(f"{latest_path} comes from a different run ({previous}); "
+                                 f"resume needs the same settings, only steps and eval_every may change")
+            model.load_state_dict(saved["state_dict"])
+            optimizer.load_state_dict(saved["optimizer"])
+            start, best_epe, seconds = saved["epoch"], saved["best_EPE"], saved["seconds"]
+            _rewrite_log(log_path, start)
+        else:
+            log_path.unlink(missing_ok=True)  # a fresh run starts a fresh learning curve
+            if init is not None:
+                model = load_checkpoint(init, config.model).to(device)
+                optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
-    train_set = SyntheticFlowDataset(config.train_pairs or config.steps * config.batch_size, config.height,
-                                     config.width, seed=config.seed, split="train")
-    val_set = SyntheticFlowDataset(config.val_pairs, config.height, config.width, seed=config.seed, split="val")
-    # the pairs of step s are s * batch_size ..., so a resumed run draws what the uninterrupted one would
-    order = [i % len(train_set) for i in range(start * config.batch_size, config.steps * config.batch_size)]
-    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order, num_workers=workers)
+        train_set = SyntheticFlowDataset(config.train_pairs or config.steps * config.batch_size, config.height,
+                                         config.width, seed=config.seed, split="train")
+        val_set = SyntheticFlowDataset(config.val_pairs, config.height, config.width, seed=config.seed, split="val")
+        # the pairs of step s are s * batch_size ..., so a resumed run draws what the uninterrupted one would
+        order = [i % len(train_set) for i in range(start * config.batch_size, config.steps * config.batch_size)]
+        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order, num_workers=workers)
 
-    def save(step: int, path: Path, with_optimizer: bool) -> None:
-        state = {"arch": config.model, "epoch": step, "state_dict": model.state_dict(), "best_EPE": best_epe,
-                 "config": dataclasses.asdict(config), "seconds": seconds}
-        if with_optimizer:
-            state["optimizer"] = optimizer.state_dict()
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # an interrupted save never leaves a truncated checkpoint behind
+        def save(step: int, path: Path, with_optimizer: bool) -> None:
+            state = {"arch": config.model, "epoch": step, "state_dict": model.state_dict(), "best_EPE": best_epe,
+                     "config": dataclasses.asdict(config), "seconds": seconds}
+            if with_optimizer:
+                state["optimizer"] = optimizer.state_dict()
+            atomic_save(state, path)  # an interrupted save never leaves a truncated checkpoint behind
 
-    history: list[dict] = []
-    losses: list[float] = []
-    model.train()
-    bar = tqdm(loader, initial=start, total=config.steps, desc=config.model, disable=not progress)
-    tick = time.perf_counter()
-    for step, (pairs, flow) in enumerate(bar, start + 1):
-        if config.augment:
-            pairs = photometric_augment(pairs, seeded_generator(config.seed, _AUGMENT_STREAM, step))
-        losses.append(training_step(model, optimizer, pairs.to(device), flow.to(device)).item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        if step % config.eval_every and step != config.steps:
-            continue
-        seconds += time.perf_counter() - tick
-        val_epe = synthetic_epe(model, val_set, config.batch_size)
-        row = {"step": step, "train_loss": sum(losses) / len(losses), "val_epe": val_epe, "seconds": round(seconds, 1)}
-        losses.clear()
-        if val_epe < best_epe:
-            best_epe = val_epe
-            save(step, best_path, with_optimizer=False)
-        save(step, latest_path, with_optimizer=True)
-        _append_log(log_path, row)
-        history.append(row)
-        bar.write(f"step {step}: train loss {row['train_loss']:.4f}, validation EPE {val_epe:.3f} px")
+        history: list[dict] = []
+        losses: list[float] = []
+        model.train()
+        bar = tqdm(loader, initial=start, total=config.steps, desc=config.model, disable=not progress)
         tick = time.perf_counter()
-    return history
+        for step, (pairs, flow) in enumerate(bar, start + 1):
+            if config.augment:
+                pairs = photometric_augment(pairs, seeded_generator(config.seed, _AUGMENT_STREAM, step))
+            losses.append(training_step(model, optimizer, pairs.to(device), flow.to(device)).item())
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            if step % config.eval_every and step != config.steps:
+                continue
+            seconds += time.perf_counter() - tick
+            val_epe = synthetic_epe(model, val_set, config.batch_size)
+            row = {"step": step, "train_loss": sum(losses) / len(losses), "val_epe": val_epe, "seconds": round(seconds, 1)}
+            losses.clear()
+            if val_epe < best_epe:
+                best_epe = val_epe
+                save(step, best_path, with_optimizer=False)
+            save(step, latest_path, with_optimizer=True)
+            _append_log(log_path, row)
+            history.append(row)
+            bar.write(f"step {step}: train loss {row['train_loss']:.4f}, validation EPE {val_epe:.3f} px")
+            tick = time.perf_counter()
+        return history
 
 
 def read_training_config(path: str | os.PathLike) -> FlowTrainingConfig | None:

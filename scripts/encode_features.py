@@ -24,6 +24,7 @@ from vid2vid.inference import find_checkpoint, load_run
 from vid2vid.models.feature_clusters import cluster_features, instance_features, save_clusters
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, label_dataset
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
+from vid2vid.serialization import CheckpointError
 from vid2vid.training.distributed import resolve_device
 
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         centres = cluster_features(instance_features(model.encoder, batches), args.clusters, args.seed)
         output = Path(args.output) if args.output else run / "features_clusters.npz"
         save_clusters(output, centres, dataclasses.asdict(config.model))
-    except (ConfigError, DatasetError) as e:
+    except (ConfigError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     sizes = ", ".join(f"class {c}: {len(v)}" for c, v in sorted(centres.items()))

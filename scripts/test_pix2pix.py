@@ -19,6 +19,7 @@ from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
 from vid2vid.inference import load_run, render_folder
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
+from vid2vid.serialization import CheckpointError
 from vid2vid.training.distributed import resolve_device
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         model, config, _ = load_run(args.run, Pix2PixConfig, lambda c, d: Pix2Pix(c.model, c.train, d), device)
         count = render_folder(lambda x: model.translate(x, eval_mode=args.eval_mode), args.input, args.output,
                               side_by_side=args.side_by_side, swap=config.data.direction == "BtoA", device=device)
-    except (ConfigError, DatasetError) as e:
+    except (ConfigError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"rendered {count} images to {Path(args.output) / 'index.html'}")

@@ -25,6 +25,7 @@ from vid2vid.data.images import DatasetError
 from vid2vid.inference import load_run
 from vid2vid.models.feature_clusters import load_clusters, sample_feature_map
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels, label_dataset
+from vid2vid.serialization import CheckpointError
 from vid2vid.training.distributed import resolve_device
 from vid2vid.training.logging import save_picture_row, write_html_index
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 pictures["target"] = item["image"]
             rows.append((name, save_picture_row(images, name, pictures)))
         write_html_index(Path(args.output) / "index.html", f"pix2pixHD: {args.input}", rows)
-    except (ConfigError, DatasetError) as e:
+    except (ConfigError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"rendered {len(data)} label maps to {Path(args.output) / 'index.html'}")

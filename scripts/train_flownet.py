@@ -19,6 +19,7 @@ import flownet
 from flownet.checkpoint import CheckpointError, read_checkpoint
 from flownet.training import FlowTrainingConfig, checkpoint_paths, train_flownet
 from vid2vid.cli import image_size
+from vid2vid.training.run_lock import RunLockedError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         history = train_flownet(config, args.out, device=args.device, resume=args.resume, init=args.init,
                                 workers=args.workers, progress=not args.quiet)
-    except (ValueError, CheckpointError) as e:
+    except (ValueError, CheckpointError, RunLockedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     _, best = checkpoint_paths(args.out, config.model)

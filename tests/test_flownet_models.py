@@ -140,14 +140,6 @@ def _same_weights(a, b):
     return all(torch.equal(x, y.to(x.dtype)) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def test_load_official_format_with_numpy_scalars(tmp_path, flownet2s):
-    path = tmp_path / "FlowNet2-S_checkpoint.pth.tar"
-    torch.save({"arch": "FlowNet2S", "epoch": 3, "best_EPE": np.float64(2.5), "state_dict": flownet2s.state_dict()},
-               path)
-    loaded = flownet.load_checkpoint(path)
-    assert type(loaded) is flownet.FlowNet2S and _same_weights(flownet2s, loaded)
-
-
 def test_load_bare_half_and_dataparallel_state_dicts(tmp_path, flownet2s):
     half = {f"module.{k}": v.half() for k, v in flownet2s.state_dict().items()}
     torch.save(half, tmp_path / "half.pth")

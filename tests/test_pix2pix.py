@@ -231,7 +231,7 @@ def test_checkpoints_keep_the_last_k_and_latest(tmp_path):
     root = side_by_side_dataset(tmp_path / "data")
     _, trainer = run_trainer(root, tmp_path / "run", max_iters=8, checkpoint_every=2, keep_checkpoints=2)
     assert [p.name for p in trainer.checkpoints.numbered()] == ["iter_00000006.pt", "iter_00000008.pt"]
-    assert torch.load(trainer.checkpoints.latest, weights_only=False)["iteration"] == 8
+    assert torch.load(trainer.checkpoints.latest, weights_only=True)["iteration"] == 8
 
 
 def test_a_killed_writer_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
@@ -268,7 +268,7 @@ def test_atomic_save_survives_sigkill(tmp_path):
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     root = side_by_side_dataset(tmp_path / "data", count=4)
     run_trainer(root, tmp_path / "run", max_iters=2, checkpoint_every=2)
-    before = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)
+    before = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=True)
     config = tiny_config(root, max_iters=6)
     task = Pix2Pix(config.model, config.train)
     data = AlignedDataset(root, "train", config.data, multiple=task.multiple)
@@ -277,7 +277,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     task.generator.model[1].weight.data.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match="loss became nan at iteration 3"):
         trainer.fit()
-    after = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)
+    after = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=True)
     assert after["iteration"] == 2
     assert all(torch.equal(before["networks"]["G"][k], after["networks"]["G"][k]) for k in before["networks"]["G"])
 

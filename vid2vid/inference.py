@@ -11,46 +11,82 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vid2vid import serialization
 from vid2vid.data.aligned import split_pair
 from vid2vid.data.images import DatasetError, list_images, read_rgb, to_tensor
+from vid2vid.serialization import CheckpointError
 from vid2vid.training.checkpoint import LATEST
 from vid2vid.training.logging import save_picture_row, write_html_index
 
 
+# What rendering needs of a run: the generator and, where the config has one,
+# the feature encoder. An exported weights file holds these alone.
+INFERENCE_NETWORKS = ("G", "E")
+EXPORT_FORMAT = "vid2vid-networks"
+
+
 def find_checkpoint(run_or_file: str | os.PathLike) -> tuple[Path, Path]:
-    """(checkpoint file, the run's config.yaml) for a run folder or a checkpoint inside one."""
+    """(checkpoint file, the run's config.yaml) for a run folder, a checkpoint inside
+    one (RUN/checkpoints/*.pt), or a weights file beside a config.yaml
+    (:func:`export_weights`)."""
     path = Path(run_or_file)
     checkpoint = path / "checkpoints" / LATEST if path.is_dir() else path
     if not checkpoint.is_file():
-        raise DatasetError(f"no checkpoint at {checkpoint}; pass a run folder (with checkpoints/{LATEST}) "
-                           f"or a checkpoint file")
-    config = checkpoint.parent.parent / "config.yaml"
-    if not config.is_file():
-        raise DatasetError(f"{config} is missing: the run's config tells how to rebuild the networks")
-    return checkpoint, config
+        raise DatasetError(f"no checkpoint at {checkpoint}; pass a run folder (with checkpoints/{LATEST}), "
+                           f"a checkpoint file or a .safetensors file")
+    for config in (checkpoint.parent / "config.yaml", checkpoint.parent.parent / "config.yaml"):
+        if config.is_file():
+            return checkpoint, config
+    raise DatasetError(f"no config.yaml beside {checkpoint} or in its run folder: the run's config tells how to "
+                       f"rebuild the networks")
 
 
-def load_networks(checkpoint: Path, device: torch.device) -> dict[str, Any]:
-    """The network state dicts of a trainer checkpoint."""
-    state = torch.load(checkpoint, map_location=device, weights_only=False)
-    if not isinstance(state, dict) or "networks" not in state:
-        raise DatasetError(f"{checkpoint} is not a checkpoint of the vid2vid trainer")
+def load_networks(checkpoint: Path, device: torch.device) -> dict[str, dict[str, Tensor]]:
+    """The network state dicts, by network name, of a trainer checkpoint or an exported .safetensors file."""
+    if checkpoint.suffix == ".safetensors":
+        tensors, metadata = serialization.load_safetensors(checkpoint, device)
+        if metadata.get("format") != EXPORT_FORMAT:
+            raise CheckpointError(f"{checkpoint} is not a weights file of scripts/export_weights.py "
+                                  f"(its metadata has no format {EXPORT_FORMAT!r})")
+        networks: dict[str, dict[str, Tensor]] = {}
+        for key, tensor in tensors.items():
+            name, _, parameter = key.partition(".")
+            networks.setdefault(name, {})[parameter] = tensor
+        return networks
+    state = serialization.load(checkpoint, device)
+    serialization.require_keys(state, ["networks"], checkpoint, "a checkpoint of the vid2vid trainer")
     return state["networks"]
 
 
 def restore(task: Any, checkpoint: Path, device: torch.device) -> None:
-    """Loads every network of a task (its ``networks()``) from a trainer checkpoint."""
+    """Loads a task's networks (its ``networks()``) from a trainer checkpoint or an
+    exported weights file, which must hold every inference network the task has."""
     saved = load_networks(checkpoint, device)
     expected = task.networks()
-    if set(saved) != set(expected):
-        raise DatasetError(f"{checkpoint} holds the networks {', '.join(sorted(saved))}, but its config builds "
-                           f"{', '.join(sorted(expected))}: it was saved by another model")
-    for name, net in expected.items():
+    needed = {name for name in expected if name in INFERENCE_NETWORKS}
+    if not needed <= set(saved) or not set(saved) <= set(expected):
+        raise CheckpointError(f"{checkpoint} holds the networks {', '.join(sorted(saved))}, but its config builds "
+                              f"{', '.join(sorted(expected))}: it was saved by another model")
+    for name, state in saved.items():
         try:
-            net.load_state_dict(saved[name])
+            expected[name].load_state_dict(state)
         except RuntimeError as e:
             first = str(e).strip().splitlines()[:3]
-            raise DatasetError(f"{checkpoint}: network {name} does not fit its config ({' '.join(first)})") from None
+            raise CheckpointError(f"{checkpoint}: network {name} does not fit its config ({' '.join(first)})") \
+                from None
+
+
+def export_weights(run: str | os.PathLike, output: str | os.PathLike) -> list[str]:
+    """Writes the inference networks of a run (or checkpoint) to a .safetensors file;
+    returns their names. Rendering takes the file where a config.yaml sits beside
+    it, or in the run folder's checkpoints/."""
+    checkpoint, _ = find_checkpoint(run)
+    saved = load_networks(checkpoint, torch.device("cpu"))
+    names = [name for name in INFERENCE_NETWORKS if name in saved]
+    tensors = {f"{name}.{key}": value for name in names for key, value in saved[name].items()}
+    serialization.save_safetensors(tensors, output, {"format": EXPORT_FORMAT, "networks": ",".join(names),
+                                                     "source": str(checkpoint)})
+    return names
 
 
 def load_run(run: str | os.PathLike, config_cls: type, make_task: Callable[[Any, torch.device], Any],

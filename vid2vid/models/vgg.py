@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vid2vid import serialization
+
 # torchvision's configuration "E": channels, or "M" for a 2x2 max pool
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 # the feature maps the loss compares: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 (indices in ``features``)
@@ -69,10 +71,7 @@ def find_vgg19_weights(path: str | os.PathLike | None = None) -> Path | None:
 
 def load_vgg19(path: str | os.PathLike) -> VGG19Features:
     """VGG19Features with the weights of a torchvision VGG19 state dict (classifier entries ignored)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file
-        raise ValueError(f"cannot read VGG19 weights {os.fspath(path)!r} ({type(e).__name__}: {e})") from None
+    state = serialization.load(path)
     model = VGG19Features()
     wanted = {k: v for k, v in state.items() if k.startswith("features.")} if isinstance(state, dict) else {}
     expected = model.state_dict()

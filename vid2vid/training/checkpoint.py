@@ -1,7 +1,9 @@
 """Checkpoint files of the trainer: written atomically, the last K kept, and
 ``latest.pt`` always naming the newest state.
 
-A checkpoint is one ``torch.save``d dict. Writing goes to a temporary file in
+A checkpoint is one ``torch.save``d dict of tensors and plain Python values,
+so that it loads with ``weights_only=True`` (:mod:`vid2vid.serialization`):
+a shared run folder cannot run code. Writing goes to a temporary file in
 the same folder, flushed to disk, then renamed over the target: a run killed
 while writing leaves the previous checkpoint as it was, never a truncated one.
 """
@@ -16,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from vid2vid import serialization
 
 LATEST = "latest.pt"
 _NUMBERED = re.compile(r"^iter_(\d+)\.pt$")
@@ -36,16 +40,23 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """The state of every random generator a training step may draw from."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The state of every random generator a training step may draw from, as
+    tensors and plain values (numpy's key array becomes an int64 tensor)."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position,
+                                                    has_gauss, gauss),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restores what rng_state returned, or the numpy array of checkpoints written before it."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else keys
+    np.random.set_state((name, keys.astype(np.uint32), position, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -83,5 +94,4 @@ class CheckpointFolder:
         """The newest state, or None when the folder has none."""
         if not self.latest.exists():
             return None
-        # the RNG states hold numpy arrays and Python tuples: this file is the run's own
-        return torch.load(self.latest, map_location=map_location, weights_only=False)
+        return serialization.load(self.latest, map_location, allow=serialization.NUMPY_RNG_ARRAYS)

@@ -5,7 +5,8 @@
 
 A script names its config class, its built-in default config file and how to
 build its task and dataset; :func:`train_main` does the rest: loading and
-validating the config, refusing to overwrite another run, writing the resolved
+validating the config, locking the run folder against a second trainer,
+refusing to overwrite another run, writing the resolved
 config next to the checkpoints, joining the process group, seeding, resuming
 and reporting errors as one clear line.
 """
@@ -13,6 +14,7 @@ and reporting errors as one clear line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +26,7 @@ from torch.utils.data import Dataset
 from vid2vid.config import ConfigError, load_config, save_config
 from vid2vid.data.images import DatasetError
 from vid2vid.training.distributed import DistContext, init_distributed, shutdown_distributed
+from vid2vid.training.run_lock import RunLockedError, run_lock
 from vid2vid.training.trainer import NonFiniteLossError, Trainer, TrainingTask, seed_everything
 
 C = TypeVar("C")
@@ -76,10 +79,13 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
     overrides = list(args.overrides) + ([f"train.max_iters={args.max_iters}"] if args.max_iters is not None else [])
     overrides += extra_overrides(args)
     dist = None
+    lock = contextlib.ExitStack()
     try:
         config = load_config(config_cls, args.config, overrides)
         dist = init_distributed(config.train.device)
         output: Path = args.output
+        if dist.is_main:  # before anything reads or writes the folder
+            lock.enter_context(run_lock(output))
         resolved = output / "config.yaml"
         latest = output / "checkpoints" / "latest.pt"
         if args.resume and latest.exists() and resolved.exists():
@@ -99,13 +105,14 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         resumed = args.resume and trainer.resume()
         iteration = trainer.fit()
         finished = finish(config, task, output) if finish is not None and dist.is_main else None
-    except (ConfigError, DatasetError, NonFiniteLossError, ValueError) as e:
+    except (ConfigError, DatasetError, NonFiniteLossError, RunLockedError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
         task = trainer = None  # the DDP modules go before the process group does (see shutdown_distributed)
         if dist is not None:
             shutdown_distributed()
+        lock.close()
     if dist.is_main:
         how = "resumed and " if resumed else ""
         print(f"{how}stopped at iteration {iteration}; checkpoints in {output / 'checkpoints'}, "

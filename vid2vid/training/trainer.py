@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from vid2vid import serialization
 from vid2vid.training.checkpoint import CheckpointFolder, rng_state, set_rng_state
 from vid2vid.training.distributed import DistContext, unwrap
 from vid2vid.training.logging import RunLogger
@@ -246,7 +247,14 @@ class Trainer:
         state = self.checkpoints.load_latest(map_location=self.dist.device)
         if state is None:
             return False
-        self.load_state_dict(state)
+        path = self.checkpoints.latest
+        serialization.require_keys(state, self.state_dict().keys(), path, "a checkpoint of this trainer")
+        try:
+            self.load_state_dict(state)
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            first = " ".join(str(e).split())[:300]
+            raise serialization.CheckpointError(f"{path} does not fit this run ({type(e).__name__}: {first})") \
+                from None
         self.logger.truncate(self.ctx.iteration)
         return True
 
