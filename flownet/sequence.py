@@ -4,14 +4,14 @@ and a colour-coded visualisation (PNG frames and an mp4)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor
 from tqdm import tqdm
 
-from flownet.estimate import estimate
 from flownet.flow_utils import flow_to_color, write_flo
 from vid2vid.data.frames import iter_frames, write_image, write_video
 
@@ -21,16 +21,23 @@ No FlowNet2 checkpoint given (--checkpoint). The weights are not shipped with vi
     linked from the README of NVIDIA/flownet2-pytorch; download one and pass its path;
   * or train one on generated data (no download needed), for example
       python scripts/train_flownet.py --model FlowNet2S --steps 3000 --out runs/flownet2s
-    and pass runs/flownet2s/FlowNet2S_model_best.pth.tar."""
+    and pass runs/flownet2s/FlowNet2S_model_best.pth.tar;
+  * or use flow that needs no weights: --method dis (OpenCV's DIS; pip install opencv-python-headless)."""
+
+# frames a, b (B, 3, H, W) in 0..255 -> flow (B, 2, H, W) from a to b: flownet.estimate with a model bound,
+# or flownet.dis.dis_flow
+FlowEstimator = Callable[[Tensor, Tensor], Tensor]
+
+
+def _frame(frame: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
 
 
 def compute_sequence_flow(
-    model: nn.Module,
+    estimator: FlowEstimator,
     source: str | os.PathLike,
     output: str | os.PathLike,
     *,
-    fit: str = "resize",
-    amp: torch.dtype | None = None,
     max_frames: int | None = None,
     fps: float = 10,
     progress: bool = True,
@@ -40,7 +47,6 @@ def compute_sequence_flow(
     output = Path(output)
     (output / "flow").mkdir(parents=True, exist_ok=True)
     (output / "color").mkdir(parents=True, exist_ok=True)
-    device = next(model.parameters()).device
     previous = None
     colours = []
     count = 0
@@ -48,9 +54,9 @@ def compute_sequence_flow(
     for index, frame in enumerate(tqdm(frames, desc="flow", unit="frame", disable=not progress)):
         if max_frames is not None and index >= max_frames:
             break
-        current = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).to(device)
+        current = _frame(frame)
         if previous is not None:
-            flow = estimate(model, previous, current, fit=fit, amp=amp)[0]
+            flow = estimator(previous, current)[0]
             write_flo(output / "flow" / f"{count:05d}.flo", flow)
             colour = flow_to_color(flow)
             write_image(output / "color" / f"{count:05d}.png", colour)
@@ -64,12 +70,10 @@ def compute_sequence_flow(
 
 
 def compute_dataset_flow(
-    model: nn.Module,
+    estimator: FlowEstimator,
     root: str | os.PathLike,
     phase: str = "train",
     *,
-    fit: str = "resize",
-    amp: torch.dtype | None = None,
     progress: bool = True,
 ) -> int:
     """The reference flows of a vid2vid dataset: for every sequence of ROOT/<phase>_B (a folder of
@@ -83,16 +87,15 @@ def compute_dataset_flow(
     sequences = sorted(p for p in frames_root.iterdir() if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES)
     if not sequences:
         raise ValueError(f"{frames_root} holds no sequence folders or videos")
-    device = next(model.parameters()).device
     count = 0
     for sequence in tqdm(sequences, desc="sequences", disable=not progress):
         folder = Path(root) / f"{phase}_flow" / (sequence.name if sequence.is_dir() else sequence.stem)
         folder.mkdir(parents=True, exist_ok=True)
         previous = None
         for index, frame in enumerate(iter_frames(sequence)):
-            current = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).to(device)
+            current = _frame(frame)
             if previous is not None:
-                write_flo(folder / f"{index - 1:05d}.flo", estimate(model, current, previous, fit=fit, amp=amp)[0])
+                write_flo(folder / f"{index - 1:05d}.flo", estimator(current, previous)[0])
                 count += 1
             previous = current
     return count

@@ -1,8 +1,12 @@
 #!/usr/bin/env python
-"""Optical flow of a video or a folder of frames with FlowNet2.
+"""Optical flow of a video or a folder of frames with FlowNet2, or with DIS (no weights).
 
     python scripts/compute_flow.py INPUT --checkpoint FlowNet2_checkpoint.pth.tar --output OUT
     python scripts/compute_flow.py --dataset ROOT --phase train --checkpoint FlowNet2_checkpoint.pth.tar
+    python scripts/compute_flow.py --dataset ROOT --phase train --method dis
+
+--method dis uses OpenCV's DIS flow (medium preset, CPU; pip install
+opencv-python-headless): no weights needed, less accurate than FlowNet2.
 
 INPUT is a video file (anything PyAV decodes) or a folder of PNG/JPG frames.
 Writes OUT/flow/NNNNN.flo (Middlebury .flo, flow from frame N to N+1),
@@ -16,11 +20,13 @@ flow from frame N+1 back to frame N (what model.flow_source=files reads).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 import torch
 
 import flownet
+from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
 from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, compute_sequence_flow
 from vid2vid.data.frames import FrameReadError
 
@@ -30,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", nargs="?", help="video file or folder of frames")
     parser.add_argument("--dataset", help="vid2vid dataset folder: write <phase>_flow/ for its <phase>_B/ sequences")
     parser.add_argument("--phase", default="train", help="dataset phase with --dataset (default train)")
+    parser.add_argument("--method", choices=["flownet2", "dis"], default="flownet2",
+                        help="FlowNet2 (needs --checkpoint; default) or DIS (OpenCV, no weights)")
     parser.add_argument("--checkpoint", help="FlowNet2 checkpoint (.pth.tar or state dict)")
     parser.add_argument("--model", choices=sorted(flownet.MODELS), help="variant (default: inferred from the weights)")
     parser.add_argument("--output", default="flow_out", help="output folder (default: flow_out)")
@@ -43,18 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     if (args.input is None) == (args.dataset is None):
         parser.error("give either INPUT or --dataset ROOT")
 
-    if not args.checkpoint:
+    if args.method == "flownet2" and not args.checkpoint:
         print(NO_CHECKPOINT_MESSAGE, file=sys.stderr)
         return 2
     try:
-        model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
-        amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
+        if args.method == "dis":
+            if not dis_available():
+                raise ValueError(MISSING_OPENCV)
+            estimator = dis_flow
+        else:
+            model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
+            amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
+            estimator = functools.partial(flownet.estimate, model, fit=args.fit, amp=amp)
         if args.dataset:
-            count = compute_dataset_flow(model, args.dataset, args.phase, fit=args.fit, amp=amp)
+            count = compute_dataset_flow(estimator, args.dataset, args.phase)
             print(f"wrote {count} flows to {args.dataset}/{args.phase}_flow")
             return 0
-        count = compute_sequence_flow(model, args.input, args.output, fit=args.fit, amp=amp,
-                                      max_frames=args.max_frames, fps=args.fps)
+        count = compute_sequence_flow(estimator, args.input, args.output, max_frames=args.max_frames, fps=args.fps)
     except (flownet.CheckpointError, FrameReadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

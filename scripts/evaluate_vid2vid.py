@@ -8,8 +8,9 @@ For every sequence of DATASET/<phase>_A (and _inst, _B): PSNR and SSIM of the
 made frames against the real ones, and the temporal warping error: the mean
 difference (RGB levels) between each made frame and the previous made frame
 warped by the real frames' flow, over the pixels that flow explains. The flow
-comes from DATASET/<phase>_flow (scripts/compute_flow.py --dataset) or from
---flownet-checkpoint. Prints one table: vid2vid, pix2pixHD (with --pix2pixhd, a
+comes from DATASET/<phase>_flow (scripts/compute_flow.py --dataset) when it
+exists, else from --flownet-checkpoint, else from OpenCV's DIS flow (no weights;
+pip install opencv-python-headless). Prints one table: vid2vid, pix2pixHD (with --pix2pixhd, a
 run trained on the same label maps, e.g. on DATASET itself: pix2pixHD reads a
 sequence dataset's frames), and the real video for reference.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 from pathlib import Path
@@ -34,12 +36,13 @@ from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
 from vid2vid.training.distributed import resolve_device
 
 
-def sequences(data, device, flownet_model):
-    """The dataset's sequences on the device, each with the flows of its real frames."""
+def sequences(data, device, estimator):
+    """The dataset's sequences on the device, each with the flows of its real frames (from
+    estimator where the dataset has none)."""
     for index in range(len(data)):
         item = {k: v.to(device) for k, v in data[index].items() if torch.is_tensor(v) and v.dim() > 0}
-        if flownet_model is not None:
-            item["flow"] = estimate_backward_flows(flownet_model, item["image"][None])[0]
+        if estimator is not None:
+            item["flow"] = estimate_backward_flows(estimator, item["image"][None])[0]
         yield item
 
 
@@ -57,14 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         model, config, _ = load_run(args.checkpoint, Vid2VidConfig, Vid2Vid.for_inference, device)
         flow_files = (Path(args.dataset) / f"{args.phase}_flow").is_dir()
-        flownet_model = None
-        if not flow_files:
-            if not args.flownet_checkpoint:
-                raise DatasetError(f"{Path(args.dataset) / f'{args.phase}_flow'} does not exist: compute it with "
-                                   f"scripts/compute_flow.py --dataset, or pass --flownet-checkpoint")
+        estimator = None
+        if not flow_files and args.flownet_checkpoint:
             import flownet
 
-            flownet_model = flownet.load_checkpoint(args.flownet_checkpoint).to(device).eval()
+            estimator = functools.partial(flownet.estimate,
+                                          flownet.load_checkpoint(args.flownet_checkpoint).to(device).eval())
+        elif not flow_files:
+            from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+
+            if not dis_available():
+                raise DatasetError(f"{Path(args.dataset) / f'{args.phase}_flow'} does not exist, and {MISSING_OPENCV}"
+                                   f"; or compute it with scripts/compute_flow.py --dataset, or pass "
+                                   f"--flownet-checkpoint")
+            estimator = dis_flow
         still = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
         makers = {"vid2vid": vid2vid_frames(model)}
         multiple = model.multiple
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         makers["real video"] = real_frames
         data = sequence_dataset(still, args.dataset, args.phase, schedule=None, train=False, multiple=multiple,
                                 with_flow=flow_files)
-        scores = score_videos(makers, sequences(data, device, flownet_model))
+        scores = score_videos(makers, sequences(data, device, estimator))
     except (ConfigError, DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -8,6 +8,8 @@ Writes OUTPUT/train_B/<video>_<k>/00000.png ... (and OUTPUT/test_B/ for every
 --test-every-th sequence). --edges writes Canny edge maps of the frames to
 OUTPUT/train_A/ as inputs; --face-landmarks LM.npy (one per video, (frames, 68, 2)
 in output pixel coordinates, or folders of 68-line .txt files) writes edge2face maps instead.
+--flow dis writes OUTPUT/<split>_flow/ with OpenCV's DIS flow (no weights; pip install
+opencv-python-headless), what model.flow_source=files reads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+from flownet.sequence import compute_dataset_flow
 from vid2vid.cli import image_size
 from vid2vid.data.edges import read_landmarks
 from vid2vid.data.images import DatasetError
@@ -33,20 +37,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-every", type=int, default=0, help="every n-th sequence to test_* (default: none)")
     parser.add_argument("--edges", action="store_true", help="Canny edge maps as inputs (train_A)")
     parser.add_argument("--face-landmarks", nargs="+", help="landmarks per video for edge2face inputs")
+    parser.add_argument("--flow", choices=["none", "dis"], default="none",
+                        help="dis: also write <split>_flow/ with DIS optical flow (default none)")
     args = parser.parse_args(argv)
     try:
         edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
         config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
                                   test_every=args.test_every, edges=edges)
         landmarks = [read_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
+        if args.flow == "dis" and not dis_available():
+            raise ValueError(MISSING_OPENCV)
         written = prepare_video_dataset(args.videos, args.output, config, landmarks)
+        if args.flow == "dis":
+            for split in sorted({s.split for s in written}):
+                compute_dataset_flow(dis_flow, args.output, split, progress=False)
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     for split in ("train", "test"):
         chosen = [s for s in written if s.split == split]
         if chosen:
-            print(f"{split}: {len(chosen)} sequences, {sum(s.frames for s in chosen)} frames")
+            print(f"{split}: {len(chosen)} sequences, {sum(s.frames for s in chosen)} frames"
+                  + (f", flow in {args.output}/{split}_flow" if args.flow == "dis" else ""))
     return 0
 
 

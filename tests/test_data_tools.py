@@ -235,11 +235,13 @@ def test_short_sequences_and_the_script(tmp_path):
 def test_prepare_script(tmp_path):
     video = moving_square_video(tmp_path / "clip.mp4")
     result = subprocess.run([sys.executable, "scripts/prepare_video_dataset.py", str(video), "--output",
-                             str(tmp_path / "out"), "--sequence-length", "6", "--size", "32x48", "--edges"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+                             str(tmp_path / "out"), "--sequence-length", "6", "--size", "32x48", "--edges",
+                             "--flow", "dis"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "train: 2 sequences, 12 frames" in result.stdout
+    assert "train: 2 sequences, 12 frames, flow in" in result.stdout
     assert Image.open(tmp_path / "out" / "train_A" / "clip_001" / "00005.png").size == (48, 32)
+    flows = sorted((tmp_path / "out" / "train_flow" / "clip_001").glob("*.flo"))
+    assert len(flows) == 5 and flownet.read_flo(flows[0]).shape == (32, 48, 2)
     result = subprocess.run([sys.executable, "scripts/prepare_video_dataset.py", str(tmp_path / "nope.mp4"),
                              "--output", str(tmp_path / "x")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 1 and "nope.mp4 does not exist" in result.stderr

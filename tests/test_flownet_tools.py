@@ -182,6 +182,19 @@ def _run(*args):
                           cwd=ROOT, timeout=300)
 
 
+def test_dis_flow_recovers_a_known_motion_of_a_texture():
+    from flownet.dis import dis_flow
+    from vid2vid.data.procedural import random_texture, seeded_generator
+
+    picture = random_texture(seeded_generator(3), 96, 128)[None] * 255
+    true = torch.zeros(1, 2, 96, 128)
+    true[:, 0], true[:, 1] = 3.25, -1.5
+    moved = warp(picture, true)  # moved[p] = picture[p + true[p]]: the flow from moved to picture
+    inner = (slice(None), slice(None), slice(12, -12), slice(12, -12))
+    error = (dis_flow(moved, picture) - true)[inner].norm(dim=1)
+    assert error.median() < 0.25
+
+
 def test_compute_flow_without_checkpoint_says_where_weights_come_from(tmp_path):
     result = _run(str(tmp_path))
     assert result.returncode == 2

@@ -318,6 +318,28 @@ def test_reference_flow_from_flownet(tmp_path, demo):
     assert "F_flow" in task.train_step(batch, _ctx(cfg, task))
 
 
+def test_reference_flow_from_dis_follows_the_exact_demo_flow(demo):
+    cfg = config("model.flow_source=dis")
+    task, batch = clip_batch(cfg, demo)
+    assert "flow" not in batch  # DIS computes the flows from the real frames while training
+    flows, confidence = task.reference_flows(batch, batch["image"])
+    exact = clip_batch(config(), demo)[1]["flow"]
+    trusted = confidence[:, :, 0] > 0
+    error = (flows - exact).norm(dim=2)[trusted]
+    assert trusted.float().mean() > 0.5 and error.median() < 0.5
+    assert "F_flow" in task.train_step(batch, _ctx(cfg, task))
+
+
+def test_a_missing_flow_folder_names_the_ways_to_get_flow(tmp_path, demo):
+    root = _copy(demo, tmp_path)
+    shutil.rmtree(root / "train_flow")
+    with pytest.raises(DatasetError) as e:
+        sequence_dataset(config(), root, "train", multiple=4)
+    for route in ("compute_flow.py --dataset", "--method dis", "prepare_video_dataset.py --flow dis",
+                  "model.flow_source=dis", "model.flow_source=none"):
+        assert route in str(e.value)
+
+
 def test_without_flow_the_flow_losses_are_off(demo):
     with pytest.warns(UserWarning, match="flow_source=none"):
         cfg = config("model.flow_source=none")
@@ -448,6 +470,12 @@ def test_compute_flow_writes_a_dataset_s_reference_flows(tmp_path, demo):
     assert len(flows) == 9 and read_flo(flows[0]).shape == (32, 32, 2)
     sequence_dataset(config(), root, "train", multiple=4)  # the dataset takes them
 
+    shutil.rmtree(root / "train_flow")
+    result = run_script("scripts/compute_flow.py", "--dataset", str(root), "--method", "dis")
+    assert result.returncode == 0, result.stderr
+    assert len(list((root / "train_flow" / "seq01").glob("*.flo"))) == 9
+    sequence_dataset(config(), root, "train", multiple=4)
+
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -509,8 +537,11 @@ def test_evaluate_script_compares_vid2vid_with_a_pix2pixhd_baseline(trained, dem
     shutil.copytree(demo, tmp_path / "noflow")
     shutil.rmtree(tmp_path / "noflow" / "test_flow")
     result = run_script("scripts/evaluate_vid2vid.py", "--checkpoint", str(trained), "--dataset",
-                        str(tmp_path / "noflow"))
-    assert result.returncode == 1 and "compute it with scripts/compute_flow.py --dataset" in result.stderr
+                        str(tmp_path / "noflow"), "--json", str(tmp_path / "dis.json"))
+    assert result.returncode == 0 and "| vid2vid |" in result.stdout, result.stderr  # DIS flow, no weights
+    dis_scores = json.loads((tmp_path / "dis.json").read_text())
+    assert dis_scores["vid2vid"]["psnr"] == scores["vid2vid"]["psnr"]
+    assert dis_scores["real video"]["warping_error"] < 3.0
     import flownet
 
     torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")

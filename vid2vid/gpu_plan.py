@@ -44,13 +44,20 @@ def _pix2pixhd_batch(config: Pix2PixHDConfig, batch: int, h: int, w: int) -> dic
     return out
 
 
+def _flow_on_the_gpu(config: Vid2VidConfig) -> Vid2VidConfig:
+    """DIS flow runs on the CPU, beside the GPU: for the GPU, its flows are as if read from files."""
+    if config.model.flow_source != "dis":
+        return config
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, flow_source="files"))
+
+
 def _vid2vid_batch(config: Vid2VidConfig, batch: int, h: int, w: int) -> dict[str, Tensor]:
     """A clip of the longest length the schedule reaches (vid2vid.data.sequences.SequenceDataset's items)."""
     frames = config.schedule.n_frames_total
     label = _ids(batch, frames, 1, h, w) if config.data.input == "labels" else \
         _float(batch, frames, config.data.input_channels(config.model.label_nc), h, w)
     out = {"label": label, "instance": _ids(batch, frames, 1, h, w), "image": _float(batch, frames, 3, h, w)}
-    if config.model.flow_source == "files":
+    if _flow_on_the_gpu(config).model.flow_source == "files":
         out["flow"] = _float(batch, frames - 1, 2, h, w)
     return out
 
@@ -76,7 +83,7 @@ FAMILIES = {family.name: family for family in (
            lambda c: c.data.crop_size),  # the pix2pix demo is made at crop_size (scripts/train_pix2pix.py)
     Family("pix2pixhd", Pix2PixHDConfig, lambda c, device: Pix2PixHD(c.model, c.train, device), _pix2pixhd_batch,
            lambda c: _default_size(build_label_demo_dataset)),
-    Family("vid2vid", Vid2VidConfig, lambda c, device: Vid2Vid(c, device), _vid2vid_batch,
+    Family("vid2vid", Vid2VidConfig, lambda c, device: Vid2Vid(_flow_on_the_gpu(c), device), _vid2vid_batch,
            lambda c: _default_size(build_video_demo_dataset)),
 )}
 

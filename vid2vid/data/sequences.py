@@ -216,7 +216,14 @@ class SequenceDataset(Dataset):
         if config.input == "openpose" and config.densepose:
             columns["densepose"] = (self.root / f"{phase}_densepose", ())
         if with_flow:
-            columns["flow"] = (Path(config.flow_dir) if config.flow_dir else self.root / f"{phase}_flow", ())
+            flow_dir = Path(config.flow_dir) if config.flow_dir else self.root / f"{phase}_flow"
+            if not flow_dir.is_dir():
+                raise DatasetError(
+                    f"no flow folder {flow_dir} (model.flow_source=files reads the flow of every frame pair from "
+                    f"it): write it with scripts/compute_flow.py --dataset {self.root} --phase {phase} --method dis "
+                    f"(or FlowNet2 weights), or prepare the dataset with scripts/prepare_video_dataset.py --flow dis; "
+                    f"or set model.flow_source=dis (DIS flow while training) or model.flow_source=none")
+            columns["flow"] = (flow_dir, ())
         self.sequences: list[dict[str, FrameSource]] = []
         for name in names:
             sources = {}

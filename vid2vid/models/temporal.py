@@ -9,6 +9,8 @@ from frame i+1 to frame i (backward, the direction the generator warps in), in p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -66,13 +68,12 @@ def video_clips(frames: Tensor, flows: Tensor | None, n_frames_D: int, skip: int
 
 
 @torch.no_grad()
-def estimate_backward_flows(flow_model: torch.nn.Module, frames: Tensor) -> Tensor:
-    """A FlowNet2 model's flows (B, T-1, 2, H, W) from each frame of clips (B, T, 3, H, W) in -1..1 to the one
-    before: the reference flow when none is stored."""
-    from flownet import estimate  # flownet is loaded only where a flow model is used
-
+def estimate_backward_flows(estimator: Callable[[Tensor, Tensor], Tensor], frames: Tensor) -> Tensor:
+    """The flows (B, T-1, 2, H, W) from each frame of clips (B, T, 3, H, W) in -1..1 to the one before, by
+    an estimator (frames a, b in 0..255 -> flow a -> b: flownet.estimate with a model, flownet.dis.dis_flow):
+    the reference flow when none is stored."""
     as_255 = lambda x: (x.flatten(0, 1).float() + 1) * 127.5  # noqa: E731
-    flows = estimate(flow_model, as_255(frames[:, 1:]), as_255(frames[:, :-1]))
+    flows = estimator(as_255(frames[:, 1:]), as_255(frames[:, :-1]))
     return flows.unflatten(0, (frames.shape[0], frames.shape[1] - 1))
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -51,7 +52,7 @@ from vid2vid.models.vgg import vgg_loss_or_none
 from vid2vid.ops import warp
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
-FlowSource = Literal["files", "flownet", "none"]
+FlowSource = Literal["files", "dis", "flownet", "none"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ class Vid2VidModelConfig(LabelModelConfig):
     lambda_mask: float = 1.0
     """occlusion-mask weight loss"""
     flow_source: FlowSource = "files"
-    """reference flow: files (.flo per frame pair: the dataset's <phase>_flow or data.flow_dir), flownet
-    (FlowNet2 on the real frames, model.flownet_checkpoint), none (flow losses off)"""
+    """reference flow: files (.flo per frame pair: the dataset's <phase>_flow or data.flow_dir), dis
+    (OpenCV's DIS flow of the real frames, on the CPU, no weights), flownet (FlowNet2 on the real frames,
+    model.flownet_checkpoint), none (flow losses off)"""
     flownet_checkpoint: str | None = None
     confidence_threshold: float = CONFIDENCE_THRESHOLD
     first_frame: Literal["generator", "pix2pixhd"] = "generator"
@@ -249,11 +251,19 @@ class Vid2Vid:
         self.gan_loss = GANLoss(c.gan_mode)
         self.vgg_loss = (vgg_loss_or_none(c.vgg_weights, c.vgg_required, device)
                          if with_losses and c.lambda_vgg > 0 else None)
-        self.flownet = None
+        # the reference flow of the real frames, when not read from files: (a, b) in 0..255 -> flow a -> b
+        self.flow_estimator: Callable[[Tensor, Tensor], Tensor] | None = None
         if with_losses and c.flow_source == "flownet":
-            import flownet  # loaded only when asked for: the reference flow of the real frames
+            import flownet  # loaded only when asked for
 
-            self.flownet = flownet.load_checkpoint(c.flownet_checkpoint).to(device).eval().requires_grad_(False)
+            model = flownet.load_checkpoint(c.flownet_checkpoint).to(device).eval().requires_grad_(False)
+            self.flow_estimator = functools.partial(flownet.estimate, model)
+        elif with_losses and c.flow_source == "dis":
+            from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+
+            if not dis_available():
+                raise ValueError(f"model.flow_source=dis: {MISSING_OPENCV}")
+            self.flow_estimator = dis_flow
         elif with_losses and c.flow_source == "none":
             warnings.warn("model.flow_source=none: the flow, warp and mask losses are off and the video "
                           "discriminators see frames without flow", stacklevel=2)
@@ -328,7 +338,7 @@ class Vid2Vid:
         if source == "files":
             flows = shrink(batch["flow"], times, flow=True)
         else:
-            flows = estimate_backward_flows(self.flownet, images)
+            flows = estimate_backward_flows(self.flow_estimator, images)
         confidence = flow_confidence(images[:, 1:].flatten(0, 1), images[:, :-1].flatten(0, 1), flows.flatten(0, 1),
                                      self.config.model.confidence_threshold)
         return flows, confidence.unflatten(0, (batch_size, length - 1))

@@ -1,0 +1,66 @@
+"""Optical flow without weights: OpenCV's DIS (dense inverse search, Kroeger
+et al. 2016), medium preset, on the CPU.
+
+The same interface as :func:`flownet.estimate` without its model, so that every
+user of flow (``compute_flow.py --method dis``, ``prepare_video_dataset.py
+--flow dis``, ``model.flow_source=dis``, ``evaluate_vid2vid.py``) can take
+either. Needs the optional ``opencv-python-headless``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+MISSING_OPENCV = ("DIS optical flow needs OpenCV: pip install opencv-python-headless "
+                  "(or use FlowNet2 weights, or model.flow_source=none)")
+
+
+def _cv2() -> Any:
+    try:
+        import cv2
+    except ImportError:
+        raise ValueError(MISSING_OPENCV) from None
+    return cv2
+
+
+def dis_available() -> bool:
+    """Whether OpenCV, and so DIS flow, is installed."""
+    try:
+        _cv2()
+    except ValueError:
+        return False
+    return True
+
+
+def _gray(frame: Tensor) -> np.ndarray:
+    """(3, H, W) RGB 0..255 -> (H, W) uint8 luma, as cv2.cvtColor(RGB2GRAY) weighs it."""
+    rgb = frame.detach().float().cpu().clamp(0, 255)
+    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return luma.round().to(torch.uint8).numpy()
+
+
+@torch.no_grad()
+def dis_flow(frame_a: Tensor, frame_b: Tensor) -> Tensor:
+    """The optical flow from frame_a to frame_b: ``frame_a[p] ~ frame_b[p + flow[p]]``.
+
+    Args:
+        frame_a, frame_b: (B, 3, H, W) or (3, H, W) RGB in 0..255 (uint8 or float).
+
+    Returns:
+        (B, 2, H, W) float32 flow in pixels (channel 0 horizontal), on frame_a's device.
+    """
+    a, b = (f.unsqueeze(0) if f.dim() == 3 else f for f in (frame_a, frame_b))
+    if a.dim() != 4 or a.shape[1] != 3 or a.shape != b.shape:
+        raise ValueError(f"frames must be matching (B, 3, H, W) or (3, H, W) RGB, got {tuple(frame_a.shape)} "
+                         f"and {tuple(frame_b.shape)}")
+    cv2 = _cv2()
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flows = [torch.from_numpy(dis.calc(_gray(x), _gray(y), None)).permute(2, 0, 1) for x, y in zip(a, b)]
+    return torch.stack(flows).to(frame_a.device)
+
+
+__all__ = ["dis_flow", "dis_available", "MISSING_OPENCV"]
