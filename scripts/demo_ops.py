@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import vid2vid.ops as ops
+from vid2vid.cli import image_size
 
 
 def textured_frame(height: int, width: int, device: str, seed: int = 0) -> torch.Tensor:
@@ -40,9 +41,9 @@ def timed(fn):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--size", default="256x384", help="HxW of the frames")
+    parser.add_argument("--size", type=image_size, default=(256, 384), help="HxW of the frames")
     args = parser.parse_args()
-    height, width = (int(v) for v in args.size.lower().split("x"))
+    height, width = args.size
     device = args.device
 
     print("Backends (operator, tensor device, backend and why):")

@@ -23,17 +23,10 @@ from pathlib import Path
 
 import torch
 
+from vid2vid.cli import image_size
 from vid2vid.config import ConfigError
 from vid2vid.gpu_plan import FAMILIES, measure_iteration, plan_config
 from vid2vid.training.planning import GiB, GPUS, describe, find_gpu
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 512x1024, got {text!r}") from None
-    return height, width
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, default=1, help="GPUs of a DDP run (adds its gradient buckets)")
     parser.add_argument("--gpu", default="H100", help=f"the GPU of the roofline: {', '.join(g.name for g in GPUS.values())}")
     parser.add_argument("--gpu-memory", type=float, help="GiB per GPU: find the largest batch that fits")
-    parser.add_argument("--size", type=parse_size, help="HxW of the frames (default: from the preprocessing)")
+    parser.add_argument("--size", type=image_size, help="HxW of the frames (default: from the preprocessing)")
     parser.add_argument("--measure", action="store_true",
                         help="on a CUDA machine, also run the iteration for real and print the measured peak and time")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")

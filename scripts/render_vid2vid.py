@@ -18,6 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from vid2vid.cli import image_size
 from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
 from vid2vid.data.label_maps import parse_remap
@@ -26,13 +27,6 @@ from vid2vid.models.feature_clusters import load_clusters
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
 from vid2vid.rendering import render_sequence
 from vid2vid.training.distributed import resolve_device
-
-
-def _size(text: str) -> tuple[int, int]:
-    width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise argparse.ArgumentTypeError(f"size must look like 512x256, got {text!r}")
-    return int(width), int(height)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--remap", help="label edits SRC:DST[,SRC:DST...] or a YAML file of them")
     parser.add_argument("--style", type=int, help="cluster index of the instance features (multimodal models)")
     parser.add_argument("--clusters", help="cluster file (default RUN/features_clusters.npz)")
-    parser.add_argument("--size", type=_size, help="frame size WxH for OpenPose input without ground truth")
+    parser.add_argument("--size", type=image_size, help="frame size HxW for OpenPose input without ground truth")
     parser.add_argument("--fps", type=float, default=10)
     parser.add_argument("--max-frames", type=int)
     parser.add_argument("--device", default="auto")
@@ -61,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             clusters = load_clusters(args.clusters or run / "features_clusters.npz", dataclasses.asdict(config.model))
         count = render_sequence(model, args.input, args.output, instances=args.instances, densepose=args.densepose,
                                 ground_truth=args.ground_truth, remap=parse_remap(args.remap) if args.remap else None,
-                                style=args.style, clusters=clusters, size=args.size, side_by_side=args.side_by_side,
+                                style=args.style, clusters=clusters, size=args.size[::-1] if args.size else None, side_by_side=args.side_by_side,
                                 fps=args.fps, max_frames=args.max_frames, progress=not args.quiet)
     except (ConfigError, DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

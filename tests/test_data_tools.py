@@ -198,7 +198,10 @@ def test_a_good_dataset_passes(tmp_path):
     [
         (lambda r: save(r / "train_A" / "s1" / "00002.png", np.full((16, 24), 9, np.uint8)), "train_A/s1/00002.png",
          "label 9 >= label_nc 5"),
-        (lambda r: (r / "train_A" / "s1" / "00003.png").unlink(), "train_A/s1", "3 frames, train_B/s1 has 4"),
+        (lambda r: (r / "train_A" / "s1" / "00003.png").unlink(), "train_A/s1",
+         "3 frames, train_B/s1 has 4: missing 00003"),
+        (lambda r: [save(r / "train_A" / "s2" / f"{i:05d}.png", np.where(np.eye(16, 24) > 0, 255, 0).astype(np.uint8))
+                    for i in range(4)], "train_A/s2", "4 of 4 maps hold only 0 and 255: edge maps"),
         (lambda r: save(r / "train_B" / "s2" / "00001.png", np.zeros((16, 20, 3), np.uint8)), "train_B/s2/00001.png",
          "20x16, other frames of the sequence are 24x16"),
         (lambda r: (r / "train_B" / "s1" / "00000.png").write_bytes(b"garbage"), "train_B/s1/00000.png",

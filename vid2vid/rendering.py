@@ -125,7 +125,7 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
             elif kind == "openpose":
                 frame_size = real.size if real is not None else size
                 if frame_size is None:
-                    raise DatasetError("OpenPose input needs the frame size: pass --size WxH or --ground-truth")
+                    raise DatasetError("OpenPose input needs the frame size: pass --size HxW or --ground-truth")
                 picture = Image.new("RGB", tuple(frame_size))  # the poses are drawn at the frame's size
             else:
                 picture = as_picture(item)

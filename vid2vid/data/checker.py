@@ -60,6 +60,27 @@ def _read(path: Path, report: DatasetReport) -> Image.Image | None:
         return None
 
 
+def _unmatched(inputs: list[Path], frames: list[Path]) -> str:
+    """Which frames have no input file and which inputs no frame, by name: ': missing 00017.png'."""
+    have, want = {p.stem for p in inputs}, {p.stem for p in frames}
+    parts = []
+    for label, names in (("missing", sorted(want - have)), ("extra", sorted(have - want))):
+        if names:
+            parts.append(f"{label} {', '.join(names[:5])}" + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
+    return ": " + "; ".join(parts) if parts else ""
+
+
+def _label_problem(out_of_range: list[tuple[Path, np.ndarray]], count: int, label_nc: int) -> Problem:
+    """One problem for a sequence's label maps with ids >= label_nc, saying when they are edge maps."""
+    first, values = out_of_range[0]
+    more = f" (and {len(out_of_range) - 1} more of its {count} maps)" if len(out_of_range) > 1 else ""
+    if all(set(np.unique(v).tolist()) <= {0, 255} for _, v in out_of_range):
+        return Problem(first.parent, f"{len(out_of_range)} of {count} maps hold only 0 and 255: edge maps, not label "
+                                     f"ids below label_nc {label_nc}; train on edges with data.input=images and "
+                                     f"model.label_nc=0 (configs/vid2vid_edges.yaml)")
+    return Problem(first, f"label {int(values.max())} >= label_nc {label_nc}{more}")
+
+
 def check_sequence_dataset(root: str | os.PathLike, phase: str = "train", *, label_nc: int | None = None,
                            n_frames_total: int | None = None) -> DatasetReport:
     """Checks the dataset and returns a report listing every problem found.
@@ -113,7 +134,8 @@ def check_sequence_dataset(root: str | os.PathLike, phase: str = "train", *, lab
             files = _frames(present[kind] / name, IMAGE_SUFFIXES)
             if len(files) != len(frames):
                 report.problems.append(Problem(present[kind] / name, f"{len(files)} frames, {phase}_B/{name} has "
-                                                                     f"{len(frames)}"))
+                                                                     f"{len(frames)}{_unmatched(files, frames)}"))
+            out_of_range: list[tuple[Path, np.ndarray]] = []
             for path in files:
                 image = _read(path, report)
                 if image is None:
@@ -125,8 +147,10 @@ def check_sequence_dataset(root: str | os.PathLike, phase: str = "train", *, lab
                     if image.mode in ("RGB", "RGBA"):
                         report.problems.append(Problem(path, f"an {image.mode} image, but label_nc={label_nc} "
                                                              f"expects label ids"))
-                    elif (top := int(np.asarray(image).max())) >= label_nc:
-                        report.problems.append(Problem(path, f"label {top} >= label_nc {label_nc}"))
+                    elif int((values := np.asarray(image)).max()) >= label_nc:
+                        out_of_range.append((path, values))
+            if out_of_range:
+                report.problems.append(_label_problem(out_of_range, len(files), label_nc))
         if "flow" in present and (present["flow"] / name).is_dir():
             flows = _frames(present["flow"] / name, (".flo",))
             if len(flows) not in (len(frames), len(frames) - 1):
