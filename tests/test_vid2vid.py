@@ -494,6 +494,33 @@ def test_warping_error_tells_a_steady_video_from_a_flickering_one():
     assert steady_sum / trusted < 1.0 and flicker_sum / trusted > 20
 
 
+def test_sigterm_stops_training_with_a_checkpoint_and_still_renders(tmp_path, demo):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    trainer = subprocess.Popen([sys.executable, "scripts/train_vid2vid.py", "--output", str(out), "--quiet",
+                                f"data.root={demo}", *TINY, "train.epochs=1000", "train.checkpoint_every=1000"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    losses = out / "losses.jsonl"
+    deadline = time.monotonic() + 240
+    while not (losses.exists() and losses.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    trainer.send_signal(signal.SIGTERM)
+    stdout, stderr = trainer.communicate(timeout=300)
+    assert trainer.returncode == 0, stderr
+    assert "(on SIGTERM; continue with --resume)" in stdout and "rendered 10 frames" in stdout, stdout
+    iteration = int(stdout.split("stopped at iteration ")[1].split()[0])
+    assert torch.load(out / "checkpoints" / "latest.pt", weights_only=True)["iteration"] == iteration >= 2
+
+
+def test_a_time_budget_stops_training_after_the_iteration_that_spends_it(tmp_path, demo):
+    result = run_script("scripts/train_vid2vid.py", "--output", str(tmp_path / "run"), "--quiet",
+                        f"data.root={demo}", *TINY, "train.epochs=1000", "train.max_minutes=0.0001")
+    assert result.returncode == 0, result.stderr
+    assert "stopped at iteration 1 (the budget of train.max_minutes=0.0001)" in result.stdout, result.stdout
+
+
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, demo):
     """A tiny pix2pixHD run trained on the demo's frames (the sequence layout read frame by frame)."""

@@ -48,6 +48,13 @@ class DistContext:
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return bool(flag.item())
 
+    def any_rank(self, value: bool) -> bool:
+        """Whether value is true on some rank (all ranks must take the same branch)."""
+        flag = torch.tensor([int(value)], dtype=torch.int32, device=self.device)
+        if self.distributed:
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

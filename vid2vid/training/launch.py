@@ -104,6 +104,7 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         trainer = Trainer(task, dataset, config.train, output, dist, progress=not args.quiet and dist.is_main)
         resumed = args.resume and trainer.resume()
         iteration = trainer.fit()
+        stop_signal = trainer.stop_signal
         finished = finish(config, task, output) if finish is not None and dist.is_main else None
     except (ConfigError, DatasetError, NonFiniteLossError, RunLockedError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -115,7 +116,9 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         lock.close()
     if dist.is_main:
         how = "resumed and " if resumed else ""
-        print(f"{how}stopped at iteration {iteration}; checkpoints in {output / 'checkpoints'}, "
+        why = {None: "", "max_minutes": f" (the budget of train.max_minutes={config.train.max_minutes})"}.get(
+            stop_signal, f" (on {stop_signal}; continue with --resume)")
+        print(f"{how}stopped at iteration {iteration}{why}; checkpoints in {output / 'checkpoints'}, "
               f"samples in {output / 'web' / 'index.html'}")
         if finished:
             print(finished)

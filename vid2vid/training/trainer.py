@@ -18,6 +18,10 @@ import contextlib
 import json
 import math
 import random
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +50,8 @@ class TrainConfig:
     """epochs over which the learning rate then falls linearly to zero (pix2pix's schedule)"""
     max_iters: int | None = None
     """stop after this many iterations in all (None: run all epochs)"""
+    max_minutes: float | None = None
+    """stop after this many minutes of training in this process (a wall-clock budget; None: no limit)"""
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -65,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"need epochs + epochs_decay >= 1, got {self.epochs} + {self.epochs_decay}")
         if self.max_iters is not None and self.max_iters < 0:
             raise ValueError(f"max_iters must be >= 0, got {self.max_iters}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
@@ -205,6 +213,8 @@ class Trainer:
         self.logger = RunLogger(self.output, enabled=self.dist.is_main, progress=progress)
         self.epoch = 0
         self.batch_in_epoch = 0
+        self.stop_signal: str | None = None
+        """why fit stopped early: "SIGINT", "SIGTERM" or "max_minutes"; None when it ran its course"""
 
     @property
     def total_epochs(self) -> int:
@@ -291,13 +301,56 @@ class Trainer:
             scheduler.step()
         self.logger.samples(self.epoch, self.task.visuals(batch))
 
+    def _stop_early(self, deadline: float | None) -> bool:
+        """Whether to stop before the schedule ends: SIGINT/SIGTERM received or the time budget spent, on
+        any rank (once per iteration, so that all ranks stop after the same one)."""
+        if self.stop_signal is None and deadline is not None and time.monotonic() >= deadline:
+            self.stop_signal = "max_minutes"
+        stop = self.dist.any_rank(self.stop_signal is not None)
+        if stop and self.stop_signal is None:
+            self.stop_signal = "another rank"
+        return stop
+
+    @contextlib.contextmanager
+    def _signals_stop_training(self) -> Iterator[None]:
+        """SIGINT and SIGTERM end the run after the current iteration, with a checkpoint, instead of killing it
+        (a second one kills it at once). Only the main thread can take signals; elsewhere this does nothing."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(number: int, frame: Any) -> None:
+            if self.stop_signal is not None and number == signal.SIGINT:
+                signal.default_int_handler(number, frame)
+            if self.stop_signal is not None:
+                sys.exit(128 + number)
+            self.stop_signal = signal.Signals(number).name
+
+        previous = {number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
     def fit(self) -> int:
-        """Trains until all epochs are done or max_iters is reached; returns the iteration reached."""
+        """Trains until all epochs are done, max_iters is reached, max_minutes have passed or SIGINT/SIGTERM
+        came (then ``stop_signal`` names why); returns the iteration reached. The last state is saved."""
         self.task.distribute(self.dist)
         total = self.batches_per_epoch * self.total_epochs
         if self.config.max_iters is not None:
             total = min(total, self.config.max_iters)
         self.logger.start(total=total, initial=self.ctx.iteration)
+        deadline = None if self.config.max_minutes is None else time.monotonic() + 60 * self.config.max_minutes
+        with self._signals_stop_training():
+            self._loop(deadline)
+        if self.ctx.iteration % self.config.checkpoint_every:
+            self.save()
+        self.logger.close()
+        return self.ctx.iteration
+
+    def _loop(self, deadline: float | None) -> None:
+        """The epochs and their iterations, until the schedule ends or _stop_early says to stop."""
         while not self._finished():
             for batch in self._epoch_batches():
                 self.ctx.epoch = self.epoch
@@ -313,12 +366,10 @@ class Trainer:
                     self._end_epoch(batch)
                 if self.ctx.iteration % self.config.checkpoint_every == 0:
                     self.save()
-                if self._finished():
+                if self._finished() or self._stop_early(deadline):
                     break
-        if self.ctx.iteration % self.config.checkpoint_every:
-            self.save()
-        self.logger.close()
-        return self.ctx.iteration
+            if self.stop_signal is not None:
+                return
 
 
 def read_losses(output: str | Path) -> list[dict[str, float]]:
