@@ -28,7 +28,14 @@ import torch
 
 from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
-from vid2vid.evaluation import pix2pixhd_frames, real_frames, score_videos, vid2vid_frames
+from vid2vid.evaluation import (
+    pix2pixhd_frames,
+    pix2pixhd_inputs,
+    real_frames,
+    score_videos,
+    vid2vid_frames,
+    vid2vid_inputs,
+)
 from vid2vid.inference import load_run
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import estimate_backward_flows
@@ -79,12 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         multiple = model.multiple
         if args.pix2pixhd:
             baseline, baseline_config, _ = load_run(args.pix2pixhd, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
-            ours, theirs = config.model, baseline_config.model
-            if config.data.input != "labels" or (theirs.label_nc, theirs.use_instance) != (ours.label_nc,
-                                                                                           ours.use_instance):
-                raise ConfigError(f"the pix2pixHD run takes label_nc={theirs.label_nc}, use_instance="
-                                  f"{theirs.use_instance}; the vid2vid run data.input={config.data.input}, label_nc="
-                                  f"{ours.label_nc}, use_instance={ours.use_instance}: they must see the same labels")
+            ours, theirs = vid2vid_inputs(config), pix2pixhd_inputs(baseline_config)
+            if ours != theirs:
+                raise ConfigError(f"the two runs must see the same inputs: vid2vid takes {ours}; pix2pixHD takes "
+                                  f"{theirs}")
             makers["pix2pixHD (frame by frame)"] = pix2pixhd_frames(baseline)
             multiple = max(multiple, baseline.multiple)
         makers["real video"] = real_frames

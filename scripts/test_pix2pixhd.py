@@ -5,7 +5,7 @@
         --n-samples 4 --output results/pix2pixhd_demo
 
 --input is a dataset folder with test_label/ (and test_inst/, and test_img/ to show
-the targets). With the feature encoder (model.use_features), --n-samples K renders
+the targets), or a sequence dataset (test_A/<seq>/, test_B/<seq>/: every frame). With the feature encoder (model.use_features), --n-samples K renders
 K images per label map, each instance (each class with --per-class) taking a
 random cluster centre from RUN/features_clusters.npz (scripts/encode_features.py).
 Writes OUTPUT/images/*.png and OUTPUT/index.html.
@@ -22,6 +22,7 @@ import torch
 
 from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
+from vid2vid.data.labels import has_images
 from vid2vid.inference import load_run
 from vid2vid.models.feature_clusters import load_clusters, sample_feature_map
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, colorize_labels, label_dataset
@@ -51,14 +52,18 @@ def main(argv: list[str] | None = None) -> int:
                                     dataclasses.asdict(config.model))
         no_flip = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
         data = label_dataset(no_flip, args.input, args.phase, train=False, multiple=model.multiple,
-                             need_images=(Path(args.input) / f"{args.phase}_img").is_dir())
+                             need_images=has_images(args.input, args.phase))
         images = Path(args.output) / "images"
         images.mkdir(parents=True, exist_ok=True)
         rows = []
         for index in range(len(data)):
             item = {k: v.unsqueeze(0).to(device) if torch.is_tensor(v) else v for k, v in data[index].items()}
-            name = Path(item["path"]).stem
-            pictures = {"label": colorize_labels(item["label"], config.model.label_nc)}
+            path = Path(item["path"])
+            # a sequence dataset's frames are <phase>_A/<sequence>/NNNNN.png: keep the sequence in the name
+            name = path.stem if path.parent.name == f"{args.phase}_label" else f"{path.parent.name}_{path.stem}"
+            # label ids are shown in colour; pictures (edge maps, label_nc 0) are the input as it is
+            pictures = {"label" if config.model.label_nc else "input": colorize_labels(item["label"],
+                                                                                        config.model.label_nc)}
             for s in range(args.n_samples if centres is not None else 1):
                 features = None
                 if centres is not None:
@@ -73,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"rendered {len(data)} label maps to {Path(args.output) / 'index.html'}")
+    print(f"rendered {len(data)} inputs to {Path(args.output) / 'index.html'}")
     return 0
 
 

@@ -481,6 +481,21 @@ def test_compute_flow_writes_a_dataset_s_reference_flows(tmp_path, demo):
 # ---------------------------------------------------------------------------- evaluation
 
 
+def test_the_baseline_must_see_the_same_inputs_and_the_refusal_says_so_in_the_same_terms():
+    from vid2vid.evaluation import pix2pixhd_inputs, vid2vid_inputs
+    from vid2vid.models.pix2pixhd import Pix2PixHDConfig
+
+    edges = load_config(Vid2VidConfig, ROOT / "configs" / "vid2vid_edges.yaml")
+    edges_baseline = load_config(Pix2PixHDConfig, ROOT / "configs" / "pix2pixhd_edges.yaml")
+    assert vid2vid_inputs(edges) == pix2pixhd_inputs(edges_baseline) == \
+        "pictures from <phase>_A (label_nc 0), instance maps no"
+    labels = config("model.use_instance=true")
+    labels_baseline = load_config(Pix2PixHDConfig, None, ["model.label_nc=6", "model.use_instance=true"])
+    assert vid2vid_inputs(labels) == pix2pixhd_inputs(labels_baseline)
+    assert pix2pixhd_inputs(labels_baseline) == "label ids from <phase>_A (label_nc 6), instance maps yes"
+    assert vid2vid_inputs(edges) != pix2pixhd_inputs(labels_baseline)
+
+
 def test_warping_error_tells_a_steady_video_from_a_flickering_one():
     from vid2vid.evaluation import temporal_warping_error
 
@@ -551,6 +566,17 @@ def test_first_frames_from_a_pix2pixhd_run(demo, baseline):
     other = Vid2Vid(config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}", "model.label_nc=7"))
     with pytest.raises(ValueError, match="must take the same label maps"):
         other.first_frame_generator
+
+
+def test_pix2pixhd_renders_a_sequence_dataset_with_its_real_frames(baseline, demo, tmp_path):
+    result = run_script("scripts/test_pix2pixhd.py", "--run", str(baseline), "--input", str(demo), "--output",
+                        str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "rendered 10 inputs" in result.stdout
+    names = sorted(p.name for p in (tmp_path / "out" / "images").iterdir())
+    assert all(n.startswith("seq00_") for n in names)  # the sequence in every name: no frame overwrites another
+    for kind in ("label", "sample0", "target"):  # the real frames beside the made ones
+        assert sum(n.endswith(f"_{kind}.png") for n in names) == 10, names
 
 
 def test_evaluate_script_compares_vid2vid_with_a_pix2pixhd_baseline(trained, demo, baseline, tmp_path):

@@ -14,9 +14,9 @@ import kornia
 import torch
 from torch import Tensor
 
-from vid2vid.models.pix2pixhd import Pix2PixHD
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import flow_confidence
-from vid2vid.models.vid2vid import Vid2Vid
+from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
 from vid2vid.ops import warp
 from vid2vid.rendering import FrameByFrame
 
@@ -79,6 +79,24 @@ def pix2pixhd_frames(model: Pix2PixHD) -> Callable[[Mapping[str, Tensor]], Tenso
         return torch.cat([model.synthesize({k: sequence[k][t:t + 1] for k in ("label", "instance", "image")})
                           for t in range(len(sequence["label"]))])
     return make
+
+
+def vid2vid_inputs(config: Vid2VidConfig) -> str:
+    """What a vid2vid run's generator takes per frame, in the terms pix2pixhd_inputs uses."""
+    m, d = config.model, config.data
+    what = {"labels": f"label ids from <phase>_A (label_nc {m.label_nc})",
+            "images": "pictures from <phase>_A (label_nc 0)",
+            "canny": "Canny edges computed from the frames", "openpose": "OpenPose poses"}[d.input]
+    return f"{what}, instance maps {'yes' if m.use_instance else 'no'}"
+
+
+def pix2pixhd_inputs(config: Pix2PixHDConfig) -> str:
+    """What a pix2pixHD run's generator takes, in the terms vid2vid_inputs uses."""
+    m = config.model
+    what = f"label ids from <phase>_A (label_nc {m.label_nc})" if m.label_nc else \
+        "pictures from <phase>_A (label_nc 0)"
+    extra = f", {m.extra_nc} extra channels" if m.extra_nc else ""
+    return f"{what}, instance maps {'yes' if m.use_instance else 'no'}{extra}"
 
 
 def real_frames(sequence: Mapping[str, Tensor]) -> Tensor:

@@ -65,6 +65,12 @@ def _column(root: Path, phase: str, name: str) -> list[Path]:
     return list_images(flat)
 
 
+def has_images(root: str | os.PathLike, phase: str) -> bool:
+    """Whether a dataset has real images for its label maps: ROOT/<phase>_img/, or the frames of a
+    sequence dataset's ROOT/<phase>_B/."""
+    return bool(_column(Path(root), phase, "img"))
+
+
 def check_label_range(ids: np.ndarray, label_nc: int, path: Path) -> None:
     """DatasetError naming path unless every id lies in 0 .. label_nc - 1."""
     if ids.max() >= label_nc or ids.min() < 0:
