@@ -227,6 +227,16 @@ def test_resumed_run_computes_the_same_losses(tmp_path):
     assert (tmp_path / "resumed" / "web" / "index.html").exists()
 
 
+def test_an_epoch_of_a_set_number_of_iterations_cycles_the_data_and_resumes_exactly(tmp_path):
+    root = side_by_side_dataset(tmp_path / "data", count=4)  # one pass over the data: 2 batches
+    run_trainer(root, tmp_path / "straight", max_iters=12, iters_per_epoch=5)
+    run_trainer(root, tmp_path / "resumed", max_iters=7, iters_per_epoch=5)  # stops mid-epoch, mid-pass
+    run_trainer(root, tmp_path / "resumed", resume=True, max_iters=12, iters_per_epoch=5)
+    straight, resumed = read_losses(tmp_path / "straight"), read_losses(tmp_path / "resumed")
+    assert straight == resumed
+    assert [r["epoch"] for r in straight] == [0] * 5 + [1] * 5 + [2] * 2
+
+
 def test_checkpoints_keep_the_last_k_and_latest(tmp_path):
     root = side_by_side_dataset(tmp_path / "data")
     _, trainer = run_trainer(root, tmp_path / "run", max_iters=8, checkpoint_every=2, keep_checkpoints=2)

@@ -50,6 +50,10 @@ class TrainConfig:
     """epochs over which the learning rate then falls linearly to zero (pix2pix's schedule)"""
     max_iters: int | None = None
     """stop after this many iterations in all (None: run all epochs)"""
+    iters_per_epoch: int | None = None
+    """iterations an epoch lasts, the data cycled (reshuffled each pass) or cut short to fill it; None: one pass
+    over the data. Everything counted in epochs (the schedules, samples, the learning-rate decay) then counts
+    these: on a short clip, whose one pass is a few iterations, schedules can stay readable"""
     max_minutes: float | None = None
     """stop after this many minutes of training in this process (a wall-clock budget; None: no limit)"""
     lr: float = 2e-4
@@ -71,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"need epochs + epochs_decay >= 1, got {self.epochs} + {self.epochs_decay}")
         if self.max_iters is not None and self.max_iters < 0:
             raise ValueError(f"max_iters must be >= 0, got {self.max_iters}")
+        if self.iters_per_epoch is not None and self.iters_per_epoch < 1:
+            raise ValueError(f"iters_per_epoch must be at least 1, got {self.iters_per_epoch}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.lr > 0:
@@ -270,14 +276,27 @@ class Trainer:
 
     # ------------------------------------------------------------------- loop
 
-    def _epoch_batches(self) -> Iterator[Any]:
-        """The batches of the current epoch from batch_in_epoch on, sharded over the ranks."""
+    def _epoch_indices(self) -> list[int]:
+        """This rank's sample indices of the current epoch: one shuffled pass over its shard, or with
+        iters_per_epoch as many passes (each shuffled anew) as fill it. A function of seed and epoch."""
         sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
                                      shuffle=True, seed=self.config.seed)
-        sampler.set_epoch(self.epoch)
+        per_epoch = self.config.iters_per_epoch
+        if per_epoch is None:
+            sampler.set_epoch(self.epoch)
+            return list(sampler)
+        wanted = per_epoch * self.config.batch_size
+        indices: list[int] = []
+        for repeat in range(math.ceil(wanted / len(sampler))):
+            sampler.set_epoch(self.epoch * 1_000_003 + repeat)  # a distinct shuffle for every pass of every epoch
+            indices += list(sampler)
+        return indices[:wanted]
+
+    def _epoch_batches(self) -> Iterator[Any]:
+        """The batches of the current epoch from batch_in_epoch on, sharded over the ranks."""
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(self.epoch)
-        indices = list(sampler)[self.batch_in_epoch * self.config.batch_size:]
+        indices = self._epoch_indices()[self.batch_in_epoch * self.config.batch_size:]
         # the loader's own generator keeps its seed draw off the global RNG that the models use
         loader = DataLoader(self.dataset, batch_size=self.config.batch_size, sampler=indices,
                             num_workers=self.config.workers, generator=torch.Generator().manual_seed(self.epoch),
@@ -291,7 +310,10 @@ class Trainer:
 
     @property
     def batches_per_epoch(self) -> int:
-        """Batches each rank runs in an epoch (DistributedSampler pads the data to a multiple of the ranks)."""
+        """Batches each rank runs in an epoch: iters_per_epoch, or one pass over its shard (DistributedSampler
+        pads the data to a multiple of the ranks)."""
+        if self.config.iters_per_epoch is not None:
+            return self.config.iters_per_epoch
         return math.ceil(math.ceil(len(self.dataset) / self.dist.world_size) / self.config.batch_size)
 
     def _end_epoch(self, batch: Any) -> None:
