@@ -7,7 +7,9 @@
 For every sequence of DATASET/<phase>_A (and _inst, _B): PSNR and SSIM of the
 made frames against the real ones, and the temporal warping error: the mean
 difference (RGB levels) between each made frame and the previous made frame
-warped by the real frames' flow, over the pixels that flow explains. The flow
+warped by the real frames' flow, over the pixels that flow explains; and the
+motion ratio, the made frames' raw frame-to-frame change over the real video's
+(a video that barely moves has a low warping error for the wrong reason). The flow
 comes from DATASET/<phase>_flow (scripts/compute_flow.py --dataset) when it
 exists, else from --flownet-checkpoint, else from OpenCV's DIS flow (no weights;
 pip install opencv-python-headless). Prints one table: vid2vid, pix2pixHD (with --pix2pixhd, a
@@ -33,6 +35,7 @@ from vid2vid.evaluation import (
     pix2pixhd_inputs,
     real_frames,
     score_videos,
+    scores_table,
     vid2vid_frames,
     vid2vid_inputs,
 )
@@ -100,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"{len(data)} sequences, {scores['vid2vid'].frames} frames of {args.dataset} ({args.phase})\n")
-    print("| method | PSNR (dB) | SSIM | temporal warping error |")
-    print("| --- | ---: | ---: | ---: |")
-    for name, s in scores.items():
-        psnr = "inf" if s.psnr == float("inf") else f"{s.psnr:.2f}"
-        print(f"| {name} | {psnr} | {s.ssim:.3f} | {s.warping_error:.2f} |")
+    print(scores_table(scores))
     if args.json:
         Path(args.json).write_text(json.dumps({k: dataclasses.asdict(v) for k, v in scores.items()}, indent=2))
     return 0

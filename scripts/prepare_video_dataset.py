@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="crop: scale to cover and centre-crop (default); stretch: resize")
     parser.add_argument("--sequence-length", type=int, default=30)
     parser.add_argument("--test-every", type=int, default=0, help="every n-th sequence to test_* (default: none)")
+    parser.add_argument("--test-tail", type=int, default=0,
+                        help="the last N frames of each video to test_*, the rest to train_* (default: none)")
     parser.add_argument("--edges", action="store_true", help="Canny edge maps as inputs (train_A)")
     parser.add_argument("--face-landmarks", nargs="+", help="landmarks per video for edge2face inputs")
     parser.add_argument("--flow", choices=["none", "dis"], default="none",
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
         config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
-                                  test_every=args.test_every, edges=edges)
+                                  test_every=args.test_every, test_tail=args.test_tail, edges=edges)
         landmarks = [read_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
         if args.flow == "dis" and not dis_available():
             raise ValueError(MISSING_OPENCV)

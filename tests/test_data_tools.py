@@ -13,7 +13,7 @@ from PIL import Image
 import flownet
 from vid2vid.data.checker import check_sequence_dataset
 from vid2vid.data.edges import canny_edges, face_edges, read_landmarks
-from vid2vid.data.frames import write_video
+from vid2vid.data.frames import iter_frames, write_video
 from vid2vid.data.label_maps import CITYSCAPES_PALETTE, colors_to_ids, ids_to_colors, parse_remap, remap_labels
 from vid2vid.data.pose import COCO_LIMBS, limb_colors, pose_input, read_openpose, render_pose
 from vid2vid.data.prepare import VideoPreparation, fit_frame, frame_stride, prepare_video_dataset
@@ -233,6 +233,18 @@ def test_short_sequences_and_the_script(tmp_path):
     result = subprocess.run([sys.executable, "scripts/check_dataset.py", str(root)], capture_output=True, text=True,
                             cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_last_frames_of_a_video_can_be_the_test_sequence(tmp_path):
+    video = moving_square_video(tmp_path / "clip.mp4")
+    written = prepare_video_dataset([video], tmp_path / "out", VideoPreparation(sequence_length=5, test_tail=4))
+    frames = sum(s.frames for s in written)
+    assert [(s.name, s.split) for s in written][-1] == ("clip_tail", "test") and written[-1].frames == 4
+    assert all(s.split == "train" for s in written[:-1]) and frames == len(list(iter_frames(video)))
+    last = np.asarray(Image.open(tmp_path / "out" / "test_B" / "clip_tail" / "00003.png"))
+    assert np.abs(last.astype(int) - fit_frame(list(iter_frames(video))[-1], None, "crop")).max() == 0
+    with pytest.raises(ValueError, match="not given with test_every"):
+        VideoPreparation(test_tail=4, test_every=2)
 
 
 def test_prepare_script(tmp_path):

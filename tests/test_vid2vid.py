@@ -496,6 +496,21 @@ def test_the_baseline_must_see_the_same_inputs_and_the_refusal_says_so_in_the_sa
     assert vid2vid_inputs(edges) != pix2pixhd_inputs(labels_baseline)
 
 
+def test_the_motion_ratio_tells_a_frozen_video_from_one_that_moves():
+    from vid2vid.evaluation import score_videos, scores_table
+
+    video = demo_video(0, 2, 5, 48)
+    real = torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    sequence = {"image": real, "flow": torch.from_numpy(video["flow"]).permute(0, 3, 1, 2)}
+    scores = score_videos({"real": lambda s: s["image"], "frozen": lambda s: s["image"][:1].expand_as(s["image"])},
+                          [sequence])
+    assert scores["real"].motion_ratio == pytest.approx(1.0) and scores["frozen"].motion_ratio == 0
+    assert scores["frozen"].warping_error > scores["real"].warping_error
+    table = scores_table(scores, {"iterations": {"real": "12"}})
+    assert "| method | PSNR (dB) | SSIM | warping error | motion ratio | iterations |" in table
+    assert "| frozen |" in table and "| 0.00 |" in table and "| 12 |" in table
+
+
 def test_warping_error_tells_a_steady_video_from_a_flickering_one():
     from vid2vid.evaluation import temporal_warping_error
 

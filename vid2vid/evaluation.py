@@ -30,6 +30,9 @@ class VideoScores:
     ssim: float
     warping_error: float
     """mean absolute difference in RGB levels (0..255) over the pixels the real flow explains"""
+    motion_ratio: float
+    """the frames' raw frame-to-frame change (mean |x_t - x_{t-1}|) over the real video's: 1 moves as much as the
+    real video; far below 1, a video that barely moves (its warping error is then low for the wrong reason)"""
     frames: int
 
 
@@ -45,9 +48,11 @@ def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
                  sequences: Iterable[Mapping[str, Tensor]]) -> dict[str, VideoScores]:
     """Scores of each ``make(sequence) -> frames (T, 3, H, W)`` on sequences of ``image`` (T, 3, H, W) in
     -1..1 and ``flow`` (T-1, 2, H, W), the real frames and their flows; every sequence is read once."""
-    sums = {name: [0.0, 0.0, 0.0, 0.0] for name in makers}  # PSNR * frames, SSIM * frames, error, trusted pixels
-    count = 0
+    # PSNR * frames, SSIM * frames, warping error, trusted pixels, frame-to-frame change
+    sums = {name: [0.0, 0.0, 0.0, 0.0, 0.0] for name in makers}
+    count, real_motion = 0, 0.0
     as_01 = lambda x: (x + 1) / 2  # noqa: E731
+    motion = lambda x: float((x[1:] - x[:-1]).abs().sum()) * 127.5  # noqa: E731
     for sequence in sequences:
         real = sequence["image"].float()
         for name, make in makers.items():
@@ -55,13 +60,28 @@ def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
             pair_error, pair_trusted = temporal_warping_error(frames, real, sequence["flow"].float())
             scores = (float(kornia.metrics.psnr(as_01(frames), as_01(real), 1.0)) * len(frames),
                       float(kornia.metrics.ssim(as_01(frames), as_01(real), 11).mean()) * len(frames),
-                      pair_error, pair_trusted)
+                      pair_error, pair_trusted, motion(frames))
             sums[name] = [a + b for a, b in zip(sums[name], scores)]
         count += len(real)
+        real_motion += motion(real)
     if count == 0:
         raise ValueError("no sequences to score")
-    return {name: VideoScores(psnr / count, ssim / count, error / max(trusted, 1.0), count)
-            for name, (psnr, ssim, error, trusted) in sums.items()}
+    return {name: VideoScores(psnr / count, ssim / count, error / max(trusted, 1.0),
+                              moved / real_motion if real_motion else float("nan"), count)
+            for name, (psnr, ssim, error, trusted, moved) in sums.items()}
+
+
+def scores_table(scores: Mapping[str, VideoScores], extra: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The scores as a markdown table, one row per method; extra adds columns (column -> method -> text)."""
+    extra = extra or {}
+    lines = ["| method | PSNR (dB) | SSIM | warping error | motion ratio |" + "".join(f" {c} |" for c in extra),
+             "| --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(extra)]
+    for name, s in scores.items():
+        psnr = "inf" if s.psnr == float("inf") else f"{s.psnr:.2f}"
+        cells = [psnr, f"{s.ssim:.3f}", f"{s.warping_error:.2f}", f"{s.motion_ratio:.2f}"]
+        cells += [extra[c].get(name, "") for c in extra]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def vid2vid_frames(model: Vid2Vid) -> Callable[[Mapping[str, Tensor]], Tensor]:

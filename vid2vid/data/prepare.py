@@ -11,6 +11,7 @@ sequences of a chosen length and distributed over train and test.
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -39,6 +40,9 @@ class VideoPreparation:
     """frames per sequence; a shorter remainder of at least 2 frames becomes a sequence of its own"""
     test_every: int = 0
     """every n-th sequence goes to test_*; 0: none"""
+    test_tail: int = 0
+    """the last this many frames of each video go to test_* as one sequence (<video>_tail), the frames
+    before them to train_*; 0: none. Excludes test_every"""
     edges: Literal["none", "canny", "face"] = "none"
     """inputs to write in *_A: none, Canny edge maps, or edge2face maps (needs landmarks)"""
 
@@ -49,6 +53,9 @@ class VideoPreparation:
             raise ValueError(f"fps must be positive, got {self.fps}")
         if self.test_every < 0:
             raise ValueError(f"test_every must be >= 0, got {self.test_every}")
+        if self.test_tail < 0 or self.test_tail == 1 or (self.test_tail and self.test_every):
+            raise ValueError(f"test_tail must be 0 or at least 2, and not given with test_every; got test_tail "
+                             f"{self.test_tail}, test_every {self.test_every}")
 
 
 def frame_stride(source_fps: float | None, target_fps: float | None) -> int:
@@ -84,11 +91,41 @@ def _sequences(frames: Iterator[np.ndarray], length: int) -> Iterator[list[np.nd
         yield chunk
 
 
+def _hold_back(items: Iterator, count: int, held: list) -> Iterator:
+    """items but the last count, which end up in held once items is exhausted."""
+    buffer: collections.deque = collections.deque()
+    for item in items:
+        buffer.append(item)
+        if len(buffer) > count:
+            yield buffer.popleft()
+    held.extend(buffer)
+
+
 @dataclass
 class PreparedSequence:
     name: str
     split: str
     frames: int
+
+
+def _write_sequence(output: Path, split: str, name: str, chunk: list[tuple[int, np.ndarray]],
+                    config: VideoPreparation, landmarks: np.ndarray | None, video: str | os.PathLike
+                    ) -> PreparedSequence:
+    """Writes one sequence's frames to <split>_B/name/ and their inputs to <split>_A/name/."""
+    target = output / f"{split}_B" / name
+    target.mkdir(parents=True, exist_ok=True)
+    inputs = output / f"{split}_A" / name
+    if config.edges != "none":
+        inputs.mkdir(parents=True, exist_ok=True)
+    for j, (index, frame) in enumerate(chunk):
+        Image.fromarray(frame).save(target / f"{j:05d}.png")
+        if config.edges == "canny":
+            Image.fromarray(canny_edges(frame)).save(inputs / f"{j:05d}.png")
+        elif config.edges == "face":
+            if index >= len(landmarks):
+                raise ValueError(f"{video}: frame {index} has no landmarks ({len(landmarks)} given)")
+            Image.fromarray(face_edges(landmarks[index], frame.shape[:2], frame)).save(inputs / f"{j:05d}.png")
+    return PreparedSequence(name, split, len(chunk))
 
 
 def prepare_video_dataset(videos: Sequence[str | os.PathLike], output: str | os.PathLike,
@@ -110,23 +147,15 @@ def prepare_video_dataset(videos: Sequence[str | os.PathLike], output: str | os.
         numbered = ((i, fit_frame(f, config.size, config.fit)) for i, f in enumerate(iter_frames(video))
                     if i % stride == 0)
         stem = Path(video).stem
-        for k, chunk in enumerate(_sequences(numbered, config.sequence_length)):
+        tail: list[tuple[int, np.ndarray]] = []
+        for k, chunk in enumerate(_sequences(_hold_back(numbered, config.test_tail, tail), config.sequence_length)):
             count += 1
             split = "test" if config.test_every and count % config.test_every == 0 else "train"
-            name = f"{stem}_{k:03d}"
-            target = output / f"{split}_B" / name
-            target.mkdir(parents=True, exist_ok=True)
-            inputs = output / f"{split}_A" / name
-            if config.edges != "none":
-                inputs.mkdir(parents=True, exist_ok=True)
-            for j, (index, frame) in enumerate(chunk):
-                Image.fromarray(frame).save(target / f"{j:05d}.png")
-                if config.edges == "canny":
-                    Image.fromarray(canny_edges(frame)).save(inputs / f"{j:05d}.png")
-                elif config.edges == "face":
-                    if index >= len(landmarks[v]):
-                        raise ValueError(f"{video}: frame {index} has no landmarks ({len(landmarks[v])} given)")
-                    edges = face_edges(landmarks[v][index], frame.shape[:2], frame)
-                    Image.fromarray(edges).save(inputs / f"{j:05d}.png")
-            written.append(PreparedSequence(name, split, len(chunk)))
+            written.append(_write_sequence(output, split, f"{stem}_{k:03d}", chunk, config,
+                                           landmarks[v] if landmarks else None, video))
+        if config.test_tail:
+            if len(tail) < config.test_tail:
+                raise ValueError(f"{video} has {len(tail)} frames, not more than test_tail {config.test_tail}")
+            written.append(_write_sequence(output, "test", f"{stem}_tail", tail, config,
+                                           landmarks[v] if landmarks else None, video))
     return written
