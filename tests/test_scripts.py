@@ -49,3 +49,18 @@ def test_benchmark_real_trains_both_models_renders_and_scores(tmp_path):
         assert len(list((out / name / "frames").glob("*.png"))) == 4
     assert (out / "side_by_side.mp4").stat().st_size > 0
     assert np.asarray(Image.open(out / "real" / "frames" / "00000.png")).shape == (32, 48, 3)
+
+
+def test_every_size_option_is_height_by_width():
+    # one order everywhere: every script's --size goes through vid2vid.cli.image_size ("HxW")
+    import re
+
+    from vid2vid.cli import image_size
+
+    assert image_size("32x48") == (32, 48) and image_size("64") == (64, 64)
+    scripts = sorted((ROOT / "scripts").glob("*.py"))
+    with_size = [p for p in scripts if '"--size"' in p.read_text()]
+    assert len(with_size) >= 6
+    for path in with_size:
+        for line in re.findall(r'add_argument\("--size".*', path.read_text()):
+            assert "type=image_size" in line and "WxH" not in line, f"{path.name}: {line}"
