@@ -19,21 +19,14 @@ MISSING_OPENCV = ("DIS optical flow needs OpenCV: pip install opencv-python-head
                   "(or use FlowNet2 weights, or model.flow_source=none)")
 
 
-def _cv2() -> Any:
+def require_dis() -> Any:
+    """OpenCV's cv2, which DIS flow needs; ValueError (MISSING_OPENCV) when it is not installed. Call it
+    before long work that will need DIS flow, so that a missing OpenCV stops it at the start."""
     try:
         import cv2
     except ImportError:
         raise ValueError(MISSING_OPENCV) from None
     return cv2
-
-
-def dis_available() -> bool:
-    """Whether OpenCV, and so DIS flow, is installed."""
-    try:
-        _cv2()
-    except ValueError:
-        return False
-    return True
 
 
 def _gray(frame: Tensor) -> np.ndarray:
@@ -57,10 +50,10 @@ def dis_flow(frame_a: Tensor, frame_b: Tensor) -> Tensor:
     if a.dim() != 4 or a.shape[1] != 3 or a.shape != b.shape:
         raise ValueError(f"frames must be matching (B, 3, H, W) or (3, H, W) RGB, got {tuple(frame_a.shape)} "
                          f"and {tuple(frame_b.shape)}")
-    cv2 = _cv2()
+    cv2 = require_dis()
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flows = [torch.from_numpy(dis.calc(_gray(x), _gray(y), None)).permute(2, 0, 1) for x, y in zip(a, b)]
     return torch.stack(flows).to(frame_a.device)
 
 
-__all__ = ["dis_flow", "dis_available", "MISSING_OPENCV"]
+__all__ = ["dis_flow", "require_dis", "MISSING_OPENCV"]

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+from flownet.dis import dis_flow, require_dis
 from vid2vid import serialization
 from vid2vid.cli import image_size
 from vid2vid.config import ConfigError
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        if not dis_available():
-            raise ValueError(MISSING_OPENCV)
+        require_dis()
         data = args.output / "data"
         if args.output.exists() and any(args.output.iterdir()):
             raise ValueError(f"{args.output} is not empty: choose a new --output")

@@ -26,7 +26,7 @@ import sys
 import torch
 
 import flownet
-from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+from flownet.dis import dis_flow, require_dis
 from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, compute_sequence_flow
 from vid2vid.data.frames import FrameReadError
 
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.method == "dis":
-            if not dis_available():
-                raise ValueError(MISSING_OPENCV)
+            require_dis()
             estimator = dis_flow
         else:
             model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()

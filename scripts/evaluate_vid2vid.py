@@ -77,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             estimator = functools.partial(flownet.estimate,
                                           flownet.load_checkpoint(args.flownet_checkpoint).to(device).eval())
         elif not flow_files:
-            from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+            from flownet.dis import dis_flow, require_dis
 
-            if not dis_available():
-                raise DatasetError(f"{Path(args.dataset) / f'{args.phase}_flow'} does not exist, and {MISSING_OPENCV}"
-                                   f"; or compute it with scripts/compute_flow.py --dataset, or pass "
-                                   f"--flownet-checkpoint")
+            try:
+                require_dis()
+            except ValueError as e:
+                raise DatasetError(f"{Path(args.dataset) / f'{args.phase}_flow'} does not exist, and {e}; or "
+                                   f"compute it with scripts/compute_flow.py --dataset, or pass "
+                                   f"--flownet-checkpoint") from None
             estimator = dis_flow
         still = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
         makers = {"vid2vid": vid2vid_frames(model)}

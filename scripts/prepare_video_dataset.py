@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+from flownet.dis import dis_flow, require_dis
 from flownet.sequence import compute_dataset_flow
 from vid2vid.cli import image_size
 from vid2vid.data.edges import read_landmarks
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
                                   test_every=args.test_every, test_tail=args.test_tail, edges=edges)
         landmarks = [read_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
-        if args.flow == "dis" and not dis_available():
-            raise ValueError(MISSING_OPENCV)
+        if args.flow == "dis":
+            require_dis()
         written = prepare_video_dataset(args.videos, args.output, config, landmarks)
         if args.flow == "dis":
             for split in sorted({s.split for s in written}):

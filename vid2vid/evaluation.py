@@ -101,22 +101,28 @@ def pix2pixhd_frames(model: Pix2PixHD) -> Callable[[Mapping[str, Tensor]], Tenso
     return make
 
 
+def _inputs(what: str, use_instance: bool, extra_nc: int = 0) -> str:
+    extra = f", {extra_nc} extra channels" if extra_nc else ""
+    return f"{what}, instance maps {'yes' if use_instance else 'no'}{extra}"
+
+
+def _labels_or_pictures(label_nc: int) -> str:
+    """<phase>_A as label ids (label_nc > 0) or as pictures (0), in the same words for both models."""
+    return f"label ids from <phase>_A (label_nc {label_nc})" if label_nc else "pictures from <phase>_A (label_nc 0)"
+
+
 def vid2vid_inputs(config: Vid2VidConfig) -> str:
     """What a vid2vid run's generator takes per frame, in the terms pix2pixhd_inputs uses."""
     m, d = config.model, config.data
-    what = {"labels": f"label ids from <phase>_A (label_nc {m.label_nc})",
-            "images": "pictures from <phase>_A (label_nc 0)",
+    what = {"labels": _labels_or_pictures(m.label_nc), "images": _labels_or_pictures(0),
             "canny": "Canny edges computed from the frames", "openpose": "OpenPose poses"}[d.input]
-    return f"{what}, instance maps {'yes' if m.use_instance else 'no'}"
+    return _inputs(what, m.use_instance)
 
 
 def pix2pixhd_inputs(config: Pix2PixHDConfig) -> str:
     """What a pix2pixHD run's generator takes, in the terms vid2vid_inputs uses."""
     m = config.model
-    what = f"label ids from <phase>_A (label_nc {m.label_nc})" if m.label_nc else \
-        "pictures from <phase>_A (label_nc 0)"
-    extra = f", {m.extra_nc} extra channels" if m.extra_nc else ""
-    return f"{what}, instance maps {'yes' if m.use_instance else 'no'}{extra}"
+    return _inputs(_labels_or_pictures(m.label_nc), m.use_instance, m.extra_nc)
 
 
 def real_frames(sequence: Mapping[str, Tensor]) -> Tensor:

@@ -259,10 +259,12 @@ class Vid2Vid:
             model = flownet.load_checkpoint(c.flownet_checkpoint).to(device).eval().requires_grad_(False)
             self.flow_estimator = functools.partial(flownet.estimate, model)
         elif with_losses and c.flow_source == "dis":
-            from flownet.dis import MISSING_OPENCV, dis_available, dis_flow
+            from flownet.dis import dis_flow, require_dis
 
-            if not dis_available():
-                raise ValueError(f"model.flow_source=dis: {MISSING_OPENCV}")
+            try:
+                require_dis()
+            except ValueError as e:
+                raise ValueError(f"model.flow_source=dis: {e}") from None
             self.flow_estimator = dis_flow
         elif with_losses and c.flow_source == "none":
             warnings.warn("model.flow_source=none: the flow, warp and mask losses are off and the video "

@@ -41,19 +41,23 @@ class DistContext:
         return nn.parallel.DistributedDataParallel(module, device_ids=device_ids,
                                                    find_unused_parameters=find_unused_parameters)
 
-    def all_finite(self, value: torch.Tensor) -> bool:
-        """Whether value is finite on every rank (all ranks must take the same branch). Waits for the device."""
-        flag = torch.isfinite(value.detach()).all().to(torch.int32).reshape(1)
+    def _on_every_rank(self, flag: torch.Tensor, op: dist.ReduceOp) -> bool:
+        """A (1,) int32 flag combined over the ranks by op (MIN: all, MAX: any), read on the host."""
         if self.distributed:
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            dist.all_reduce(flag, op=op)
         return bool(flag.item())
 
+    def all_finite(self, value: torch.Tensor) -> bool:
+        """Whether value is finite on every rank (all ranks must take the same branch). Waits for the device."""
+        return self._on_every_rank(torch.isfinite(value.detach()).all().to(torch.int32).reshape(1), dist.ReduceOp.MIN)
+
     def any_rank(self, value: bool) -> bool:
-        """Whether value is true on some rank (all ranks must take the same branch)."""
-        flag = torch.tensor([int(value)], dtype=torch.int32, device=self.device)
-        if self.distributed:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        """Whether value is true on some rank (all ranks must take the same branch). Alone, it is value
+        itself: no tensor, no wait for the device."""
+        if not self.distributed:
+            return value
+        return self._on_every_rank(torch.tensor([int(value)], dtype=torch.int32, device=self.device),
+                                   dist.ReduceOp.MAX)
 
     def barrier(self) -> None:
         if self.distributed:

@@ -342,9 +342,9 @@ class Trainer:
             return
 
         def request_stop(number: int, frame: Any) -> None:
-            if self.stop_signal is not None and number == signal.SIGINT:
-                signal.default_int_handler(number, frame)
-            if self.stop_signal is not None:
+            if self.stop_signal is not None:  # the second signal: stop now
+                if number == signal.SIGINT:
+                    signal.default_int_handler(number, frame)  # KeyboardInterrupt, as Ctrl-C always did
                 sys.exit(128 + number)
             self.stop_signal = signal.Signals(number).name
 
