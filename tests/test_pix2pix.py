@@ -24,6 +24,7 @@ from vid2vid.models.layers import init_weights
 from vid2vid.models.losses import GANLoss, gradient_penalty
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
 from vid2vid.training import CheckpointFolder, NonFiniteLossError, Trainer, atomic_save, read_losses
+from vid2vid.training.ema import WeightAverage
 from vid2vid.training.trainer import linear_decay, seed_everything
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,6 +236,40 @@ def test_an_epoch_of_a_set_number_of_iterations_cycles_the_data_and_resumes_exac
     straight, resumed = read_losses(tmp_path / "straight"), read_losses(tmp_path / "resumed")
     assert straight == resumed
     assert [r["epoch"] for r in straight] == [0] * 5 + [1] * 5 + [2] * 2
+
+
+def test_a_weight_average_halves_a_steps_weight_after_its_half_life():
+    network = nn.Linear(2, 2)
+    nn.init.zeros_(network.weight)
+    average = WeightAverage(network, halflife=4, rampup=1e6)  # no ramp: the half-life from the first update
+    nn.init.ones_(network.weight)
+    for updates in range(1, 5):
+        average.update(network, updates)
+    torch.testing.assert_close(average.network.weight, torch.full((2, 2), 0.5))
+    ramped = WeightAverage(network, halflife=100)
+    nn.init.constant_(network.weight, 3.0)
+    ramped.update(network, 1)  # half-life 0.1 at the first update: the random start is all but forgotten
+    torch.testing.assert_close(ramped.network.weight, torch.full((2, 2), 3.0), atol=3e-3, rtol=0)
+    with pytest.raises(ValueError, match="half-life must be positive"):
+        WeightAverage(network, halflife=0)
+
+
+def test_the_average_of_g_resumes_exactly_and_is_what_renders(tmp_path):
+    from vid2vid.inference import load_networks
+
+    root = side_by_side_dataset(tmp_path / "data", count=6)
+    task, straight = run_trainer(root, tmp_path / "straight", max_iters=8, ema_halflife=2)
+    run_trainer(root, tmp_path / "resumed", max_iters=4, ema_halflife=2)
+    _, resumed = run_trainer(root, tmp_path / "resumed", resume=True, max_iters=8, ema_halflife=2)
+    average = straight.average.network.state_dict()
+    for name, value in resumed.average.network.state_dict().items():
+        torch.testing.assert_close(value, average[name], rtol=0, atol=0)
+    last = task.networks()["G"].state_dict()
+    assert any(not torch.equal(average[name], last[name]) for name in average)
+    saved = load_networks(straight.checkpoints.latest, torch.device("cpu"))
+    assert set(saved) == {"G", "D"}  # the average in G's place
+    for name, value in saved["G"].items():
+        torch.testing.assert_close(value, average[name], rtol=0, atol=0)
 
 
 def test_checkpoints_keep_the_last_k_and_latest(tmp_path):

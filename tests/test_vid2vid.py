@@ -93,6 +93,8 @@ def test_confidence_of_the_reference_flow():
 def test_progressive_schedule():
     clips = ClipSchedule(4, 30, 5)
     assert [clips.length(e) for e in (0, 4, 5, 9, 10, 15, 40)] == [4, 4, 8, 8, 16, 30, 30]
+    images_first = ClipSchedule(4, 30, 5, image_epochs=2)  # single frames, then the same growth
+    assert [images_first.length(e) for e in (0, 1, 2, 6, 7, 12)] == [1, 1, 4, 4, 8, 16]
     schedule = config("schedule.scale_epochs=3").schedule
     assert [schedule.active_scales(e, 3) for e in (0, 2, 3, 6, 20)] == [1, 1, 2, 3, 3]
     assert config().schedule.active_scales(0, 3) == 3  # scale_epochs 0: every level at once
@@ -304,6 +306,62 @@ def test_progressive_spatial_training_starts_at_the_coarsest_level(demo):
     ctx.epoch = 1
     task.train_step(batch, ctx)
     assert not all(torch.equal(a, b) for a, b in zip(before, finer.parameters()))
+
+
+def _recording_history(task):
+    """Records the history the clip generator is called with, call by call."""
+    calls = []
+    generator = task.generator
+    original = generator.forward
+    generator.forward = lambda labels, history, *rest: calls.append(history) or original(labels, history, *rest)
+    return calls
+
+
+def test_real_training_history_starts_clips_from_the_real_frames(demo):
+    cfg = config("model.training_history=real", "schedule.max_frames_per_gpu=7")
+    task, batch = clip_batch(cfg, demo)
+    calls = _recording_history(task)
+    losses = task.train_step(batch, _ctx(cfg, task))
+    assert len(calls) == 1 and torch.equal(calls[0], batch["image"][:, :2])  # n_frames_G - 1 real frames
+    assert {"F_flow", "G_T_GAN"} <= set(losses)
+    generated = config("schedule.max_frames_per_gpu=7")
+    task, batch = clip_batch(generated, demo)
+    calls = _recording_history(task)
+    task.train_step(batch, _ctx(generated, task))
+    assert calls == [None]  # G makes frame 0 from an empty history, as at render time
+    with pytest.raises(ValueError, match="n_frames_start must be at least n_frames_G"):
+        config("model.training_history=real", "schedule.n_frames_start=2")
+
+
+def test_an_epoch_that_cycles_the_sequences_draws_new_clips_each_pass(demo, tmp_path):
+    from vid2vid.training import Trainer
+
+    cfg = config("train.iters_per_epoch=8", "train.batch_size=1", "schedule.n_frames_start=2")
+    task = Vid2Vid(cfg)
+    data = sequence_dataset(cfg, demo, "train", multiple=task.multiple)  # 2 sequences: 4 passes an epoch
+    indices = Trainer(task, data, cfg.train, tmp_path, progress=False)._epoch_indices()
+    clips = {data[i]["image"].sum().item() for i in indices}
+    assert len(indices) == 8 and len(clips) > 4  # not the same 2 clips in every pass
+    torch.testing.assert_close(data[1]["image"], data[1]["image"])  # a function of (seed, epoch, index)
+
+
+def test_image_epochs_train_single_first_frames_before_the_clips(demo):
+    cfg = config("schedule.image_epochs=1", "model.lambda_l1=10")
+    task = Vid2Vid(cfg)
+    data = sequence_dataset(cfg, demo, "train", multiple=task.multiple)
+    batch = torch.utils.data.default_collate([data[i] for i in range(len(data))])
+    assert batch["image"].shape[1] == 1
+    ctx = _ctx(cfg, task)
+    flow_path = [p.detach().clone() for p in task.sequential_generator.coarsest.flow_decoder.parameters()]
+    first_frames = task.synthesize(batch)[:, 0]
+    losses = task.train_step(batch, ctx)  # epoch 0: single frames, made as first frames
+    assert set(losses) == {"G_GAN", "G_FM", "G_L1", "D_real", "D_fake"}
+    assert all(torch.equal(a, b) for a, b in zip(flow_path, task.sequential_generator.coarsest.flow_decoder.parameters()))
+    assert not torch.equal(task.synthesize(batch)[:, 0], first_frames)
+    data.set_epoch(1)
+    ctx.epoch = 1
+    clips = torch.utils.data.default_collate([data[i] for i in range(len(data))])
+    assert clips["image"].shape[1] == 7 and {"F_flow", "G_T_GAN"} <= set(task.train_step(clips, ctx))
 
 
 def test_reference_flow_from_flownet(tmp_path, demo):
@@ -566,9 +624,9 @@ def test_first_frames_from_a_pix2pixhd_run(demo, baseline):
     from vid2vid.inference import load_run
     from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 
-    cfg = config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}")
+    cfg = config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}", "model.training_history=real")
     task, batch = clip_batch(cfg, demo)
-    losses = task.train_step(batch, _ctx(cfg, task))  # from the real first frame on
+    losses = task.train_step(batch, _ctx(cfg, task))  # from the real first frames on
     assert "F_flow" in losses
     hd = load_run(baseline, Pix2PixHDConfig, Pix2PixHD.for_inference, torch.device("cpu"))[0]
     frames = task.synthesize(batch)
@@ -578,7 +636,10 @@ def test_first_frames_from_a_pix2pixhd_run(demo, baseline):
     torch.testing.assert_close(render({k: batch[k][:1, 0] for k in ("label", "instance")}), frames[:1, 0])
     with pytest.raises(ValueError, match="needs model.first_frame_run"):
         config("model.first_frame=pix2pixhd")
-    other = Vid2Vid(config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}", "model.label_nc=7"))
+    with pytest.raises(ValueError, match="set model.training_history=real"):
+        config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}")
+    other = Vid2Vid(config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}", "model.label_nc=7",
+                           "model.training_history=real"))
     with pytest.raises(ValueError, match="must take the same label maps"):
         other.first_frame_generator
 

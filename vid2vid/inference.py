@@ -16,6 +16,7 @@ from vid2vid.data.aligned import split_pair
 from vid2vid.data.images import DatasetError, list_images, read_rgb, to_tensor
 from vid2vid.serialization import CheckpointError
 from vid2vid.training.checkpoint import LATEST
+from vid2vid.training.ema import AVERAGE_NAME
 from vid2vid.training.logging import save_picture_row, write_html_index
 
 
@@ -55,7 +56,10 @@ def load_networks(checkpoint: Path, device: torch.device) -> dict[str, dict[str,
         return networks
     state = serialization.load(checkpoint, device)
     serialization.require_keys(state, ["networks"], checkpoint, "a checkpoint of the vid2vid trainer")
-    return state["networks"]
+    networks = dict(state["networks"])
+    if AVERAGE_NAME in networks:  # trained with train.ema_halflife: the average renders
+        networks["G"] = networks.pop(AVERAGE_NAME)
+    return networks
 
 
 def restore(task: Any, checkpoint: Path, device: torch.device) -> None:

@@ -111,8 +111,11 @@ class AlignedDataset(Dataset):
         return (b, a) if self.config.direction == "BtoA" else (a, b)
 
     def __getitem__(self, index: int) -> dict:
-        a, b = self._load(index)
+        """Pair ``index % len(self)``; the random draws are a function of (seed, epoch, index), so an index
+        past the end is another draw of the same pair (the trainer's further passes over the data)."""
+        pair = index % len(self)
+        a, b = self._load(pair)
         geometry = self.config.preprocessing.draw(a.size, np.random.default_rng([self.seed, self.epoch, index]),
                                                   self.train)
         a, b = geometry.apply(a), geometry.apply(b)
-        return {"A": to_tensor(a), "B": to_tensor(b), "path": str(self.sources[index][0])}
+        return {"A": to_tensor(a), "B": to_tensor(b), "path": str(self.sources[pair][0])}

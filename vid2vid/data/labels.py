@@ -152,7 +152,8 @@ class LabelDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        item = self.items[index]
+        """Item ``index % len(self)``, its random draws a function of (seed, epoch, index)."""
+        item = self.items[index % len(self)]
         if self.label_nc:
             ids = _read_ids(item["label"])
             size = ids.shape[::-1]

@@ -10,6 +10,8 @@ holding the flow from frame i+1 to frame i (``scripts/compute_flow.py
 
 Each item is one clip of one sequence: its start and the resize/crop/flip are
 drawn from (seed, epoch, index) and are the same for every frame of the clip
+(an index past the end draws another clip of sequence index % len: the
+trainer's further passes in an epoch of ``train.iters_per_epoch`` iterations)
 (flows are resized, cropped and flipped with them). Its length follows the
 progressive schedule (:class:`ClipSchedule`) through ``set_epoch``; without a
 schedule an item is a whole sequence (evaluation).
@@ -76,21 +78,24 @@ class SequenceDataConfig:
 
 @dataclass(frozen=True)
 class ClipSchedule:
-    """Progressive training in time (Wang et al. 2018, Sec. 4): clips of ``start`` frames that
-    double every ``step_epochs`` epochs up to ``total``."""
+    """Progressive training in time (Wang et al. 2018, Sec. 4): single frames for ``image_epochs``
+    epochs, then clips of ``start`` frames that double every ``step_epochs`` epochs up to ``total``."""
 
     start: int
     total: int
     step_epochs: int
+    image_epochs: int = 0
 
     def __post_init__(self):
-        if not 1 <= self.start <= self.total or self.step_epochs < 1:
-            raise ValueError(f"need 1 <= n_frames_start ({self.start}) <= n_frames_total ({self.total}) and "
-                             f"niter_step >= 1 ({self.step_epochs})")
+        if not 1 <= self.start <= self.total or self.step_epochs < 1 or self.image_epochs < 0:
+            raise ValueError(f"need 1 <= n_frames_start ({self.start}) <= n_frames_total ({self.total}), "
+                             f"niter_step >= 1 ({self.step_epochs}) and image_epochs >= 0 ({self.image_epochs})")
 
     def length(self, epoch: int) -> int:
         """Frames per clip in this epoch."""
-        return min(self.total, self.start * 2 ** (epoch // self.step_epochs))
+        if epoch < self.image_epochs:
+            return 1
+        return min(self.total, self.start * 2 ** ((epoch - self.image_epochs) // self.step_epochs))
 
 
 def _entries(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
@@ -263,7 +268,9 @@ class SequenceDataset(Dataset):
         return len(self.sequences)
 
     def __getitem__(self, index: int) -> dict:
-        sources = self.sequences[index]
+        """A clip of sequence ``index % len(self)``, its start and geometry a function of (seed, epoch, index)."""
+        sequence = index % len(self)
+        sources = self.sequences[sequence]
         length = sources["image"].length if self.schedule is None else self.schedule.length(self.epoch)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         start = int(rng.integers(0, sources["image"].length - length + 1)) if self.train else 0
@@ -275,7 +282,7 @@ class SequenceDataset(Dataset):
             "image": torch.stack([to_tensor(geometry.apply(f)) for f in frames]),
             "label": torch.stack([frame_input(self.config, item, f, geometry, d)
                                   for item, f, d in zip(inputs, frames, iuv)]),
-            "sequence": self.names[index], "start": start,
+            "sequence": self.names[sequence], "start": start,
         }
         if "instance" in sources:
             out["instance"] = torch.stack([ids_tensor(read_ids(p), geometry)

@@ -80,7 +80,8 @@ class BranchFeatures:
     """A level's decoder features (B, ngf_level, H_level, W_level), one tensor per branch."""
 
     image: Tensor
-    flow: Tensor
+    flow: Tensor | None
+    """None for a first frame, which has nothing to warp"""
     foreground: Tensor | None
 
 
@@ -103,9 +104,9 @@ class CoarsestLevel(nn.Module):
                                             _decoder(ngf_fg, n_downsampling, n_blocks, norm),
                                             *([nn.Conv2d(ngf_fg, ngf, 1)] if ngf_fg != ngf else []))
 
-    def forward(self, labels: Tensor, previous: Tensor) -> BranchFeatures:
+    def forward(self, labels: Tensor, previous: Tensor, with_flow: bool = True) -> BranchFeatures:
         features = self.label_encoder(labels) + self.image_encoder(previous)
-        return BranchFeatures(self.image_decoder(features), self.flow_decoder(features),
+        return BranchFeatures(self.image_decoder(features), self.flow_decoder(features) if with_flow else None,
                               self.foreground(labels) if self.foreground is not None else None)
 
 
@@ -129,8 +130,8 @@ class FinerLevel(nn.Module):
         foreground = None
         if self.foreground_branch is not None:
             foreground = self.foreground_branch(label_features + coarser.foreground)
-        return BranchFeatures(self.image_branch(features + coarser.image), self.flow_branch(features + coarser.flow),
-                              foreground)
+        flow = None if coarser.flow is None else self.flow_branch(features + coarser.flow)
+        return BranchFeatures(self.image_branch(features + coarser.image), flow, foreground)
 
 
 class OutputHeads(nn.Module):
@@ -204,7 +205,7 @@ class SequentialGenerator(nn.Module):
         for _ in range(scales - 1):
             label_pyramid.insert(0, downsample2(label_pyramid[0]))
             previous_pyramid.insert(0, downsample2(previous_pyramid[0]))
-        features = self.coarsest(label_pyramid[0], previous_pyramid[0])
+        features = self.coarsest(label_pyramid[0], previous_pyramid[0], with_flow=not first)
         for level in range(1, scales):
             features = self.finer[level - 1](label_pyramid[level], previous_pyramid[level], features)
         return self.heads[scales - 1](features, None if first else previous[:, -self.output_nc:], fg_mask)

@@ -83,10 +83,14 @@ class Vid2VidModelConfig(LabelModelConfig):
     flownet_checkpoint: str | None = None
     confidence_threshold: float = CONFIDENCE_THRESHOLD
     first_frame: Literal["generator", "pix2pixhd"] = "generator"
-    """how a sequence's first frame is made: by G from an empty history (and trained so), or by the
-    pix2pixHD run model.first_frame_run (training then starts every clip from its real first frame,
-    as NVIDIA/vid2vid does)"""
+    """how a sequence's first frame is made: by G from an empty history, or by the pix2pixHD run
+    model.first_frame_run (which needs training_history=real)"""
     first_frame_run: str | None = None
+    training_history: Literal["generated", "real"] = "generated"
+    """what a training clip's history starts as: generated (G makes frame 0 from an empty history, as at
+    render time, and every later frame from the frames it made) or real (the clip's first n_frames_G - 1
+    real frames, as NVIDIA/vid2vid trains: G learns to warp sharp frames; it then learns first frames only
+    in schedule.image_epochs)"""
     gradient_checkpointing: bool = False
     """recompute each frame's activations in backward instead of storing them (high resolutions)"""
 
@@ -97,6 +101,9 @@ class Vid2VidModelConfig(LabelModelConfig):
                              f"{self.n_scales_temporal}")
         if self.first_frame == "pix2pixhd" and not self.first_frame_run:
             raise ValueError("model.first_frame=pix2pixhd needs model.first_frame_run (a pix2pixHD run folder)")
+        if self.first_frame == "pix2pixhd" and self.training_history != "real":
+            raise ValueError("model.first_frame=pix2pixhd: G never makes first frames, so it trains from real ones: "
+                             "set model.training_history=real")
         if self.flow_source == "flownet" and not self.flownet_checkpoint:
             raise ValueError("model.flow_source=flownet needs model.flownet_checkpoint (a FlowNet2 checkpoint; "
                              "see scripts/compute_flow.py --help for where to get one)")
@@ -116,10 +123,15 @@ class Vid2VidScheduleConfig:
     """frames made per forward/backward; longer clips go in chunks, the history detached between them"""
     scale_epochs: int = 0
     """epochs at each spatial level before the next finer one joins (0: all levels from the start)"""
+    image_epochs: int = 0
+    """epochs at the start in which G learns the image alone, as pix2pixHD does: single frames, each made as
+    a sequence's first frame is (from an empty history) and judged by the image losses (D_I, feature matching,
+    VGG, L1); the clips (n_frames_start, doubling every niter_step epochs), the history, the flow and the
+    video discriminators start after them"""
 
     @property
     def clips(self) -> ClipSchedule:
-        return ClipSchedule(self.n_frames_start, self.n_frames_total, self.niter_step)
+        return ClipSchedule(self.n_frames_start, self.n_frames_total, self.niter_step, self.image_epochs)
 
     def active_scales(self, epoch: int, n_scales: int) -> int:
         """Spatial levels trained in this epoch."""
@@ -138,9 +150,10 @@ class Vid2VidConfig:
     def __post_init__(self):
         if (self.model.foreground_classes or self.model.use_features) and self.data.input != "labels":
             raise ValueError("model.foreground_classes and model.use_features need label maps (data.input=labels)")
-        if self.model.first_frame == "pix2pixhd" and self.schedule.n_frames_start < 2:
-            raise ValueError("model.first_frame=pix2pixhd trains from the second frame on: schedule.n_frames_start "
-                             "must be at least 2")
+        if self.model.training_history == "real" and self.schedule.n_frames_start < self.model.n_frames_G:
+            raise ValueError(f"model.training_history=real starts each clip from n_frames_G - 1 real frames: "
+                             f"schedule.n_frames_start must be at least n_frames_G ({self.model.n_frames_G}), got "
+                             f"{self.schedule.n_frames_start}")
         if self.schedule.max_frames_per_gpu < 1:
             raise ValueError(f"schedule.max_frames_per_gpu must be >= 1, got {self.schedule.max_frames_per_gpu}")
 
@@ -389,6 +402,8 @@ class Vid2Vid:
         scales = self.config.schedule.active_scales(ctx.epoch, self.n_scales)
         times = self.n_scales - scales
         self.generator.train()
+        if ctx.epoch < self.config.schedule.image_epochs:
+            return self._first_frames_step(batch, ctx, scales)
         with torch.no_grad():
             condition = shrink(self.encode_labels(batch), times)
             fg = self.foreground_masks(batch)
@@ -401,8 +416,8 @@ class Vid2Vid:
         length, chunk = images.shape[1], self.config.schedule.max_frames_per_gpu
         history_length = self.config.model.n_frames_G - 1
         made: list[Tensor] = []  # every frame made so far, detached
-        if self.config.model.first_frame == "pix2pixhd":
-            made.append(images[:, 0])  # the real first frame starts the clip
+        if self.config.model.training_history == "real":
+            made.extend(images[:, :history_length].unbind(1))
         totals: dict[str, Tensor] = {}
         chunks = range(len(made), length, chunk)
         for begin in chunks:
@@ -419,6 +434,21 @@ class Vid2Vid:
                 totals[name] = totals.get(name, 0) + value / len(chunks)
             made.extend(out["frame"].detach().unbind(1))
         return totals
+
+    def _first_frames_step(self, batch: dict[str, Any], ctx: StepContext, scales: int) -> dict[str, Tensor]:
+        """schedule.image_epochs: the frames made as a sequence's first frame is (its own label map n_frames_G
+        times, an empty history), as one batch, and judged by the image losses."""
+        times = self.n_scales - scales
+        as_frames = lambda x: x.flatten(0, 1)[:, None]  # noqa: E731  (B, T, ...) -> (B*T, 1, ...)
+        with torch.no_grad():
+            condition = shrink(self.encode_labels(batch), times)
+            fg = self.foreground_masks(batch)
+            fg = None if fg is None else as_frames(shrink(fg, times))
+        with ctx.autocast():
+            inputs = as_frames(self._with_features(condition, batch, times))
+            out = self.generator(inputs.expand(-1, self.config.model.n_frames_G, -1, -1, -1), None, fg, scales)
+        images = as_frames(shrink(batch["image"], times))
+        return self._update(ctx, as_frames(condition), images, out["frame"], out, None, None, scales)
 
     def _update(self, ctx: StepContext, condition: Tensor, images: Tensor, sequence_fake: Tensor,
                 out: dict[str, Tensor], reference: tuple[Tensor, Tensor] | None, chained: dict[int, Tensor] | None,

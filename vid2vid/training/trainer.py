@@ -8,8 +8,11 @@ computes its losses and hands each one to :meth:`StepContext.step`.
 
 Resuming is exact: the data order of every epoch is a function of the seed and
 the epoch, random augmentations a function of (seed, epoch, index) (datasets
-with a ``set_epoch`` method), and the checkpoint holds the generators' states,
-so a resumed run computes the same losses as the uninterrupted one.
+with a ``set_epoch`` method, which also read an index past their end as another
+draw of item index % len: each pass of an epoch of ``iters_per_epoch`` that
+cycles the data gets its own crops and clips), and the checkpoint holds the
+generators' states, so a resumed run computes the same losses as the
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from vid2vid import serialization
 from vid2vid.training.checkpoint import CheckpointFolder, rng_state, set_rng_state
 from vid2vid.training.distributed import DistContext, unwrap
+from vid2vid.training.ema import AVERAGE_NAME, WeightAverage
 from vid2vid.training.logging import RunLogger
 
 
@@ -59,6 +63,9 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    ema_halflife: float = 0
+    """iterations over which a step's weight in the moving average of G's weights halves (0: no average);
+    with one, rendering and exported weights use the average (``G_ema`` in checkpoints), not the last G"""
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 10
@@ -77,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"max_iters must be >= 0, got {self.max_iters}")
         if self.iters_per_epoch is not None and self.iters_per_epoch < 1:
             raise ValueError(f"iters_per_epoch must be at least 1, got {self.iters_per_epoch}")
+        if self.ema_halflife < 0:
+            raise ValueError(f"ema_halflife must be >= 0, got {self.ema_halflife}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.lr > 0:
@@ -216,6 +225,8 @@ class Trainer:
             for name, opt in task.optimizers().items()
         }
         self.ctx = StepContext(config, self.dist, task.optimizers())
+        self.average = WeightAverage(unwrap(task.networks()["G"]), config.ema_halflife) \
+            if config.ema_halflife else None
         self.logger = RunLogger(self.output, enabled=self.dist.is_main, progress=progress)
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -228,12 +239,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
+    def _networks(self) -> dict[str, nn.Module]:
+        """The task's networks, unwrapped, and G's average when there is one."""
+        networks = {k: unwrap(m) for k, m in self.task.networks().items()}
+        if self.average is not None:
+            networks[AVERAGE_NAME] = self.average.network
+        return networks
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "iteration": self.ctx.iteration,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
-            "networks": {k: unwrap(m).state_dict() for k, m in self.task.networks().items()},
+            "networks": {k: m.state_dict() for k, m in self._networks().items()},
             "optimizers": {k: o.state_dict() for k, o in self.task.optimizers().items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "scalers": {k: s.state_dict() for k, s in self.ctx.scalers.items()},
@@ -241,8 +259,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for k, m in self.task.networks().items():
-            unwrap(m).load_state_dict(state["networks"][k])
+        for k, m in self._networks().items():
+            m.load_state_dict(state["networks"][k])
         for k, o in self.task.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.schedulers.items():
@@ -286,10 +304,12 @@ class Trainer:
             sampler.set_epoch(self.epoch)
             return list(sampler)
         wanted = per_epoch * self.config.batch_size
+        # datasets with random draws take the indices of pass r as i + r * len: new crops and clips each pass
+        stride = len(self.dataset) if hasattr(self.dataset, "set_epoch") else 0
         indices: list[int] = []
         for repeat in range(math.ceil(wanted / len(sampler))):
             sampler.set_epoch(self.epoch * 1_000_003 + repeat)  # a distinct shuffle for every pass of every epoch
-            indices += list(sampler)
+            indices += [i + repeat * stride for i in sampler]
         return indices[:wanted]
 
     def _epoch_batches(self) -> Iterator[Any]:
@@ -378,6 +398,8 @@ class Trainer:
                 self.ctx.epoch = self.epoch
                 losses = self.task.train_step(batch, self.ctx)
                 self.ctx.check_finite()
+                if self.average is not None:
+                    self.average.update(unwrap(self.task.networks()["G"]), self.ctx.iteration + 1)
                 losses = {name: float(value) for name, value in losses.items()}  # the iteration's one host sync
                 self.ctx.iteration += 1
                 self.batch_in_epoch += 1
