@@ -8,6 +8,9 @@
 2. Trains vid2vid (configs/vid2vid_edges.yaml; reference flow: OpenCV's DIS flow
    of the real frames, no weights) and pix2pixHD (configs/pix2pixhd_edges.yaml,
    the same size) for --minutes of wall-clock time each, in OUTPUT/runs/.
+   vid2vid learns single frames first for 2 epochs (100 iterations) per minute
+   of the budget (schedule.image_epochs; about half the budget on 2 CPU cores),
+   then the clips; it renders with the moving average of its weights.
 3. Renders the test tail into OUTPUT/{real,input,vid2vid,pix2pixhd}/frames/NNNNN.png
    and OUTPUT/side_by_side.mp4 (input | vid2vid | pix2pixHD | real).
 4. Prints one table, also written to OUTPUT/results.md: PSNR and SSIM against the
@@ -49,6 +52,8 @@ from vid2vid.serialization import CheckpointError
 from vid2vid.training.checkpoint import LATEST
 
 ROOT = Path(__file__).resolve().parent.parent
+IMAGE_EPOCHS_PER_MINUTE = 2
+"""vid2vid's single-frame epochs (of 50 iterations) per minute of budget: about half of it on 2 CPU cores"""
 MODELS = {"vid2vid": ("scripts/train_vid2vid.py", "configs/vid2vid_edges.yaml"),
           "pix2pixhd": ("scripts/train_pix2pixhd.py", "configs/pix2pixhd_edges.yaml")}
 
@@ -101,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             fps=args.fps, size=args.size, sequence_length=10**9, test_tail=args.test_frames, edges="canny"))
         print(f"data: {prepared[0].frames} training frames, {prepared[-1].frames} test frames of "
               f"{args.size[0]}x{args.size[1]} in {data}")
+        # the image phase takes a share of the budget (measured best near half on bigbuckbunny); yours come after
+        image_phase = [f"schedule.image_epochs={round(IMAGE_EPOCHS_PER_MINUTE * args.minutes)}"]
         iterations = {name: train(name, data, args.output / "runs", args.minutes,
-                                  args.vid2vid if name == "vid2vid" else args.pix2pixhd) for name in MODELS}
+                                  image_phase + args.vid2vid if name == "vid2vid" else args.pix2pixhd)
+                      for name in MODELS}
 
         device = torch.device("cpu")
         model, config, _ = load_run(args.output / "runs" / "vid2vid", Vid2VidConfig, Vid2Vid.for_inference, device)

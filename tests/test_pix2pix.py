@@ -266,6 +266,9 @@ def test_the_average_of_g_resumes_exactly_and_is_what_renders(tmp_path):
         torch.testing.assert_close(value, average[name], rtol=0, atol=0)
     last = task.networks()["G"].state_dict()
     assert any(not torch.equal(average[name], last[name]) for name in average)
+    straight.generator_to_average()  # after training, before the scripts' last render
+    for name, value in task.networks()["G"].state_dict().items():
+        torch.testing.assert_close(value, average[name], rtol=0, atol=0)
     saved = load_networks(straight.checkpoints.latest, torch.device("cpu"))
     assert set(saved) == {"G", "D"}  # the average in G's place
     for name, value in saved["G"].items():

@@ -322,8 +322,9 @@ def test_real_training_history_starts_clips_from_the_real_frames(demo):
     task, batch = clip_batch(cfg, demo)
     calls = _recording_history(task)
     losses = task.train_step(batch, _ctx(cfg, task))
-    assert len(calls) == 1 and torch.equal(calls[0], batch["image"][:, :2])  # n_frames_G - 1 real frames
-    assert {"F_flow", "G_T_GAN"} <= set(losses)
+    assert calls[0] is None  # frame 0 as a first frame, in an update of its own
+    assert len(calls) == 2 and torch.equal(calls[1], batch["image"][:, :2])  # n_frames_G - 1 real frames
+    assert {"F_flow", "G_T_GAN", "first_G_GAN", "first_D_real"} <= set(losses)
     generated = config("schedule.max_frames_per_gpu=7")
     task, batch = clip_batch(generated, demo)
     calls = _recording_history(task)
@@ -642,6 +643,21 @@ def test_first_frames_from_a_pix2pixhd_run(demo, baseline):
                            "model.training_history=real"))
     with pytest.raises(ValueError, match="must take the same label maps"):
         other.first_frame_generator
+
+
+def test_g_can_start_from_a_pix2pixhd_run(demo, baseline):
+    from vid2vid.inference import load_run
+    from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+
+    task, batch = clip_batch(config("model.n_blocks=1", f"model.init_from_pix2pixhd={baseline}"), demo)
+    hd = load_run(baseline, Pix2PixHDConfig, Pix2PixHD.for_inference, torch.device("cpu"))[0]
+    # its first frames are the pix2pixHD run's from the first iteration on
+    torch.testing.assert_close(task.synthesize(batch)[:, 0],
+                               hd.synthesize({k: batch[k][:, 0] for k in ("label", "instance")}))
+    with pytest.raises(ValueError, match=r"init_from_pix2pixhd: .* model.1.weight is \(8, 21, 7, 7\), .* \(16, 21"):
+        Vid2Vid(config("model.n_blocks=1", "model.ngf=16", f"model.init_from_pix2pixhd={baseline}"))
+    with pytest.raises(ValueError, match="do not match this generator's image path"):
+        Vid2Vid(config("model.n_blocks=3", f"model.init_from_pix2pixhd={baseline}"))
 
 
 def test_pix2pixhd_renders_a_sequence_dataset_with_its_real_frames(baseline, demo, tmp_path):

@@ -25,6 +25,7 @@ Flows are in pixels of the resolution they are made at.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -180,6 +181,33 @@ class SequentialGenerator(nn.Module):
         self.finer = nn.ModuleList(FinerLevel(labels_nc, previous_nc, ngf // 2 ** s, n_blocks_local, norm,
                                               use_foreground) for s in range(1, n_scales))
         self.heads = nn.ModuleList(OutputHeads(ngf // 2 ** s, output_nc, use_foreground) for s in range(n_scales))
+
+    @torch.no_grad()
+    def start_from_global_generator(self, state: Mapping[str, Tensor]) -> None:
+        """Copies pix2pixHD's global generator (a ``GlobalGenerator.state_dict()`` of the same ngf, n_downsampling
+        and n_blocks) into the coarsest level's image path: label encoder, image decoder and image head, in
+        that order of layers. Its first conv's weights go to the newest frame's label channels, zeros to the
+        older frames'. Under instance norm the image encoder turns an empty history into zeros, so G then
+        draws first frames as that generator does; the flow path and the finer levels keep their own weights.
+
+        Raises:
+            ValueError: the layouts differ (the key and both shapes named).
+        """
+        image_path = nn.Sequential(*self.coarsest.label_encoder, *self.coarsest.image_decoder, *self.heads[0].image)
+        ours = image_path.state_dict()
+        theirs = {key.removeprefix("model."): value for key, value in state.items()}
+        stem = theirs.get("1.weight")
+        if stem is not None and stem.shape[1] * self.n_frames_G == ours["1.weight"].shape[1]:
+            theirs["1.weight"] = torch.cat((stem.new_zeros(stem.shape[0], ours["1.weight"].shape[1] - stem.shape[1],
+                                                           *stem.shape[2:]), stem), 1)
+        if set(theirs) != set(ours):
+            raise ValueError(f"the pix2pixHD generator's layers ({len(theirs)} tensors) do not match this generator's "
+                             f"image path ({len(ours)}): use netG global with the same ngf, n_downsample and n_blocks")
+        for key, value in theirs.items():
+            if value.shape != ours[key].shape:
+                raise ValueError(f"pix2pixHD generator tensor model.{key} is {tuple(value.shape)}, this generator's "
+                                 f"is {tuple(ours[key].shape)}: use the same ngf, n_downsample, n_blocks and inputs")
+        image_path.load_state_dict(theirs)
 
     def multiple(self, scales: int | None = None) -> int:
         """What H and W must be multiples of with ``scales`` levels active (default: all)."""

@@ -86,11 +86,15 @@ class Vid2VidModelConfig(LabelModelConfig):
     """how a sequence's first frame is made: by G from an empty history, or by the pix2pixHD run
     model.first_frame_run (which needs training_history=real)"""
     first_frame_run: str | None = None
+    init_from_pix2pixhd: str | None = None
+    """a pix2pixHD run (netG global, the same inputs, ngf, n_downsample and n_blocks) whose generator starts
+    this G's image path: G draws first frames as that run does from the first iteration, and training
+    spends its time on the history and the flow (NVIDIA/vid2vid starts from pretrained weights too)"""
     training_history: Literal["generated", "real"] = "generated"
     """what a training clip's history starts as: generated (G makes frame 0 from an empty history, as at
     render time, and every later frame from the frames it made) or real (the clip's first n_frames_G - 1
-    real frames, as NVIDIA/vid2vid trains: G learns to warp sharp frames; it then learns first frames only
-    in schedule.image_epochs)"""
+    real frames, as NVIDIA/vid2vid trains: G learns to warp sharp frames; with first_frame=generator, each
+    clip's frame 0 is also made from an empty history, in an update of its own, the first_* losses)"""
     gradient_checkpointing: bool = False
     """recompute each frame's activations in backward instead of storing them (high resolutions)"""
 
@@ -282,6 +286,22 @@ class Vid2Vid:
         elif with_losses and c.flow_source == "none":
             warnings.warn("model.flow_source=none: the flow, warp and mask losses are off and the video "
                           "discriminators see frames without flow", stacklevel=2)
+        if with_losses and c.init_from_pix2pixhd:
+            self._start_from_pix2pixhd(c.init_from_pix2pixhd)
+
+    def _start_from_pix2pixhd(self, run: str) -> None:
+        """model.init_from_pix2pixhd: the run's global generator copied into G's image path."""
+        from vid2vid.inference import load_run
+
+        model, config, folder = load_run(run, Pix2PixHDConfig, Pix2PixHD.for_inference,
+                                         next(self.generator.parameters()).device)
+        if config.model.netG != "global":
+            raise ValueError(f"model.init_from_pix2pixhd: {folder} has netG {config.model.netG}; only a global "
+                             f"generator maps onto vid2vid's coarsest level")
+        try:
+            self.sequential_generator.start_from_global_generator(unwrap(model.generator).state_dict())
+        except ValueError as e:
+            raise ValueError(f"model.init_from_pix2pixhd: {folder}: {e}") from None
 
     @classmethod
     def for_inference(cls, config: Vid2VidConfig, device: torch.device) -> Vid2Vid:
@@ -416,9 +436,12 @@ class Vid2Vid:
         length, chunk = images.shape[1], self.config.schedule.max_frames_per_gpu
         history_length = self.config.model.n_frames_G - 1
         made: list[Tensor] = []  # every frame made so far, detached
+        totals: dict[str, Tensor] = {}
         if self.config.model.training_history == "real":
             made.extend(images[:, :history_length].unbind(1))
-        totals: dict[str, Tensor] = {}
+            if self.config.model.first_frame == "generator":  # G still makes first frames at render time
+                first = {k: batch[k][:, :1] for k in ("image", "label", "instance", "features") if k in batch}
+                totals = {f"first_{name}": value for name, value in self._first_frames_step(first, ctx, scales).items()}
         chunks = range(len(made), length, chunk)
         for begin in chunks:
             end = min(begin + chunk, length)
@@ -436,8 +459,9 @@ class Vid2Vid:
         return totals
 
     def _first_frames_step(self, batch: dict[str, Any], ctx: StepContext, scales: int) -> dict[str, Tensor]:
-        """schedule.image_epochs: the frames made as a sequence's first frame is (its own label map n_frames_G
-        times, an empty history), as one batch, and judged by the image losses."""
+        """One D and G update on first frames (schedule.image_epochs; clips' frame 0 with real training history):
+        the batch's frames made as a sequence's first frame is (its own label map n_frames_G times, an empty
+        history), as one batch, and judged by the image losses."""
         times = self.n_scales - scales
         as_frames = lambda x: x.flatten(0, 1)[:, None]  # noqa: E731  (B, T, ...) -> (B*T, 1, ...)
         with torch.no_grad():

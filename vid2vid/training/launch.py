@@ -105,6 +105,7 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         resumed = args.resume and trainer.resume()
         iteration = trainer.fit()
         stop_signal = trainer.stop_signal
+        trainer.generator_to_average()  # what the script renders last is what every render uses
         finished = finish(config, task, output) if finish is not None and dist.is_main else None
     except (ConfigError, DatasetError, NonFiniteLossError, RunLockedError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

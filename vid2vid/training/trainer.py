@@ -391,6 +391,11 @@ class Trainer:
         self.logger.close()
         return self.ctx.iteration
 
+    def generator_to_average(self) -> None:
+        """After training: G takes its average's weights (with train.ema_halflife), as every render does."""
+        if self.average is not None:
+            unwrap(self.task.networks()["G"]).load_state_dict(self.average.network.state_dict())
+
     def _loop(self, deadline: float | None) -> None:
         """The epochs and their iterations, until the schedule ends or _stop_early says to stop."""
         while not self._finished():
