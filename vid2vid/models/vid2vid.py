@@ -12,10 +12,12 @@ its losses and its progressive training, as a :class:`vid2vid.training.TrainingT
   real previous frame warped by the predicted flow against the real frame, the
   generated previous frame warped by the reference flow against the generated
   frame, and the occlusion mask's weight (warping is preferred where it works).
-- Progressive training: spatial levels coarse to fine (``schedule.scale_epochs``)
+- Progressive training: optionally single first frames before any clip
+  (``schedule.image_epochs``), spatial levels coarse to fine (``schedule.scale_epochs``)
   and clips doubling in length every ``schedule.niter_step`` epochs; a clip is made
   in chunks of ``max_frames_per_gpu`` frames, each chunk one D and one G update,
-  the history carried over detached.
+  the history carried over detached, starting from G's own frames or from the
+  clip's real ones (``model.training_history``).
 """
 
 from __future__ import annotations
