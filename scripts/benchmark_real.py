@@ -52,7 +52,7 @@ from vid2vid.serialization import CheckpointError
 from vid2vid.training.checkpoint import LATEST
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE_EPOCHS_PER_MINUTE = 2
+IMAGE_EPOCHS_PER_MINUTE = 3
 """vid2vid's single-frame epochs (of 50 iterations) per minute of budget: about half of it on 2 CPU cores"""
 MODELS = {"vid2vid": ("scripts/train_vid2vid.py", "configs/vid2vid_edges.yaml"),
           "pix2pixhd": ("scripts/train_pix2pixhd.py", "configs/pix2pixhd_edges.yaml")}

@@ -8,7 +8,8 @@
 the targets), or a sequence dataset (test_A/<seq>/, test_B/<seq>/: every frame). With the feature encoder (model.use_features), --n-samples K renders
 K images per label map, each instance (each class with --per-class) taking a
 random cluster centre from RUN/features_clusters.npz (scripts/encode_features.py).
-Writes OUTPUT/images/*.png and OUTPUT/index.html.
+Writes OUTPUT/images/<name>_{input_label,synthesized_image,real_image}.png (pix2pixHD's
+names; synthesized_image_<k> with several samples) and OUTPUT/index.html.
 """
 
 from __future__ import annotations
@@ -61,18 +62,19 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(item["path"])
             # a sequence dataset's frames are <phase>_A/<sequence>/NNNNN.png: keep the sequence in the name
             name = path.stem if path.parent.name == f"{args.phase}_label" else f"{path.parent.name}_{path.stem}"
-            # label ids are shown in colour; pictures (edge maps, label_nc 0) are the input as it is
-            pictures = {"label" if config.model.label_nc else "input": colorize_labels(item["label"],
-                                                                                        config.model.label_nc)}
-            for s in range(args.n_samples if centres is not None else 1):
+            # pix2pixHD's file names: <name>_input_label.png (ids in colour; edge maps, label_nc 0, as they
+            # are), <name>_synthesized_image.png (one per sample with several), <name>_real_image.png
+            pictures = {"input_label": colorize_labels(item["label"], config.model.label_nc)}
+            samples = args.n_samples if centres is not None else 1
+            for s in range(samples):
                 features = None
                 if centres is not None:
                     generator = torch.Generator().manual_seed(args.seed * 100_003 + s)
                     features = sample_feature_map(item["label"], item["instance"], centres, config.model.feat_num,
                                                   generator, per_class=args.per_class)
-                pictures[f"sample{s}"] = model.synthesize(item, features)
+                pictures["synthesized_image" + (f"_{s}" if samples > 1 else "")] = model.synthesize(item, features)
             if "image" in item:
-                pictures["target"] = item["image"]
+                pictures["real_image"] = item["image"]
             rows.append((name, save_picture_row(images, name, pictures)))
         write_html_index(Path(args.output) / "index.html", f"pix2pixHD: {args.input}", rows)
     except (ConfigError, DatasetError, CheckpointError) as e:

@@ -309,7 +309,8 @@ def test_train_encode_and_render_multimodal_from_the_command_line(tmp_path):
                         "--n-samples", "2", "--output", str(tmp_path / "results"))
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "results" / "images").glob("0000_*"))
-    assert names == ["0000_label.png", "0000_sample0.png", "0000_sample1.png", "0000_target.png"]
+    assert names == ["0000_input_label.png", "0000_real_image.png", "0000_synthesized_image_0.png",
+                     "0000_synthesized_image_1.png"]
 
     result = run_script("scripts/train_pix2pixhd.py", "--output", str(tmp_path / "strict"), "--max-iters", "1",
                         "--quiet", "model.vgg_required=true", "--vgg-weights", str(tmp_path / "none.pth"))

@@ -667,7 +667,7 @@ def test_pix2pixhd_renders_a_sequence_dataset_with_its_real_frames(baseline, dem
     assert "rendered 10 inputs" in result.stdout
     names = sorted(p.name for p in (tmp_path / "out" / "images").iterdir())
     assert all(n.startswith("seq00_") for n in names)  # the sequence in every name: no frame overwrites another
-    for kind in ("label", "sample0", "target"):  # the real frames beside the made ones
+    for kind in ("input_label", "synthesized_image", "real_image"):  # the real frames beside the made ones
         assert sum(n.endswith(f"_{kind}.png") for n in names) == 10, names
 
 

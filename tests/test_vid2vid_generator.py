@@ -39,6 +39,23 @@ def test_shapes_and_the_first_frame():
     assert g.heads[0].flow[1].weight.grad is not None and g.coarsest.image_encoder[1].weight.grad is not None
 
 
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_an_empty_history_adds_nothing_under_instance_norm(norm):
+    # under instance norm a zero history encodes to exactly zero, so first frames must not depend on the
+    # history encoders' weights (computed, float rounding grew through the norms into O(10) features);
+    # batch norm's learned shift makes the zero history count, as in NVIDIA's pose models
+    torch.manual_seed(0)
+    g = tiny(n_scales=2, norm=norm)
+    labels = torch.randn(2, 12, 32, 32)
+    before = g(labels, None).frame
+    with torch.no_grad():
+        for encoder in (g.coarsest.image_encoder, g.finer[0].image_front):
+            for p in encoder.parameters():
+                p.add_(torch.randn_like(p))
+    after = g(labels, None).frame
+    assert torch.equal(before, after) == (norm == "instance")
+
+
 @pytest.mark.parametrize("n_scales", [2, 3])
 def test_every_spatial_level_makes_frames_at_its_resolution(n_scales):
     torch.manual_seed(0)
@@ -67,8 +84,8 @@ def test_flow_is_in_pixels():
 
 
 @pytest.mark.parametrize("n_scales", [1, 2])
-def test_foreground_head_draws_the_foreground_of_the_hallucinated_image(n_scales):
-    """Eq. 5: h = (1 - m_B) h_F + m_B h_B; the background follows the main head."""
+def test_the_foreground_is_always_drawn_never_warped(n_scales):
+    """Eq. 5 as NVIDIA/vid2vid computes it: x = m_F h_F + (1 - m_F) ((1 - m) warp + m h_B)."""
     torch.manual_seed(0)
     g = tiny(use_foreground=True, n_scales=n_scales)
     labels = torch.randint(0, 4, (1, 1, 16, 16))
@@ -82,8 +99,9 @@ def test_foreground_head_draws_the_foreground_of_the_hallucinated_image(n_scales
     assert not torch.allclose(every.hallucinated, none.hallucinated)
     # the flow path is the same whatever the foreground
     torch.testing.assert_close(out.flow, none.flow)
-    torch.testing.assert_close(out.frame, compose(warp(previous[:, -3:], out.flow), out.hallucinated,
-                                                  out.occlusion_mask))
+    background = compose(warp(previous[:, -3:], out.flow), none.hallucinated, out.occlusion_mask)
+    torch.testing.assert_close(out.frame, compose(background, every.hallucinated, mask))
+    torch.testing.assert_close(every.frame, every.hallucinated)  # all foreground: nothing warped
     with pytest.raises(ValueError, match="pass fg_mask"):
         g(one_hot, None)
     with pytest.raises(ValueError, match="n_frames_G must be at least 2"):

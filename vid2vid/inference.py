@@ -16,6 +16,7 @@ from vid2vid.data.aligned import split_pair
 from vid2vid.data.images import DatasetError, list_images, read_rgb, to_tensor
 from vid2vid.serialization import CheckpointError
 from vid2vid.training.checkpoint import LATEST
+from vid2vid.training.distributed import unwrap
 from vid2vid.training.ema import AVERAGE_NAME
 from vid2vid.training.logging import save_picture_row, write_html_index
 
@@ -63,10 +64,10 @@ def load_networks(checkpoint: Path, device: torch.device) -> dict[str, dict[str,
 
 
 def restore(task: Any, checkpoint: Path, device: torch.device) -> None:
-    """Loads a task's networks (its ``networks()``) from a trainer checkpoint or an
-    exported weights file, which must hold every inference network the task has."""
+    """Loads a task's networks (its ``networks()``, unwrapped from DDP) from a trainer checkpoint
+    or an exported weights file, which must hold every inference network the task has."""
     saved = load_networks(checkpoint, device)
-    expected = task.networks()
+    expected = {name: unwrap(network) for name, network in task.networks().items()}
     needed = {name for name in expected if name in INFERENCE_NETWORKS}
     if not needed <= set(saved) or not set(saved) <= set(expected):
         raise CheckpointError(f"{checkpoint} holds the networks {', '.join(sorted(saved))}, but its config builds "

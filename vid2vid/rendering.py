@@ -28,8 +28,9 @@ from vid2vid.training.logging import to_uint8_image
 
 
 class FrameByFrame:
-    """Makes a sequence frame after frame: the first from its input alone, each next one from
-    the last n_frames_G inputs and the frames made before it."""
+    """Makes a sequence frame after frame: the first from its input alone (or the first n_frames_G - 1
+    by the first-frame pix2pixHD run), each next one from the last n_frames_G inputs and the frames
+    made before it (each level's own, with model.history_per_level)."""
 
     def __init__(self, model: Vid2Vid):
         self.model = model
@@ -41,6 +42,7 @@ class FrameByFrame:
         """Start a new sequence."""
         self.inputs: list[Tensor] = []
         self.frames: list[Tensor] = []
+        self.levels: list[Tensor] | None = None  # with history_per_level: each level's frames, coarsest first
 
     @torch.no_grad()
     def __call__(self, item: Mapping[str, Tensor]) -> Tensor:
@@ -50,11 +52,12 @@ class FrameByFrame:
         inputs = self.model.generator_inputs(batch)[0]
         self.inputs = (self.inputs + [inputs])[-(self.history_length + 1):]
         window = torch.cat([self.inputs[0]] * (self.history_length + 1 - len(self.inputs)) + self.inputs, 1)
-        history = torch.stack(self.frames, 1) if self.frames else None
-        if history is None and self.model.first_frame_generator is not None:
-            frame = self.model.first_frame(batch)
+        if len(self.frames) < self.history_length and self.model.first_frame_generator is not None:
+            frame = self.model.first_frames(batch, 1)[:, 0]
         else:
-            frame = self.clip_generator(window, history, self.model.foreground_masks(batch))["frame"][:, 0]
+            history = self.levels or (torch.stack(self.frames, 1) if self.frames else None)
+            out = self.clip_generator(window, history, self.model.foreground_masks(batch))
+            frame, self.levels = out["frame"][:, 0], out.get("levels")
         self.frames = (self.frames + [frame])[-self.history_length:]
         return frame
 

@@ -68,7 +68,10 @@ def _column(root: Path, phase: str, name: str) -> list[Path]:
 def has_images(root: str | os.PathLike, phase: str) -> bool:
     """Whether a dataset has real images for its label maps: ROOT/<phase>_img/, or the frames of a
     sequence dataset's ROOT/<phase>_B/."""
-    return bool(_column(Path(root), phase, "img"))
+    root = Path(root)
+    if not any((root / f"{phase}_{name}").is_dir() for name in ("img", SEQUENCE_FOLDERS["img"])):
+        return False  # test sets often come without them (NVIDIA's test_label/, test_inst/ alone)
+    return bool(_column(root, phase, "img"))
 
 
 def check_label_range(ids: np.ndarray, label_nc: int, path: Path) -> None:

@@ -65,12 +65,14 @@ class UnetGenerator(nn.Module):
 
 
 class ResnetBlock(nn.Module):
-    """x + (pad, 3x3 conv, norm, ReLU, [dropout], pad, 3x3 conv, norm)(x)."""
+    """x + (pad, 3x3 conv, norm, ReLU, [dropout], pad, 3x3 conv, norm)(x).
+
+    ``bias`` None: convs have a bias unless batch norm follows (pix2pix's layout)."""
 
     def __init__(self, channels: int, norm: NormKind = "batch", dropout: bool = False, padding: str = "reflect",
-                 activation: nn.Module | None = None):
+                 activation: nn.Module | None = None, bias: bool | None = None):
         super().__init__()
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm), conv_bias(norm) if bias is None else bias
         layers: list[nn.Module] = [
             nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding, bias=bias),
             make_norm(channels),
@@ -128,6 +130,12 @@ def build_generator(name: str, input_nc: int, output_nc: int, ngf: int = 64, nor
     raise ValueError(f"generator must be one of {', '.join(GENERATORS)}; got {name!r}")
 
 
+def resnet_blocks(channels: int, n_blocks: int, norm: NormKind) -> list[nn.Module]:
+    """pix2pixHD's and vid2vid's residual blocks: every conv has a bias, batch norm or not (NVIDIA's
+    layout, so that their checkpoints load)."""
+    return [ResnetBlock(channels, norm, bias=True) for _ in range(n_blocks)]
+
+
 def stem_and_downsampling(input_nc: int, ngf: int, n_downsampling: int, norm: NormKind) -> list[nn.Module]:
     """pix2pixHD's front end: a 7x7 conv to ngf channels, then n stride-2 convs doubling them."""
     make_norm = norm_layer(norm)
@@ -159,7 +167,7 @@ def _global_layers(input_nc: int, output_nc: int, ngf: int, n_downsampling: int,
     """pix2pixHD's G1 as a flat list: 7x7 conv, n_downsampling stride-2 convs, n_blocks residual
     blocks, as many stride-2 transposed convs, and the 7x7 conv to tanh (the last three layers)."""
     return (stem_and_downsampling(input_nc, ngf, n_downsampling, norm)
-            + [ResnetBlock(ngf * 2 ** n_downsampling, norm) for _ in range(n_blocks)]
+            + resnet_blocks(ngf * 2 ** n_downsampling, n_blocks, norm)
             + upsampling(ngf, n_downsampling, norm) + to_image(ngf, output_nc))
 
 
@@ -206,7 +214,7 @@ class LocalEnhancer(nn.Module):
                 nn.ReflectionPad2d(3), nn.Conv2d(input_nc, channels, 7), make_norm(channels), nn.ReLU(True),
                 nn.Conv2d(channels, channels * 2, 3, 2, 1), make_norm(channels * 2), nn.ReLU(True),
             ))
-            back: list[nn.Module] = [ResnetBlock(channels * 2, norm) for _ in range(n_blocks_local)]
+            back = resnet_blocks(channels * 2, n_blocks_local, norm)
             back += [nn.ConvTranspose2d(channels * 2, channels, 3, 2, 1, output_padding=1), make_norm(channels),
                      nn.ReLU(True)]
             if n == n_local_enhancers:

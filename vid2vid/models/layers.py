@@ -6,27 +6,42 @@ import functools
 from collections.abc import Callable
 from typing import Literal
 
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-NormKind = Literal["batch", "instance", "none"]
+NormKind = Literal["batch", "batch_frame", "instance", "none"]
 InitKind = Literal["normal", "xavier", "kaiming", "orthogonal"]
+
+
+class FrameBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that normalises with the statistics of its input in eval mode too: NVIDIA/vid2vid's
+    test.py never calls eval(), so its batch-norm models render that way. Training tracks the running
+    statistics as usual (for the checkpoint's sake); nothing reads them."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return super().forward(x)
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
 def norm_layer(kind: NormKind) -> Callable[[int], nn.Module]:
     """A constructor of the normalisation layer for a number of channels: batch norm with
-    learned affine and running statistics, instance norm without either (as pix2pix), or none."""
+    learned affine and running statistics (batch_frame: the input's statistics at test time too,
+    see FrameBatchNorm2d), instance norm without either (as pix2pix), or none."""
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "batch_frame":
+        return FrameBatchNorm2d
     if kind == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if kind == "none":
         return lambda channels: nn.Identity()
-    raise ValueError(f"norm must be 'batch', 'instance' or 'none', got {kind!r}")
+    raise ValueError(f"norm must be 'batch', 'batch_frame', 'instance' or 'none', got {kind!r}")
 
 
 def conv_bias(kind: NormKind) -> bool:
     """Whether convolutions followed by this norm need a bias (batch norm brings its own shift)."""
-    return kind != "batch"
+    return kind not in ("batch", "batch_frame")
 
 
 def init_weights(net: nn.Module, kind: InitKind = "normal", gain: float = 0.02) -> nn.Module:

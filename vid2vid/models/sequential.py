@@ -6,13 +6,14 @@ w_{t-1} from frame t to frame t-1 and a soft occlusion mask m_t, and composes
 
     x~_t = (1 - m_t) * warp(x~_{t-1}, w_{t-1}) + m_t * h_t          (Eq. 4)
 
-With foreground classes (semantic labels), a foreground head draws h_F from the
-labels alone and the main head draws the background h_B, so that
+With foreground classes (semantic labels), a foreground branch draws h_F from
+the labels alone, and the foreground is always drawn, never warped:
 
-    h_t = (1 - m_B) * h_F + m_B * h_B                                (Eq. 5)
+    x~_t = m_F * h_F + (1 - m_F) * ((1 - m_t) * warp(x~_{t-1}) + m_t * h_B)   (Eq. 5)
 
-with m_B the background mask of frame t; the background head shares the flow
-path's features, the foreground (people, cars) is redrawn where the flow fails.
+with m_F the foreground mask of frame t and h_B the main head's image (as
+NVIDIA/vid2vid computes it); people and cars, which flow follows badly, are
+redrawn each frame.
 
 Coarse to fine (Sec. 3.2): the coarsest level is pix2pixHD's global generator
 split into label and image encoders, whose sum feeds an image decoder and a flow
@@ -20,7 +21,9 @@ decoder; each finer level is a local enhancer that adds its own front end's
 features to the coarser level's decoder features, branch by branch. Every level
 has its output heads, so training can start at the coarsest level and add the
 finer ones (progressive training); a frame is made at the finest active level.
-Flows are in pixels of the resolution they are made at.
+Flows are in pixels of the resolution they are made at. The history of a coarser
+level is the finest frames downsampled, or (``previous`` as a list) the frames that
+level made itself, as NVIDIA/vid2vid keeps them.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from vid2vid.models.generators import ResnetBlock, downsample2, stem_and_downsampling, to_image, upsampling
+from vid2vid.models.generators import downsample2, resnet_blocks, stem_and_downsampling, to_image, upsampling
 from vid2vid.models.layers import NormKind
 from vid2vid.ops import warp
 
 FLOW_SCALE = 20.0
-"""the flow head predicts pixels / 20, the FlowNet2 convention vid2vid keeps"""
+"""the coarsest flow head predicts pixels / 20 (the FlowNet2 convention vid2vid keeps); level s, with
+2**s times the pixels, predicts pixels / (20 * 2**s), as NVIDIA/vid2vid"""
 
 
 def compose(warped_previous: Tensor, hallucinated: Tensor, occlusion_mask: Tensor) -> Tensor:
@@ -54,12 +58,26 @@ def foreground_mask(labels: Tensor, classes: tuple[int, ...]) -> Tensor:
 
 def _encoder(input_nc: int, ngf: int, n_downsampling: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
     return nn.Sequential(*stem_and_downsampling(input_nc, ngf, n_downsampling, norm),
-                         *[ResnetBlock(ngf * 2 ** n_downsampling, norm) for _ in range(n_blocks)])
+                         *resnet_blocks(ngf * 2 ** n_downsampling, n_blocks, norm))
 
 
 def _decoder(ngf: int, n_downsampling: int, n_blocks: int, norm: NormKind) -> nn.Sequential:
-    return nn.Sequential(*[ResnetBlock(ngf * 2 ** n_downsampling, norm) for _ in range(n_blocks)],
+    return nn.Sequential(*resnet_blocks(ngf * 2 ** n_downsampling, n_blocks, norm),
                          *upsampling(ngf, n_downsampling, norm))
+
+
+def foreground_width(ngf: int, n_downsampling: int) -> int:
+    """Channels of a level's foreground branch: NVIDIA/vid2vid's lighter path, half the level's
+    with more than two downsamplings."""
+    return ngf // 2 if n_downsampling > 2 else ngf
+
+
+def pyramid(x: Tensor, levels: int) -> list[Tensor]:
+    """x and its downsamplings (pix2pixHD's 3x3 average), coarsest first: ``levels`` tensors."""
+    found = [x]
+    for _ in range(levels - 1):
+        found.insert(0, downsample2(found[0]))
+    return found
 
 
 @dataclass
@@ -74,6 +92,8 @@ class FrameOutput:
     """w_{t-1}, from frame t to frame t-1, in pixels (None for a first frame)"""
     occlusion_mask: Tensor | None
     """m_t, the weight of h_t (None for a first frame)"""
+    levels: list[Tensor] | None = None
+    """every active level's frame, coarsest first (with all_levels=True), each at its level's size"""
 
 
 @dataclass
@@ -100,13 +120,15 @@ class CoarsestLevel(nn.Module):
         self.flow_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
         self.foreground = None
         if use_foreground:
-            ngf_fg = ngf // 2 if n_downsampling > 2 else ngf  # NVIDIA/vid2vid's lighter foreground path
+            ngf_fg = foreground_width(ngf, n_downsampling)
             self.foreground = nn.Sequential(_encoder(labels_nc, ngf_fg, n_downsampling, 0, norm),
-                                            _decoder(ngf_fg, n_downsampling, n_blocks, norm),
-                                            *([nn.Conv2d(ngf_fg, ngf, 1)] if ngf_fg != ngf else []))
+                                            _decoder(ngf_fg, n_downsampling, n_blocks, norm))
 
-    def forward(self, labels: Tensor, previous: Tensor, with_flow: bool = True) -> BranchFeatures:
-        features = self.label_encoder(labels) + self.image_encoder(previous)
+    def forward(self, labels: Tensor, previous: Tensor | None, with_flow: bool = True) -> BranchFeatures:
+        """``previous`` None: a history known to encode to zero (see SequentialGenerator.forward)."""
+        features = self.label_encoder(labels)
+        if previous is not None:
+            features = features + self.image_encoder(previous)
         return BranchFeatures(self.image_decoder(features), self.flow_decoder(features) if with_flow else None,
                               self.foreground(labels) if self.foreground is not None else None)
 
@@ -114,48 +136,58 @@ class CoarsestLevel(nn.Module):
 class FinerLevel(nn.Module):
     """A local enhancer level: its front ends (labels, previous frames) downsample once to the
     coarser level's resolution and channels; each branch adds the coarser branch's features,
-    then residual blocks and a x2 upsampling back to ngf channels."""
+    then residual blocks and a x2 upsampling back to ngf channels. The foreground branch has
+    a label front end of its own, at its own width (foreground_width)."""
 
     def __init__(self, labels_nc: int, previous_nc: int, ngf: int, n_blocks: int, norm: NormKind,
-                 use_foreground: bool):
+                 use_foreground: bool, n_downsampling: int):
         super().__init__()
         self.label_front = nn.Sequential(*stem_and_downsampling(labels_nc, ngf, 1, norm))
         self.image_front = nn.Sequential(*stem_and_downsampling(previous_nc, ngf, 1, norm))
         self.image_branch = _decoder(ngf, 1, n_blocks, norm)
         self.flow_branch = _decoder(ngf, 1, n_blocks, norm)
-        self.foreground_branch = _decoder(ngf, 1, n_blocks, norm) if use_foreground else None
+        self.foreground_front = self.foreground_branch = None
+        if use_foreground:
+            ngf_fg = foreground_width(ngf, n_downsampling)
+            self.foreground_front = nn.Sequential(*stem_and_downsampling(labels_nc, ngf_fg, 1, norm))
+            self.foreground_branch = _decoder(ngf_fg, 1, n_blocks, norm)
 
-    def forward(self, labels: Tensor, previous: Tensor, coarser: BranchFeatures) -> BranchFeatures:
+    def forward(self, labels: Tensor, previous: Tensor | None, coarser: BranchFeatures) -> BranchFeatures:
+        """``previous`` None: a history known to encode to zero (see SequentialGenerator.forward)."""
         label_features = self.label_front(labels)
-        features = label_features + self.image_front(previous)
+        features = label_features if previous is None else label_features + self.image_front(previous)
         foreground = None
         if self.foreground_branch is not None:
-            foreground = self.foreground_branch(label_features + coarser.foreground)
+            foreground = self.foreground_branch(self.foreground_front(labels) + coarser.foreground)
         flow = None if coarser.flow is None else self.flow_branch(features + coarser.flow)
         return BranchFeatures(self.image_branch(features + coarser.image), flow, foreground)
 
 
 class OutputHeads(nn.Module):
-    """A level's 7x7 output convolutions: image, flow, occlusion mask (and foreground image)."""
+    """A level's 7x7 output convolutions: image, flow, occlusion mask (and foreground image, from
+    ``foreground_nc`` channels); flows come out in pixels times ``flow_scale``."""
 
-    def __init__(self, ngf: int, output_nc: int, use_foreground: bool):
+    def __init__(self, ngf: int, output_nc: int, foreground_nc: int | None, flow_scale: float):
         super().__init__()
+        self.flow_scale = flow_scale
         self.image = nn.Sequential(*to_image(ngf, output_nc))
         self.flow = nn.Sequential(*to_image(ngf, 2, nn.Identity()))
         self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid()))
-        self.foreground = nn.Sequential(*to_image(ngf, output_nc)) if use_foreground else None
+        self.foreground = nn.Sequential(*to_image(foreground_nc, output_nc)) if foreground_nc else None
 
     def forward(self, features: BranchFeatures, previous_frame: Tensor | None, fg_mask: Tensor | None) -> FrameOutput:
-        hallucinated = self.image(features.image)
+        hallucinated = frame = self.image(features.image)
+        flow = mask = None
+        if previous_frame is not None:  # a first frame has nothing to warp: h_t is the frame
+            flow = self.flow(features.flow) * self.flow_scale
+            mask = self.mask(features.flow)
+            frame = compose(warp(previous_frame, flow), hallucinated, mask)  # Eq. 4
         if self.foreground is not None:
             if fg_mask is None:
                 raise ValueError("this generator has a foreground head: pass fg_mask")
-            hallucinated = compose(hallucinated, self.foreground(features.foreground), fg_mask)  # Eq. 5
-        if previous_frame is None:  # a first frame: nothing to warp, h_t is the frame
-            return FrameOutput(hallucinated, hallucinated, None, None)
-        flow = self.flow(features.flow) * FLOW_SCALE
-        mask = self.mask(features.flow)
-        return FrameOutput(compose(warp(previous_frame, flow), hallucinated, mask), hallucinated, flow, mask)
+            drawn = self.foreground(features.foreground)
+            frame, hallucinated = compose(frame, drawn, fg_mask), compose(hallucinated, drawn, fg_mask)  # Eq. 5
+        return FrameOutput(frame, hallucinated, flow, mask)
 
 
 class SequentialGenerator(nn.Module):
@@ -176,18 +208,26 @@ class SequentialGenerator(nn.Module):
                              f"ngf={ngf}")
         self.n_frames_G, self.output_nc, self.n_scales = n_frames_G, output_nc, n_scales
         self.n_downsampling = n_downsampling
+        # An all-zero history is constant per channel after every conv, which instance norm (no affine) maps to
+        # exactly 0, so its encoders add nothing to a first frame and are skipped. Computing them is not only
+        # wasted work but unstable: float rounding leaves ~1e-7 after the first norm, and each later norm
+        # divides by sqrt(eps), so after the residual blocks the "zeros" are O(10) features that vary with
+        # weights, batch and hardware. Batch norm (NVIDIA's pose models) has a learned shift: computed there.
+        self.empty_history_encodes_to_zero = norm == "instance"
         labels_nc, previous_nc = label_nc * n_frames_G, output_nc * (n_frames_G - 1)
         self.coarsest = CoarsestLevel(labels_nc, previous_nc, ngf, n_downsampling, n_blocks, norm, use_foreground)
         self.finer = nn.ModuleList(FinerLevel(labels_nc, previous_nc, ngf // 2 ** s, n_blocks_local, norm,
-                                              use_foreground) for s in range(1, n_scales))
-        self.heads = nn.ModuleList(OutputHeads(ngf // 2 ** s, output_nc, use_foreground) for s in range(n_scales))
+                                              use_foreground, n_downsampling) for s in range(1, n_scales))
+        self.heads = nn.ModuleList(
+            OutputHeads(ngf // 2 ** s, output_nc, foreground_width(ngf // 2 ** s, n_downsampling) if use_foreground
+                        else None, FLOW_SCALE * 2 ** s) for s in range(n_scales))
 
     @torch.no_grad()
     def start_from_global_generator(self, state: Mapping[str, Tensor]) -> None:
         """Copies pix2pixHD's global generator (a ``GlobalGenerator.state_dict()`` of the same ngf, n_downsampling
         and n_blocks) into the coarsest level's image path: label encoder, image decoder and image head, in
         that order of layers. Its first conv's weights go to the newest frame's label channels, zeros to the
-        older frames'. Under instance norm the image encoder turns an empty history into zeros, so G then
+        older frames'. Under instance norm G skips the image encoder on an empty history, so G then
         draws first frames as that generator does; the flow path and the finer levels keep their own weights.
 
         Raises:
@@ -213,27 +253,44 @@ class SequentialGenerator(nn.Module):
         """What H and W must be multiples of with ``scales`` levels active (default: all)."""
         return 2 ** (self.n_downsampling + (scales or self.n_scales) - 1)
 
-    def forward(self, labels: Tensor, previous: Tensor | None, fg_mask: Tensor | None = None,
-                scales: int | None = None) -> FrameOutput:
+    def forward(self, labels: Tensor, previous: Tensor | list[Tensor] | None, fg_mask: Tensor | None = None,
+                scales: int | None = None, all_levels: bool = False) -> FrameOutput:
         """
         Args:
             labels: (B, n_frames_G * label_nc, H, W), the label maps s_{t-L} ... s_t, oldest first.
             previous: (B, (n_frames_G - 1) * output_nc, H, W), the generated x~_{t-L} ... x~_{t-1},
-                oldest first; None for a first frame (empty history: h_t is the frame).
-            fg_mask: (B, 1, H, W) foreground of frame t, with a foreground head.
+                oldest first, which coarser levels see downsampled; or one such tensor per active level,
+                coarsest first, each at its level's size (each level's own frames); None for a first
+                frame (empty history: h_t is the frame).
+            fg_mask: (B, 1, H, W) foreground of frame t, with a foreground head (coarser levels see it
+                averaged down: soft, as the one-hot labels they see).
             scales: levels to use, coarsest first (default all); (H, W) is the finest one's size.
+            all_levels: make every active level's frame (FrameOutput.levels), as per-level histories need.
         """
         scales = scales or self.n_scales
         if not 1 <= scales <= self.n_scales:
             raise ValueError(f"scales must be in 1 .. {self.n_scales}, got {scales}")
         first = previous is None
-        if first:
+        if first and not self.empty_history_encodes_to_zero:
             previous = labels.new_zeros(labels.shape[0], self.output_nc * (self.n_frames_G - 1), *labels.shape[-2:])
-        label_pyramid, previous_pyramid = [labels], [previous]
-        for _ in range(scales - 1):
-            label_pyramid.insert(0, downsample2(label_pyramid[0]))
-            previous_pyramid.insert(0, downsample2(previous_pyramid[0]))
+        if previous is None:
+            previous_pyramid: list[Tensor | None] = [None] * scales
+        elif isinstance(previous, Tensor):
+            previous_pyramid = list(pyramid(previous, scales))
+        elif len(previous) == scales:
+            previous_pyramid = list(previous)
+        else:
+            raise ValueError(f"previous holds {len(previous)} levels' frames, but {scales} levels are active")
+        label_pyramid = pyramid(labels, scales)
+        masks = pyramid(fg_mask, scales) if fg_mask is not None else [None] * scales
         features = self.coarsest(label_pyramid[0], previous_pyramid[0], with_flow=not first)
-        for level in range(1, scales):
-            features = self.finer[level - 1](label_pyramid[level], previous_pyramid[level], features)
-        return self.heads[scales - 1](features, None if first else previous[:, -self.output_nc:], fg_mask)
+        frames = []
+        for level in range(scales):
+            if level:
+                features = self.finer[level - 1](label_pyramid[level], previous_pyramid[level], features)
+            if all_levels or level == scales - 1:
+                previous_frame = None if first else previous_pyramid[level][:, -self.output_nc:]
+                out = self.heads[level](features, previous_frame, masks[level])
+                frames.append(out.frame)
+        out.levels = frames if all_levels else None
+        return out

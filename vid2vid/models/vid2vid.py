@@ -39,7 +39,7 @@ from vid2vid.models.generators import FeatureEncoder, downsample2
 from vid2vid.models.layers import init_weights
 from vid2vid.models.losses import GANLoss, feature_matching_loss, multiscale_gan_loss
 from vid2vid.models.pix2pixhd import LabelModelConfig, Pix2PixHD, Pix2PixHDConfig, colorize_labels
-from vid2vid.models.sequential import FrameOutput, SequentialGenerator, foreground_mask
+from vid2vid.models.sequential import FrameOutput, SequentialGenerator, foreground_mask, pyramid
 from vid2vid.models.temporal import (
     CONFIDENCE_THRESHOLD,
     chain_flows,
@@ -85,8 +85,9 @@ class Vid2VidModelConfig(LabelModelConfig):
     flownet_checkpoint: str | None = None
     confidence_threshold: float = CONFIDENCE_THRESHOLD
     first_frame: Literal["generator", "pix2pixhd"] = "generator"
-    """how a sequence's first frame is made: by G from an empty history, or by the pix2pixHD run
-    model.first_frame_run (which needs training_history=real)"""
+    """how a sequence starts: G makes its first frame from an empty history, or the pix2pixHD run
+    model.first_frame_run makes its first n_frames_G - 1 frames, G's full history (NVIDIA/vid2vid's
+    --use_single_G; needs training_history=real)"""
     first_frame_run: str | None = None
     init_from_pix2pixhd: str | None = None
     """a pix2pixHD run (netG global, the same inputs, ngf, n_downsample and n_blocks) whose generator starts
@@ -97,6 +98,10 @@ class Vid2VidModelConfig(LabelModelConfig):
     render time, and every later frame from the frames it made) or real (the clip's first n_frames_G - 1
     real frames, as NVIDIA/vid2vid trains: G learns to warp sharp frames; with first_frame=generator, each
     clip's frame 0 is also made from an empty history, in an update of its own, the first_* losses)"""
+    history_per_level: bool = False
+    """with n_scales_spatial > 1: each spatial level keeps the frames it made as its own history, as
+    NVIDIA/vid2vid does (its converted models need it); False: coarser levels see the finest frames
+    downsampled. Histories that start a clip (real or first frames) are downsampled either way"""
     gradient_checkpointing: bool = False
     """recompute each frame's activations in backward instead of storing them (high resolutions)"""
 
@@ -177,47 +182,61 @@ class Vid2VidConfig:
 
 class ClipGenerator(nn.Module):
     """G run over consecutive frames in one ``forward`` (what DDP wraps), each frame made from
-    its label window and the frames made before it, those detached (as NVIDIA/vid2vid does)."""
+    its label window and the frames made before it, those detached (as NVIDIA/vid2vid does);
+    with ``history_per_level``, each spatial level's history is the frames it made itself."""
 
-    def __init__(self, generator: SequentialGenerator, checkpointing: bool = False):
+    def __init__(self, generator: SequentialGenerator, checkpointing: bool = False, history_per_level: bool = False):
         super().__init__()
-        self.generator, self.checkpointing = generator, checkpointing
+        self.generator, self.checkpointing, self.history_per_level = generator, checkpointing, history_per_level
 
-    def _frame(self, labels: Tensor, previous: Tensor | None, fg_mask: Tensor | None, scales: int) -> FrameOutput:
+    def _frame(self, labels: Tensor, previous: Tensor | list[Tensor] | None, fg_mask: Tensor | None, scales: int,
+               all_levels: bool) -> FrameOutput:
         if self.checkpointing and torch.is_grad_enabled():
-            return checkpoint(self.generator, labels, previous, fg_mask, scales, use_reentrant=False)
-        return self.generator(labels, previous, fg_mask, scales)
+            return checkpoint(self.generator, labels, previous, fg_mask, scales, all_levels, use_reentrant=False)
+        return self.generator(labels, previous, fg_mask, scales, all_levels)
 
-    def forward(self, labels: Tensor, history: Tensor | None, fg_masks: Tensor | None = None,
-                scales: int | None = None) -> dict[str, Tensor]:
+    def forward(self, labels: Tensor, history: Tensor | list[Tensor] | None, fg_masks: Tensor | None = None,
+                scales: int | None = None) -> dict[str, Any]:
         """
         Args:
             labels: (B, L + n, C, H, W): the L = n_frames_G - 1 label maps before the n frames
                 to make, then theirs (at a sequence's start, repeats of its first map).
             history: (B, h, 3, H, W), the h <= L frames made before (None at a sequence's start:
-                the first frame is made from its labels alone).
+                the first frame is made from its labels alone); with history_per_level, also one
+                such tensor per active level, coarsest first, at its size (``levels`` of a call before).
             fg_masks: (B, n, 1, H, W) foreground masks, for a generator with a foreground head.
 
         Returns:
             ``frame`` and ``hallucinated`` (B, n, 3, H, W); ``flow`` (B, n', 2, H, W) and ``mask``
-            (B, n', 1, H, W) of the last n' frames, those that had a previous frame (n' = n or n - 1).
+            (B, n', 1, H, W) of the last n' frames, those that had a previous frame (n' = n or n - 1);
+            with history_per_level, ``levels``: every level's last L frames, as ``history`` takes them.
         """
+        scales = scales or self.generator.n_scales
+        per_level = self.history_per_level and scales > 1
         history_length = self.generator.n_frames_G - 1
         count = labels.shape[1] - history_length
-        made = [] if history is None else [f.detach() for f in history.unbind(1)]
+        made: list[list[Tensor]] = []  # per frame: its levels' frames (coarsest first), or the frame alone
+        if isinstance(history, list):
+            made = [list(frames) for frames in zip(*(h.detach().unbind(1) for h in history))]
+        elif history is not None:
+            made = [pyramid(f, scales) if per_level else [f] for f in history.detach().unbind(1)]
         outputs = []
         for i in range(count):
             previous = None
             if made:
                 recent = made[-history_length:]
                 recent = [recent[0]] * (history_length - len(recent)) + recent  # the oldest, repeated
-                previous = torch.cat(recent, 1)
+                levels = [torch.cat([frame[level] for frame in recent], 1) for level in range(len(recent[0]))]
+                previous = levels if per_level else levels[0]
             out = self._frame(labels[:, i:i + history_length + 1].flatten(1, 2), previous,
-                              None if fg_masks is None else fg_masks[:, i], scales)
+                              None if fg_masks is None else fg_masks[:, i], scales, per_level)
             outputs.append(out)
-            made.append(out.frame.detach())
-        result = {"frame": torch.stack([o.frame for o in outputs], 1),
-                  "hallucinated": torch.stack([o.hallucinated for o in outputs], 1)}
+            made.append([f.detach() for f in out.levels] if per_level else [out.frame.detach()])
+        result: dict[str, Any] = {"frame": torch.stack([o.frame for o in outputs], 1),
+                                  "hallucinated": torch.stack([o.hallucinated for o in outputs], 1)}
+        if per_level:
+            kept = made[-history_length:]
+            result["levels"] = [torch.stack([frame[level] for frame in kept], 1) for level in range(scales)]
         warped = [o for o in outputs if o.flow is not None]
         if warped:
             result["flow"] = torch.stack([o.flow for o in warped], 1)
@@ -247,7 +266,8 @@ class Vid2Vid:
         generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
                                         c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
                                         c.n_blocks_local)
-        self.generator = ClipGenerator(init_weights(generator), c.gradient_checkpointing).to(device)
+        self.generator = ClipGenerator(init_weights(generator), c.gradient_checkpointing,
+                                       c.history_per_level).to(device)
         self.image_discriminator = init_weights(
             MultiscaleDiscriminator(config.label_channels + c.output_nc, c.ndf, c.n_layers_D, c.norm, c.num_D)
         ).to(device)
@@ -321,16 +341,18 @@ class Vid2Vid:
         device = next(self.generator.parameters()).device
         model, config, run = load_run(c.first_frame_run, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
         theirs = config.model
+        # NVIDIA's label2city single-image generators take the labels without the instance edges
         if self.config.data.input != "labels" or theirs.use_features or theirs.extra_nc or \
-                (theirs.label_nc, theirs.use_instance) != (c.label_nc, c.use_instance):
+                theirs.label_nc != c.label_nc or (theirs.use_instance and not c.use_instance):
             raise ValueError(f"the first-frame pix2pixHD run {run} must take the same label maps as this model "
-                             f"(label_nc {c.label_nc}, use_instance {c.use_instance}) and no feature encoder or "
-                             f"extra inputs")
+                             f"(label_nc {c.label_nc}, instance maps only if this model has them: use_instance "
+                             f"{c.use_instance}) and no feature encoder or extra inputs")
         return model
 
-    def first_frame(self, batch: dict[str, Tensor]) -> Tensor:
-        """(B, 3, H, W): frame 0 of a clip by the first-frame pix2pixHD run."""
-        return self.first_frame_generator.synthesize({k: batch[k][:, 0] for k in ("label", "instance")})
+    def first_frames(self, batch: dict[str, Tensor], count: int) -> Tensor:
+        """(B, count, 3, H, W): the first ``count`` frames of a clip, each by the first-frame pix2pixHD run."""
+        return torch.stack([self.first_frame_generator.synthesize({k: batch[k][:, t] for k in ("label", "instance")})
+                            for t in range(count)], 1)
 
     @property
     def sequential_generator(self) -> SequentialGenerator:
@@ -572,8 +594,12 @@ class Vid2Vid:
         clip_generator.eval()
         try:
             length, fg = batch["label"].shape[1], self.foreground_masks(batch)
-            first = self.first_frame(batch)[:, None] if self.first_frame_generator is not None else None
-            begin = 0 if first is None else 1
+            first = None
+            if self.first_frame_generator is not None:
+                first = self.first_frames(batch, min(length, self.config.model.n_frames_G - 1))
+            begin = 0 if first is None else first.shape[1]
+            if begin == length:
+                return first
             windows = self._frame_windows(batch, self.encode_labels(batch), begin, length, 0)
             frames = clip_generator(windows, first, None if fg is None else fg[:, begin:])["frame"]
             return frames if first is None else torch.cat((first, frames), 1)

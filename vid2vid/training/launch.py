@@ -25,6 +25,8 @@ from torch.utils.data import Dataset
 
 from vid2vid.config import ConfigError, load_config, save_config
 from vid2vid.data.images import DatasetError
+from vid2vid.inference import find_checkpoint, restore
+from vid2vid.serialization import CheckpointError
 from vid2vid.training.distributed import DistContext, init_distributed, shutdown_distributed
 from vid2vid.training.run_lock import RunLockedError, run_lock
 from vid2vid.training.trainer import NonFiniteLossError, Trainer, TrainingTask, seed_everything
@@ -101,13 +103,15 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         dist.barrier()
         seed_everything(config.train.seed + dist.rank)
         task, dataset = build(config, dist, output)
+        if config.train.init_from and not (args.resume and latest.exists()):
+            restore(task, find_checkpoint(config.train.init_from)[0], dist.device)
         trainer = Trainer(task, dataset, config.train, output, dist, progress=not args.quiet and dist.is_main)
         resumed = args.resume and trainer.resume()
         iteration = trainer.fit()
         stop_signal = trainer.stop_signal
         trainer.generator_to_average()  # what the script renders last is what every render uses
         finished = finish(config, task, output) if finish is not None and dist.is_main else None
-    except (ConfigError, DatasetError, NonFiniteLossError, RunLockedError, ValueError) as e:
+    except (ConfigError, DatasetError, CheckpointError, NonFiniteLossError, RunLockedError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:

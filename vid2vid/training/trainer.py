@@ -66,6 +66,9 @@ class TrainConfig:
     ema_halflife: float = 0
     """iterations over which a step's weight in the moving average of G's weights halves (0: no average);
     with one, rendering and exported weights use the average (``G_ema`` in checkpoints), not the last G"""
+    init_from: str | None = None
+    """a run folder, checkpoint or weights file (e.g. a converted NVIDIA model) whose networks start this run:
+    fine-tuning, with fresh optimisers; a resumed run continues from its own checkpoint instead"""
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 10

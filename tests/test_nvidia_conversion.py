@@ -1,0 +1,287 @@
+"""NVIDIA's pix2pixHD and vid2vid checkpoints converted into runs: small seeded networks in the
+originals' layouts (tests/nvidia_layouts.py), rendered by this project's scripts, must match
+what the originals' test.py computes to within one grey level."""
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import nvidia_layouts as nv
+from vid2vid.data.images import DatasetError
+from vid2vid.nvidia import convert_checkpoint
+from vid2vid.nvidia.flags import parse_flags
+from vid2vid.serialization import CheckpointError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cityscapes_like(root: Path, phase: str, names: list[str], size: tuple[int, int], seed: int = 0):
+    """<phase>_label/ (uint8 ids < 35) and <phase>_inst/ (16-bit class*1000+k ids, Cityscapes' encoding)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    (root / f"{phase}_label").mkdir(parents=True)
+    (root / f"{phase}_inst").mkdir(parents=True)
+    for name in names:
+        # blocky regions, so that the nearest-neighbour resize and the edges both matter
+        label = np.kron(rng.integers(0, 35, (h // 4, w // 4)), np.ones((4, 4), dtype=np.int64)).astype(np.uint8)
+        label[:, : w // 3] = rng.integers(0, 35)
+        inst = label.astype(np.int32) * 1000 + np.kron(rng.integers(0, 3, (h // 8, w // 8)), np.ones((8, 8), dtype=np.int64))
+        Image.fromarray(label).save(root / f"{phase}_label" / f"{name}_gtFine_labelIds.png")
+        Image.fromarray(inst.astype(np.uint16)).save(root / f"{phase}_inst" / f"{name}_gtFine_instanceIds.png")
+
+
+def nvidia_pix2pixhd_output(net, label_file: Path, inst_file: Path, width: int | None) -> np.ndarray:
+    """pix2pixHD's test.py on one label map: scale_width with NEAREST (width None: as stored), one-hot
+    of 35 classes, the instance edges, G, util.tensor2im."""
+    label, inst = Image.open(label_file), Image.open(inst_file)
+    if width is not None:
+        size = (width, int(width * label.size[1] / label.size[0]))
+        label, inst = label.resize(size, Image.NEAREST), inst.resize(size, Image.NEAREST)
+    ids = torch.from_numpy(np.array(label).astype(np.int64))[None, None]
+    inst_ids = torch.from_numpy(np.array(inst).astype(np.int64))[None, None]
+    one_hot = torch.zeros(1, 35, *ids.shape[-2:]).scatter_(1, ids, 1.0)
+    x = torch.cat((one_hot, nv.get_edges(inst_ids)), 1)
+    with torch.no_grad():
+        return nv.tensor2im(net(x)[0])
+
+
+def run_test_pix2pixhd(run: Path, data: Path, out: Path):
+    result = subprocess.run([sys.executable, "scripts/test_pix2pixhd.py", "--run", str(run), "--input", str(data),
+                             "--output", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("netG", ["local", "global"])
+def test_pix2pixhd_renders_as_the_original(netG, tmp_path):
+    # label2city 1024p (local enhancer, --resize_or_crop none) and 512p (global, scale_width to loadSize)
+    # in miniature: same layouts, a few channels
+    if netG == "local":
+        net = nv.Local(36, 3, ngf=4, n_down=2, n_blocks=2, n_local=1, n_blocks_local=1)
+        flags = ["--name", "label2city_1024p", "--netG", "local", "--ngf", "4", "--n_downsample_global", "2",
+                 "--n_blocks_global", "2", "--n_blocks_local", "1", "--resize_or_crop", "none"]
+        size, width = (64, 32), None
+    else:
+        net = nv.Global(36, 3, ngf=4, n_down=2, n_blocks=2)
+        flags = ["--name", "label2city_512p", "--loadSize", "64", "--ngf", "4", "--n_downsample_global", "2",
+                 "--n_blocks_global", "2"]
+        size, width = (128, 64), 64
+    nv.seeded(net, 1)
+    checkpoint = tmp_path / "checkpoints" / "label2city"
+    checkpoint.mkdir(parents=True)
+    torch.save(net.state_dict(), checkpoint / "latest_net_G.pth")
+    data = tmp_path / "cityscapes"
+    cityscapes_like(data, "test", ["frankfurt_000000_000294", "lindau_000001_000019"], size)
+
+    summary = convert_checkpoint(checkpoint, tmp_path / "run", flags)
+    assert f"pix2pixHD {netG} generator" in summary and "ignored flags: --name" in summary
+    run_test_pix2pixhd(tmp_path / "run", data, tmp_path / "out")
+    for stem in ("frankfurt_000000_000294", "lindau_000001_000019"):
+        expected = nvidia_pix2pixhd_output(net, data / "test_label" / f"{stem}_gtFine_labelIds.png",
+                                           data / "test_inst" / f"{stem}_gtFine_instanceIds.png", width)
+        ours = np.array(Image.open(tmp_path / "out" / "images" / f"{stem}_gtFine_labelIds_synthesized_image.png"))
+        assert ours.shape == expected.shape
+        assert np.abs(ours.astype(int) - expected.astype(int)).max() <= 1
+        assert expected.std() > 5  # a picture, not a flat tanh-saturated field
+
+
+def test_pix2pixhd_structure_comes_from_the_weights(tmp_path):
+    net = nv.seeded(nv.Local(36, 3, ngf=4, n_down=2, n_blocks=3, n_local=1, n_blocks_local=2), 0)
+    torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")
+    convert_checkpoint(tmp_path, tmp_path / "run", ["--resize_or_crop", "none"])
+    text = (tmp_path / "run" / "config.yaml").read_text()
+    for line in ("netG: local", "ngf: 4", "n_downsample_global: 2", "n_blocks_global: 3", "n_blocks_local: 2",
+                 "preprocess: none", "flip: false"):
+        assert line in text, line
+
+
+def test_flags_that_disagree_with_the_weights_name_the_tensor_and_both_shapes(tmp_path):
+    net = nv.seeded(nv.Global(36, 3, ngf=4, n_down=2, n_blocks=2), 0)
+    torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")
+    with pytest.raises(CheckpointError, match=r"latest_net_G.pth: tensor model.1.weight is \(4, 36, 7, 7\), but the "
+                                              r"flags make it \(8, 36, 7, 7\) \(--label_nc 35, instance edges"):
+        convert_checkpoint(tmp_path, tmp_path / "run", ["--ngf", "8"])
+    with pytest.raises(CheckpointError, match=r"model.1.weight is \(4, 36, 7, 7\), but the flags make it "
+                                              r"\(4, 35, 7, 7\) \(--label_nc 35, --no_instance"):
+        convert_checkpoint(tmp_path, tmp_path / "run", ["--no_instance"])
+
+
+def test_bad_checkpoint_folders_get_messages_that_name_the_file(tmp_path):
+    with pytest.raises(DatasetError, match=r"empty has no latest_net_G.pth \(pix2pixHD\) or latest_net_G0.pth"):
+        (tmp_path / "empty").mkdir()
+        convert_checkpoint(tmp_path / "empty", tmp_path / "run", [])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "10_net_G.pth").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"it has 10_net_G.pth \(pass --which_epoch\)"):
+        convert_checkpoint(other, tmp_path / "run", [])
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    torch.save(nv.Global(36, 3, 4, 2, 1).state_dict(), broken / "latest_net_G.pth")
+    data = (broken / "latest_net_G.pth").read_bytes()
+    (broken / "latest_net_G.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"broken/latest_net_G.pth is not a readable PyTorch checkpoint"):
+        convert_checkpoint(broken, tmp_path / "run", [])
+    (broken / "latest_net_G.pth").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"broken/latest_net_G.pth is not a readable PyTorch checkpoint"):
+        convert_checkpoint(broken, tmp_path / "run", [])
+
+
+def test_old_instance_norm_statistics_are_dropped_with_one_warning(tmp_path):
+    net = nv.seeded(nv.Global(36, 3, ngf=4, n_down=2, n_blocks=1), 0)
+    state = dict(net.state_dict())
+    state["model.2.running_mean"], state["model.2.running_var"] = torch.zeros(4), torch.ones(4)
+    torch.save(state, tmp_path / "latest_net_G.pth")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        convert_checkpoint(tmp_path, tmp_path / "run", ["--resize_or_crop", "none"])
+    messages = [str(w.message) for w in caught if "running statistics" in str(w.message)]
+    assert len(messages) == 1 and "model.2.running_mean, model.2.running_var" in messages[0]
+
+
+def test_original_flags_keep_the_originals_defaults():
+    pix = parse_flags("pix2pixhd", ["--name", "x", "--netG", "local", "--ngf", "32", "--gpu_ids", "0,1"])
+    assert (pix.netG, pix.ngf, pix.n_downsample_global, pix.label_nc, pix.norm) == ("local", 32, 4, 35, "instance")
+    assert pix.given == {"netG", "ngf"} and pix.ignored == ("--name", "x", "--gpu_ids", "0,1")
+    vid = parse_flags("vid2vid", ["--use_instance", "--fg", "--n_scales_spatial", "3"])
+    assert (vid.ngf, vid.n_downsample_G, vid.norm, vid.use_instance, vid.fg, vid.n_scales_spatial) == \
+        (128, 3, "batch", True, True, 3)
+    with pytest.raises(ValueError, match="--ngf"):
+        parse_flags("vid2vid", ["--ngf", "many"])
+
+
+def test_a_converted_run_fine_tunes_from_its_weights(tmp_path):
+    net = nv.seeded(nv.Global(36, 3, ngf=4, n_down=2, n_blocks=1), 3)
+    torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")
+    convert_checkpoint(tmp_path, tmp_path / "run", ["--resize_or_crop", "none", "--ngf", "4"])
+    data = tmp_path / "data"
+    cityscapes_like(data, "train", ["a", "b"], (32, 16))
+    (data / "train_img").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.full((16, 32, 3), 90, np.uint8)).save(data / "train_img" / f"{name}.png")
+    result = subprocess.run([sys.executable, "scripts/train_pix2pixhd.py", "--config", str(tmp_path / "run" / "config.yaml"),
+                             "--output", str(tmp_path / "tuned"), "--max-iters", "1", "--quiet", f"data.root={data}",
+                             f"train.init_from={tmp_path / 'run'}", "model.ndf=4", "model.lambda_vgg=0"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    tuned = torch.load(tmp_path / "tuned" / "checkpoints" / "latest.pt", weights_only=True)["networks"]["G"]
+    # one Adam step of lr 2e-4 from the converted weights (a fresh start would differ by ~0.05)
+    assert (tuned["model.1.weight"] - net.state_dict()["model.1.weight"]).abs().max() < 1e-3
+
+
+def _parameters(*modules) -> int:
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+def test_published_parameter_counts():
+    from vid2vid.models.generators import GlobalGenerator, LocalEnhancer
+    from vid2vid.models.sequential import SequentialGenerator
+
+    head = 64 * 3 * 49 + 3  # our LocalEnhancer's global_head (training G1 alone); NVIDIA's G has none
+    assert _parameters(LocalEnhancer(36, 3, 32, 4, 9, 1, 3)) - head == 182_857_059  # pix2pixHD 1024p
+    assert _parameters(GlobalGenerator(36, 3, 64, 4, 9)) == 182_546_755  # pix2pixHD 512p
+    assert _parameters(LocalEnhancer(35, 3, 32, 4, 9, 1, 3)) - head == 182_852_355  # vid2vid's single-image 2048
+    g = SequentialGenerator(36, 3, 3, ngf=128, n_downsampling=3, n_blocks=9, norm="batch_frame", use_foreground=True,
+                            n_scales=3, n_blocks_local=3)  # vid2vid label2city 2048
+    assert [_parameters(g.coarsest, g.heads[0]), _parameters(g.finer[0], g.heads[1]),
+            _parameters(g.finer[1], g.heads[2])] == [411_335_241, 2_880_489, 859_641]
+    pose = SequentialGenerator(6, 3, 3, ngf=128, n_downsampling=3, n_blocks=9, norm="batch_frame")  # pose2body 256p
+    assert _parameters(pose) == 364_826_886
+
+
+def label_sequence(root: Path, frames: int, size: tuple[int, int], seed: int = 0):
+    """test_A/seq0000/ label ids and test_inst/seq0000/ 16-bit instance ids, a car (26) crossing."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = np.kron(rng.integers(0, 35, (h // 8, w // 8)), np.ones((8, 8), dtype=np.int64))
+    for folder in ("test_A", "test_inst"):
+        (root / folder / "seq0000").mkdir(parents=True)
+    for t in range(frames):
+        label = np.roll(base, 2 * t, axis=1).astype(np.uint8)
+        label[h // 4: h // 2, 4 + 5 * t: 20 + 5 * t] = 26
+        inst = label.astype(np.int32) * 1000 + (label == 26)
+        Image.fromarray(label).save(root / "test_A" / "seq0000" / f"frame{t:03d}.png")
+        Image.fromarray(inst.astype(np.uint16)).save(root / "test_inst" / "seq0000" / f"frame{t:03d}.png")
+
+
+def vid2vid_checkpoint(folder: Path, n_down: int, n_scales: int, fg: bool) -> list:
+    """Seeded G0 ... G{n_scales-1} of NVIDIA's layout (35 labels + edges, 3 frames, ngf 8, 2 blocks, 1 local
+    block, batch norm) saved in ``folder`` as latest_net_G{s}.pth."""
+    nets = nv.vid2vid_generators(36 * 3, 6, ngf=8, n_down=n_down, n_blocks=2, n_blocks_local=1, n_scales=n_scales,
+                                 fg=fg, kind="batch")
+    folder.mkdir()
+    for s, net in enumerate(nets):
+        torch.save(nv.seeded(net, 10 + s).state_dict(), folder / f"latest_net_G{s}.pth")
+    return nets
+
+
+def test_vid2vid_label2city_renders_as_the_original(tmp_path):
+    # label2city 2048's layout in miniature: 3 scales, instance edges, the foreground branch, batch norm
+    # with each frame's statistics, first frames by the single-image (local enhancer) generator
+    checkpoint = tmp_path / "label2city_2048"
+    nets = vid2vid_checkpoint(checkpoint, n_down=3, n_scales=3, fg=True)
+    single = nv.seeded(nv.Local(35, 3, ngf=4, n_down=2, n_blocks=1, n_local=1, n_blocks_local=1), 20)
+    (tmp_path / "single").mkdir()
+    torch.save(single.state_dict(), tmp_path / "single" / "latest_net_G_128.pth")
+    frames, size = 6, (128, 64)
+    label_sequence(tmp_path / "data", frames, size)
+
+    flags = ["--name", "label2city_2048", "--label_nc", "35", "--loadSize", "128", "--n_scales_spatial", "3",
+             "--use_instance", "--fg", "--use_single_G", "--ngf", "8", "--n_blocks", "2", "--n_blocks_local", "1"]
+    summary = convert_checkpoint(checkpoint, tmp_path / "run", flags, tmp_path / "single" / "latest_net_G_128.pth")
+    assert "vid2vid generator of 3 scales" in summary
+    result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
+                             "--input", str(tmp_path / "data" / "test_A" / "seq0000"), "--instances",
+                             str(tmp_path / "data" / "test_inst" / "seq0000"), "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+
+    ids = torch.stack([torch.from_numpy(np.array(Image.open(p)).astype(np.int64))
+                       for p in sorted((tmp_path / "data" / "test_A" / "seq0000").iterdir())])[:, None]
+    inst = torch.stack([torch.from_numpy(np.array(Image.open(p)).astype(np.int64))
+                        for p in sorted((tmp_path / "data" / "test_inst" / "seq0000").iterdir())])[:, None]
+    one_hot = torch.zeros(frames, 35, *ids.shape[-2:]).scatter_(1, ids, 1.0)
+    with torch.no_grad():
+        first = torch.cat([single(one_hot[t:t + 1]) for t in range(2)])  # the one-hot alone, no edges
+    later = nv.vid2vid_test(nets, torch.cat((one_hot, nv.get_edges(inst)), 1), first, [26], 3, no_first_img=False)
+    expected = [nv.tensor2im(f) for f in torch.cat((first, later))]
+    for t in range(frames):
+        ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
+        assert np.abs(ours.astype(int) - expected[t].astype(int)).max() <= 1, t
+    assert np.std(expected[-1]) > 5
+
+
+def test_bad_vid2vid_checkpoints_get_messages_that_name_the_file(tmp_path):
+    folder = tmp_path / "vid"
+    nets = vid2vid_checkpoint(folder, n_down=2, n_scales=2, fg=False)
+    flags = ["--use_instance", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "2", "--n_blocks_local", "1"]
+    with pytest.raises(DatasetError, match=r"--use_single_G: pass --first-frame-generator .*latest_net_G_512.pth"):
+        convert_checkpoint(folder, tmp_path / "run", [*flags, "--use_single_G"])
+    with pytest.raises(ValueError, match="--no_first_img models .* not supported yet"):
+        convert_checkpoint(folder, tmp_path / "run", [*flags, "--no_first_img"])
+    with pytest.raises(CheckpointError, match=r"vid/latest_net_G\*.pth: tensor G0.model_down_seg.1.weight is "
+                                              r"\(8, 108, 7, 7\), but the flags make it \(8, 105, 7, 7\)"):
+        convert_checkpoint(folder, tmp_path / "run", flags[1:])  # without --use_instance: 35 channels a frame
+    # the structure the flags leave out comes from the weights
+    convert_checkpoint(folder, tmp_path / "run", ["--use_instance"])
+    text = (tmp_path / "run" / "config.yaml").read_text()
+    for line in ("ngf: 8", "n_downsample_G: 2", "n_blocks: 2", "n_blocks_local: 1", "n_scales_spatial: 2",
+                 "norm: batch_frame", "history_per_level: true"):
+        assert line in text, line
+
+    # a pix2pixHD generator among vid2vid's, and the reverse
+    torch.save(nv.Global(36, 3, 4, 2, 1).state_dict(), folder / "latest_net_G1.pth")
+    with pytest.raises(CheckpointError, match="latest_net_G1.pth is not a vid2vid generator"):
+        convert_checkpoint(folder, tmp_path / "run", flags)
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    torch.save(nets[0].state_dict(), swapped / "latest_net_G.pth")
+    with pytest.raises(CheckpointError, match="latest_net_G.pth is a vid2vid generator"):
+        convert_checkpoint(swapped, tmp_path / "run", [])

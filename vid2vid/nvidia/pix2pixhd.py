@@ -1,0 +1,147 @@
+"""NVIDIA/pix2pixHD's G (global or local) and E in this project's pix2pixHD.
+
+Their layouts (NVIDIA/pix2pixHD ``models/networks.py``): GlobalGenerator is one
+``model`` Sequential, which our GlobalGenerator repeats layer for layer; LocalEnhancer
+keeps the global generator without its output layers as ``model`` and each enhancer n
+as ``model{n}_1`` (front end) and ``model{n}_2`` (blocks, upsampling, and the output layers
+at the last): our ``global_body``, ``front[n-1]``, ``back[n-1]``. Our LocalEnhancer also
+has the global generator's own output layers (``global_head``) for training G1 alone;
+NVIDIA's file has none, so they keep their initial weights.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from vid2vid.data.labels import LabelDataConfig
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, Pix2PixHDModelConfig
+from vid2vid.nvidia.flags import OriginalFlags
+from vid2vid.nvidia.state_dicts import load_into, read_state_dict, rename_resnet_blocks
+from vid2vid.serialization import CheckpointError
+from vid2vid.training import TrainConfig
+
+_ENHANCER = re.compile(r"^model(\d+)_([12])\.")
+RESIZE_OR_CROP = {"scaleWidth": "scale_width", "scaleWidth_and_crop": "scale_width_and_crop"}
+"""vid2vid's spellings of the preprocessing modes; pix2pixHD's are ours"""
+
+
+def _rename_local(key: str) -> str:
+    if match := _ENHANCER.match(key):
+        part = "front" if match.group(2) == "1" else "back"
+        return rename_resnet_blocks(f"{part}.{int(match.group(1)) - 1}.{key[match.end():]}")
+    return rename_resnet_blocks("global_body." + key.removeprefix("model."))
+
+
+def _conv_weights(state: dict[str, Tensor], prefix: str) -> list[tuple[int, Tensor]]:
+    """(layer index, weight) of the convolutions directly in Sequential ``prefix``, in order."""
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.weight$")
+    found = [(int(m.group(1)), value) for key, value in state.items() if (m := pattern.match(key)) and value.dim() == 4]
+    return sorted(found, key=lambda pair: pair[0])
+
+
+def _block_count(state: dict[str, Tensor], prefix: str) -> int:
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.conv_block\.")
+    return len({m.group(1) for key in state if (m := pattern.match(key))})
+
+
+def infer_generator(state: dict[str, Tensor]) -> dict[str, object]:
+    """What pix2pixHD's G file tells of its flags: netG, ngf, n_downsample_global,
+    n_blocks_global, n_local_enhancers, n_blocks_local, norm, output_nc, and ``input_channels``
+    (label, instance-edge and feature channels together)."""
+    enhancers = {int(m.group(1)) for key in state if (m := _ENHANCER.match(key))}
+    convs = _conv_weights(state, "model.")
+    first_block = min((int(k.split(".")[1]) for k in state if k.startswith("model.") and ".conv_block." in k),
+                      default=None)
+    if not convs or first_block is None:
+        return {}
+    downsampling = [i for i, _ in convs if i < first_block][1:]  # the stem, then the stride-2 convs
+    inferred: dict[str, object] = {
+        "netG": "local" if enhancers else "global",
+        "n_downsample_global": len(downsampling),
+        "n_blocks_global": _block_count(state, "model."),
+        "norm": "batch" if any(v.dim() == 1 and k.endswith(".weight") for k, v in state.items()) else "instance",
+    }
+    stem = convs[0][1]
+    if enhancers:
+        n = max(enhancers)
+        inferred.update(n_local_enhancers=n, n_blocks_local=_block_count(state, f"model{n}_2."))
+        front = _conv_weights(state, f"model{n}_1.")
+        if front:
+            inferred.update(ngf=front[0][1].shape[0], input_channels=front[0][1].shape[1])
+        back = _conv_weights(state, f"model{n}_2.")
+        if back:
+            inferred["output_nc"] = back[-1][1].shape[0]
+    else:
+        inferred.update(ngf=stem.shape[0], input_channels=stem.shape[1], output_nc=convs[-1][1].shape[0])
+    return inferred
+
+
+def pix2pixhd_config(flags: OriginalFlags, state: dict[str, Tensor]) -> Pix2PixHDConfig:
+    """This project's config for an NVIDIA pix2pixHD run: the flags given, else what the
+    weights say, else the original's defaults; test-time data settings (no flip).
+
+    Raises:
+        ValueError: flags this project cannot express.
+    """
+    inferred = infer_generator(state)
+    value = lambda name: flags.values[name] if name in flags.given or name not in inferred else inferred[name]  # noqa: E731
+    use_features = bool(flags.instance_feat or flags.label_feat)
+    if flags.label_nc == 0 and flags.input_nc != 3:
+        raise ValueError(f"--label_nc 0 --input_nc {flags.input_nc}: inputs without labels must be RGB images "
+                         f"(--input_nc 3)")
+    if flags.netG not in ("global", "local") and "netG" in flags.given:
+        raise ValueError(f"--netG {flags.netG}: pix2pixHD's generators are global and local")
+    model = Pix2PixHDModelConfig(
+        label_nc=flags.label_nc, use_instance=not flags.no_instance, output_nc=value("output_nc"),
+        ngf=value("ngf"), norm=value("norm"), netG=value("netG"), n_downsample_global=value("n_downsample_global"),
+        n_blocks_global=value("n_blocks_global"), n_local_enhancers=value("n_local_enhancers"),
+        n_blocks_local=value("n_blocks_local"), use_features=use_features, feat_num=flags.feat_num, nef=flags.nef,
+        n_downsample_E=flags.n_downsample_E, lambda_vgg=10.0, vgg_required=False)
+    mode = RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)
+    data = LabelDataConfig(preprocess=mode, load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
+    return Pix2PixHDConfig(model=model, data=data, train=TrainConfig())  # NVIDIA's niter 100, niter_decay 100
+
+
+def _input_hint(config: Pix2PixHDModelConfig) -> str:
+    parts = [f"--label_nc {config.label_nc}" if config.label_nc else "--label_nc 0 (RGB input)"]
+    parts.append("--no_instance" if not config.use_instance else "instance edges")
+    if config.use_features:
+        parts.append(f"--feat_num {config.feat_num}")
+    parts += [f"--netG {config.netG}", f"--ngf {config.ngf}", f"--n_downsample_global {config.n_downsample_global}",
+              f"--n_blocks_global {config.n_blocks_global}"]
+    if config.netG == "local":
+        parts += [f"--n_local_enhancers {config.n_local_enhancers}", f"--n_blocks_local {config.n_blocks_local}"]
+    return ", ".join(parts)
+
+
+def convert_pix2pixhd(generator_file: Path, encoder_file: Path | None, flags: OriginalFlags
+                      ) -> tuple[Pix2PixHDConfig, Pix2PixHD]:
+    """The config and the networks (G, and E with features) of an NVIDIA pix2pixHD checkpoint.
+
+    Raises:
+        CheckpointError: unreadable files, or weights that do not fit the flags (key and shapes named).
+        ValueError: flags this project cannot express.
+    """
+    state = read_state_dict(generator_file)
+    if any(key.startswith(("model_down_seg.", "model_down_img.")) for key in state):
+        raise CheckpointError(f"{generator_file} is a vid2vid generator (its tensors are model_down_seg.*, "
+                              f"model_down_img.*), not pix2pixHD's: convert its folder's latest_net_G0.pth as vid2vid")
+    config = pix2pixhd_config(flags, state)
+    model = Pix2PixHD.for_inference(config, torch.device("cpu"))
+    hint = _input_hint(config.model)
+    if config.model.netG == "local":
+        load_into(model.generator, state, _rename_local, generator_file, hint, keep_initial=("global_head.",))
+    else:
+        load_into(model.generator, state, rename_resnet_blocks, generator_file, hint)
+    if model.encoder is not None:
+        if encoder_file is None:
+            raise ValueError("--instance_feat/--label_feat: the feature encoder's weights (latest_net_E.pth) are "
+                             "needed; pass --encoder FILE or put it in the checkpoint folder")
+        load_into(model.encoder, read_state_dict(encoder_file), rename_resnet_blocks, encoder_file,
+                  f"--nef {config.model.nef}, --n_downsample_E {config.model.n_downsample_E}, "
+                  f"--feat_num {config.model.feat_num}")
+    return config, model

@@ -1,0 +1,85 @@
+"""Loading NVIDIA's saved networks into this project's modules: reading the file safely,
+renaming its tensors, and checking every shape against the network the flags describe."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from vid2vid import serialization
+from vid2vid.serialization import CheckpointError
+
+Rename = Callable[[str], str]
+
+# NVIDIA's ResnetBlock pads in layers of their own ([pad, conv, norm, relu, pad, conv, norm]);
+# ours pads inside the convs ([conv, norm, relu, conv, norm]).
+_BLOCK_LAYER = {"1": "0", "2": "1", "5": "3", "6": "4"}
+_BLOCK = re.compile(r"\.conv_block\.(\d+)\.")
+_NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def rename_resnet_blocks(key: str) -> str:
+    """``...conv_block.5.weight`` -> ``...block.3.weight``."""
+    return _BLOCK.sub(lambda m: f".block.{_BLOCK_LAYER.get(m.group(1), 'x' + m.group(1))}.", key)
+
+
+def read_state_dict(path: Path) -> dict[str, Tensor]:
+    """A saved ``state_dict`` (NVIDIA's ``torch.save(net.state_dict())``), loaded without running code.
+
+    Raises:
+        CheckpointError: missing, truncated or not a PyTorch file, or not a dict of tensors.
+    """
+    state = serialization.load(path)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is not a saved network (a state_dict of tensors)")
+    return {key.removeprefix("module."): value for key, value in state.items()}  # saved from DataParallel
+
+
+def load_into(network: nn.Module, state: dict[str, Tensor], rename: Rename, path: Path, flags_hint: str,
+              keep_initial: tuple[str, ...] = ()) -> None:
+    """Loads NVIDIA's tensors into ``network`` under ``rename``d keys, every shape checked.
+
+    Old checkpoints keep running statistics of instance-norm layers (NVIDIA's loader skips
+    them; they do not affect the output, see vid2vid's note in :mod:`vid2vid.nvidia.convert`):
+    these are dropped with one warning. Batch norm's ``num_batches_tracked``, missing from files
+    saved before PyTorch 0.4.1, starts at 0. Our tensors under the prefixes ``keep_initial``
+    (layers the original does not have) keep the network's own values.
+
+    Raises:
+        CheckpointError: a tensor the network lacks, a shape that differs (the key and both
+            shapes named, with the flags that set it: ``flags_hint``), or a tensor missing.
+    """
+    ours = network.state_dict()
+    renamed: dict[str, Tensor] = {}
+    dropped = []
+    for key, value in state.items():
+        target = rename(key)
+        if target not in ours:
+            if key.rsplit(".", 1)[-1] in _NORM_STATISTICS:
+                dropped.append(key)
+                continue
+            raise CheckpointError(f"{path}: tensor {key} {tuple(value.shape)} has no place in the network the "
+                                  f"flags describe ({flags_hint}); is this the right file and are these its flags?")
+        if value.shape != ours[target].shape:
+            raise CheckpointError(f"{path}: tensor {key} is {tuple(value.shape)}, but the flags make it "
+                                  f"{tuple(ours[target].shape)} ({flags_hint})")
+        renamed[target] = value
+    for key, value in ours.items():
+        if key not in renamed and key.endswith("num_batches_tracked"):
+            renamed[key] = value.new_zeros(())
+        elif key not in renamed and key.startswith(keep_initial):
+            renamed[key] = value
+    missing = [key for key in ours if key not in renamed]
+    if missing:
+        raise CheckpointError(f"{path} lacks {len(missing)} tensors of the network the flags describe "
+                              f"({flags_hint}), e.g. {missing[0]} {tuple(ours[missing[0]].shape)}")
+    if dropped:
+        warnings.warn(f"{path}: dropped {len(dropped)} running statistics of instance-norm layers, which do not "
+                      f"affect the output: {', '.join(dropped)}", stacklevel=2)
+    network.load_state_dict(renamed)
