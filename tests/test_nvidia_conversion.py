@@ -285,3 +285,25 @@ def test_bad_vid2vid_checkpoints_get_messages_that_name_the_file(tmp_path):
     torch.save(nets[0].state_dict(), swapped / "latest_net_G.pth")
     with pytest.raises(CheckpointError, match="latest_net_G.pth is a vid2vid generator"):
         convert_checkpoint(swapped, tmp_path / "run", [])
+
+
+def test_a_converted_vid2vid_run_fine_tunes_from_its_weights(tmp_path):
+    nets = vid2vid_checkpoint(tmp_path / "vid", n_down=2, n_scales=2, fg=True)
+    convert_checkpoint(tmp_path / "vid", tmp_path / "run", ["--use_instance", "--fg"])
+    label_sequence(tmp_path / "seq", 4, (64, 32))
+    data = tmp_path / "data"
+    data.mkdir()
+    for test, train in (("test_A", "train_A"), ("test_inst", "train_inst")):
+        (tmp_path / "seq" / test).rename(data / train)
+    (data / "train_B" / "seq0000").mkdir(parents=True)
+    for t in range(4):
+        Image.fromarray(np.full((32, 64, 3), 40 * t, np.uint8)).save(data / "train_B" / "seq0000" / f"frame{t:03d}.png")
+    result = subprocess.run([sys.executable, "scripts/train_vid2vid.py", "--config", str(tmp_path / "run" / "config.yaml"),
+                             "--output", str(tmp_path / "tuned"), "--max-iters", "1", "--quiet", f"data.root={data}",
+                             f"train.init_from={tmp_path / 'run'}", "model.flow_source=none", "model.ndf=4",
+                             "model.lambda_vgg=0", "schedule.n_frames_total=4"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    tuned = torch.load(tmp_path / "tuned" / "checkpoints" / "latest.pt", weights_only=True)["networks"]["G"]
+    converted = nets[1].state_dict()["model_up_img.0.conv_block.1.weight"]  # G1's first block, through training
+    assert (tuned["generator.finer.0.image_branch.0.block.0.weight"] - converted).abs().max() < 1e-3
