@@ -108,6 +108,7 @@ setup(
     name="vid2vid",
     version="0.1.0",
     description="Video-to-video synthesis in PyTorch: vid2vid, pix2pixHD, pix2pix, FlowNet2 and fast flow ops",
+    license="MIT",
     packages=find_packages(include=["vid2vid", "vid2vid.*", "flownet", "flownet.*"]),
     python_requires=">=3.10",
     install_requires=["torch>=2.4", "numpy>=2", "scipy", "av", "pillow", "tqdm", "pyyaml", "kornia"],

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = convert_checkpoint(args.checkpoint, args.output, original, args.first_frame_generator,
                                      args.encoder)
-    except (ConfigError, DatasetError, CheckpointError, ValueError) as e:
+    except (ConfigError, DatasetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"converted {summary}; wrote {args.output}")

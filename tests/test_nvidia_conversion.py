@@ -307,3 +307,11 @@ def test_a_converted_vid2vid_run_fine_tunes_from_its_weights(tmp_path):
     tuned = torch.load(tmp_path / "tuned" / "checkpoints" / "latest.pt", weights_only=True)["networks"]["G"]
     converted = nets[1].state_dict()["model_up_img.0.conv_block.1.weight"]  # G1's first block, through training
     assert (tuned["generator.finer.0.image_branch.0.block.0.weight"] - converted).abs().max() < 1e-3
+
+
+def test_the_script_reports_bad_input_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "scripts/convert_nvidia_checkpoint.py", str(tmp_path / "nowhere"),
+                             "--output", str(tmp_path / "run"), "--", "--ngf", "many"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "nowhere is not a folder" in result.stderr

@@ -427,3 +427,28 @@ def test_scripts_report_bad_input(tmp_path):
     result = run_script("scripts/test_pix2pix.py", "--run", str(tmp_path / "none"), "--input", str(tmp_path))
     assert result.returncode == 1 and "no checkpoint" in result.stderr
     shutil.rmtree(tmp_path / "run", ignore_errors=True)
+
+
+def test_the_command_line_gives_user_errors_one_line_and_bugs_their_traceback(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import train_pix2pix
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    tiny = ["--max-iters", "1", "--quiet", "model.ngf=4", "model.ndf=4", "model.netG=resnet_6blocks"]
+    # settings the networks cannot take, found when they are built (not by the config's own checks): one line
+    def refuse(self, *args, **kwargs):
+        raise ValueError("these settings make no network")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Pix2Pix, "__init__", refuse)
+        assert train_pix2pix.main(["--output", str(tmp_path / "a"), *tiny]) == 1
+    assert capsys.readouterr().err == "error: these settings make no network\n"
+
+    # a bug inside training is not the user's: it keeps its traceback
+    def broken_step(self, batch, ctx):
+        raise ValueError("a bug in a training step")
+
+    monkeypatch.setattr(Pix2Pix, "train_step", broken_step)
+    with pytest.raises(ValueError, match="a bug in a training step"):
+        train_pix2pix.main(["--output", str(tmp_path / "b"), *tiny])

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from vid2vid.config import ConfigError
 from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
 from vid2vid.data.sequences import ClipSchedule, SequenceDataConfig, SequenceDataset
 from vid2vid.models.discriminators import MultiscaleDiscriminator
@@ -344,7 +345,7 @@ class Vid2Vid:
         # NVIDIA's label2city single-image generators take the labels without the instance edges
         if self.config.data.input != "labels" or theirs.use_features or theirs.extra_nc or \
                 theirs.label_nc != c.label_nc or (theirs.use_instance and not c.use_instance):
-            raise ValueError(f"the first-frame pix2pixHD run {run} must take the same label maps as this model "
+            raise ConfigError(f"the first-frame pix2pixHD run {run} must take the same label maps as this model "
                              f"(label_nc {c.label_nc}, instance maps only if this model has them: use_instance "
                              f"{c.use_instance}) and no feature encoder or extra inputs")
         return model

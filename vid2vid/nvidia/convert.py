@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
-from vid2vid.config import save_config
+from vid2vid.config import ConfigError, save_config
 from vid2vid.data.images import DatasetError
 from vid2vid.inference import INFERENCE_NETWORKS
 from vid2vid.nvidia.flags import parse_flags
@@ -42,7 +42,7 @@ def convert_checkpoint(folder: str | os.PathLike, output: str | os.PathLike, ori
 
     Raises:
         DatasetError: no generator in ``folder``; CheckpointError: unreadable or ill-fitting
-        weights; ValueError: flags this project cannot express.
+        weights; ConfigError: flags this project cannot express.
     """
     folder, output = Path(folder), Path(output)
     if not folder.is_dir():
@@ -57,8 +57,8 @@ def convert_checkpoint(folder: str | os.PathLike, output: str | os.PathLike, ori
         raise DatasetError(f"{folder} has no {epoch}_net_G.pth (pix2pixHD) or {epoch}_net_G0.pth (vid2vid)"
                            + (f"; it has {', '.join(found)} (pass --which_epoch)" if found else ""))
     if first_frame_generator is not None:
-        raise ValueError(f"--first-frame-generator is for vid2vid checkpoints; {folder} holds pix2pixHD's "
-                         f"{generator_file.name}")
+        raise ConfigError(f"--first-frame-generator is for vid2vid checkpoints; {folder} holds pix2pixHD's "
+                          f"{generator_file.name}")
     encoder_file = Path(encoder) if encoder else _networks_file(folder, epoch, "E")
     config, model = convert_pix2pixhd(generator_file, encoder_file, probe)
     _write_run(output, config, model.networks())
@@ -89,7 +89,7 @@ def _convert_vid2vid(folder: Path, output: Path, original_flags: Sequence[str],
         first_run = output / "first_frame"
         _write_run(first_run, single_config, single.networks())
     elif first_frame_generator is not None:
-        raise ValueError("--first-frame-generator is for models tested with --use_single_G; add that flag")
+        raise ConfigError("--first-frame-generator is for models tested with --use_single_G; add that flag")
     config, model = convert_vid2vid(files, flags, first_run)
     _write_run(output, config, model.networks())
     return (f"vid2vid generator of {len(files)} scales ({_count(model.sequential_generator):,} parameters) from "

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vid2vid.config import ConfigError
+
 # (flag, type, pix2pixHD default, vid2vid default); type bool: a store_true switch.
 # From NVIDIA/pix2pixHD options/base_options.py and NVIDIA/vid2vid options/base_options.py.
 _FLAGS: list[tuple[str, type, Any, Any]] = [
@@ -74,7 +76,7 @@ def parse_flags(project: str, argv: Sequence[str]) -> OriginalFlags:
     """Reads the flags of NVIDIA's pix2pixHD (``project="pix2pixhd"``) or vid2vid test scripts.
 
     Raises:
-        ValueError: a known flag without its value or with a value of the wrong type.
+        ConfigError: a known flag without its value or with a value of the wrong type.
     """
     column = {"pix2pixhd": 2, "vid2vid": 3}[project]
     # no abbreviations: vid2vid's --n_blocks is not pix2pixHD's --n_blocks_global
@@ -93,7 +95,7 @@ def parse_flags(project: str, argv: Sequence[str]) -> OriginalFlags:
     try:
         known, ignored = parser.parse_known_args(list(argv))
     except argparse.ArgumentError as e:
-        raise ValueError(f"the original's flags: {e}") from None
+        raise ConfigError(f"the original's flags: {e}") from None
     given = {name for name, value in vars(known).items() if value is not None}
     values = {name: getattr(known, name) if name in given else default for name, default in defaults.items()}
     return OriginalFlags(project, values, frozenset(given), tuple(ignored))

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vid2vid.config import ConfigError
 from vid2vid.data.labels import LabelDataConfig
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, Pix2PixHDModelConfig
 from vid2vid.nvidia.flags import OriginalFlags
@@ -85,24 +86,27 @@ def pix2pixhd_config(flags: OriginalFlags, state: dict[str, Tensor]) -> Pix2PixH
     weights say, else the original's defaults; test-time data settings (no flip).
 
     Raises:
-        ValueError: flags this project cannot express.
+        ConfigError: flags this project cannot express.
     """
     inferred = infer_generator(state)
     value = lambda name: flags.values[name] if name in flags.given or name not in inferred else inferred[name]  # noqa: E731
     use_features = bool(flags.instance_feat or flags.label_feat)
     if flags.label_nc == 0 and flags.input_nc != 3:
-        raise ValueError(f"--label_nc 0 --input_nc {flags.input_nc}: inputs without labels must be RGB images "
-                         f"(--input_nc 3)")
+        raise ConfigError(f"--label_nc 0 --input_nc {flags.input_nc}: inputs without labels must be RGB images "
+                          f"(--input_nc 3)")
     if flags.netG not in ("global", "local") and "netG" in flags.given:
-        raise ValueError(f"--netG {flags.netG}: pix2pixHD's generators are global and local")
-    model = Pix2PixHDModelConfig(
-        label_nc=flags.label_nc, use_instance=not flags.no_instance, output_nc=value("output_nc"),
-        ngf=value("ngf"), norm=value("norm"), netG=value("netG"), n_downsample_global=value("n_downsample_global"),
-        n_blocks_global=value("n_blocks_global"), n_local_enhancers=value("n_local_enhancers"),
-        n_blocks_local=value("n_blocks_local"), use_features=use_features, feat_num=flags.feat_num, nef=flags.nef,
-        n_downsample_E=flags.n_downsample_E, lambda_vgg=10.0, vgg_required=False)
-    mode = RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)
-    data = LabelDataConfig(preprocess=mode, load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
+        raise ConfigError(f"--netG {flags.netG}: pix2pixHD's generators are global and local")
+    try:  # the flags' values checked as any config's are
+        model = Pix2PixHDModelConfig(
+            label_nc=flags.label_nc, use_instance=not flags.no_instance, output_nc=value("output_nc"),
+            ngf=value("ngf"), norm=value("norm"), netG=value("netG"), n_downsample_global=value("n_downsample_global"),
+            n_blocks_global=value("n_blocks_global"), n_local_enhancers=value("n_local_enhancers"),
+            n_blocks_local=value("n_blocks_local"), use_features=use_features, feat_num=flags.feat_num, nef=flags.nef,
+            n_downsample_E=flags.n_downsample_E, lambda_vgg=10.0, vgg_required=False)
+        mode = RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)
+        data = LabelDataConfig(preprocess=mode, load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
+    except ValueError as e:
+        raise ConfigError(f"the original's flags: {e}") from None
     return Pix2PixHDConfig(model=model, data=data, train=TrainConfig())  # NVIDIA's niter 100, niter_decay 100
 
 
@@ -124,7 +128,7 @@ def convert_pix2pixhd(generator_file: Path, encoder_file: Path | None, flags: Or
 
     Raises:
         CheckpointError: unreadable files, or weights that do not fit the flags (key and shapes named).
-        ValueError: flags this project cannot express.
+        ConfigError: flags this project cannot express.
     """
     state = read_state_dict(generator_file)
     if any(key.startswith(("model_down_seg.", "model_down_img.")) for key in state):
@@ -139,8 +143,8 @@ def convert_pix2pixhd(generator_file: Path, encoder_file: Path | None, flags: Or
         load_into(model.generator, state, rename_resnet_blocks, generator_file, hint)
     if model.encoder is not None:
         if encoder_file is None:
-            raise ValueError("--instance_feat/--label_feat: the feature encoder's weights (latest_net_E.pth) are "
-                             "needed; pass --encoder FILE or put it in the checkpoint folder")
+            raise ConfigError("--instance_feat/--label_feat: the feature encoder's weights (latest_net_E.pth) are "
+                              "needed; pass --encoder FILE or put it in the checkpoint folder")
         load_into(model.encoder, read_state_dict(encoder_file), rename_resnet_blocks, encoder_file,
                   f"--nef {config.model.nef}, --n_downsample_E {config.model.n_downsample_E}, "
                   f"--feat_num {config.model.feat_num}")

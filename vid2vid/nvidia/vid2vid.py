@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vid2vid.config import ConfigError
 from vid2vid.data.sequences import SequenceDataConfig
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, Vid2VidModelConfig
 from vid2vid.nvidia.flags import OriginalFlags
@@ -107,32 +108,36 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
     each level's own history, the first-frame run's frames starting G's history).
 
     Raises:
-        ValueError: flags this project cannot express yet.
+        ConfigError: flags this project cannot express yet.
     """
     inferred = infer_generators(states)
     value = lambda name: flags.values[name] if name in flags.given or name not in inferred else inferred[name]  # noqa: E731
     if flags.label_nc == 0 and flags.input_nc != 3:
-        raise ValueError(f"--label_nc 0 --input_nc {flags.input_nc}: converting vid2vid models with inputs other than "
-                         f"label maps or 3-channel pictures (the pose models) is not supported yet")
+        raise ConfigError(f"--label_nc 0 --input_nc {flags.input_nc}: converting vid2vid models with inputs other than "
+                          f"label maps or 3-channel pictures (the pose models) is not supported yet")
     if flags.no_flow or flags.openpose_only:
-        raise ValueError("--no_flow/--openpose_only models (no flow heads) are not supported yet")
+        raise ConfigError("--no_flow/--openpose_only models (no flow heads) are not supported yet")
     if flags.no_first_img:
-        raise ValueError("--no_first_img models (a zero history at a sequence's start) are not supported yet")
-    foreground = tuple(int(c) for c in str(flags.fg_labels).split(",") if c.strip()) if value("fg") else ()
+        raise ConfigError("--no_first_img models (a zero history at a sequence's start) are not supported yet")
     norm = value("norm")
-    model = Vid2VidModelConfig(
-        label_nc=flags.label_nc, use_instance=flags.use_instance, output_nc=3, ngf=value("ngf"),
-        norm="batch_frame" if norm == "batch" else norm, n_frames_G=value("n_frames_G"),
-        n_downsample_G=value("n_downsample_G"), n_blocks=value("n_blocks"),
-        n_scales_spatial=value("n_scales_spatial"), n_blocks_local=value("n_blocks_local"),
-        foreground_classes=foreground, history_per_level=True, training_history="real",
-        first_frame="pix2pixhd" if first_frame_run is not None else "generator",
-        first_frame_run=None if first_frame_run is None else str(first_frame_run.resolve()),
-        ndf=64, num_D=2, n_scales_temporal=3, flow_source="files")
-    data = SequenceDataConfig(input="labels" if flags.label_nc else "images",
-                              preprocess=RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop),
-                              load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
-    return Vid2VidConfig(model=model, data=data, train=TrainConfig())
+    try:  # the flags' values checked as any config's are
+        foreground = tuple(int(c) for c in str(flags.fg_labels).split(",") if c.strip()) if value("fg") else ()
+        model = Vid2VidModelConfig(
+            label_nc=flags.label_nc, use_instance=flags.use_instance, output_nc=3, ngf=value("ngf"),
+            norm="batch_frame" if norm == "batch" else norm, n_frames_G=value("n_frames_G"),
+            n_downsample_G=value("n_downsample_G"), n_blocks=value("n_blocks"),
+            n_scales_spatial=value("n_scales_spatial"), n_blocks_local=value("n_blocks_local"),
+            foreground_classes=foreground, history_per_level=True, training_history="real",
+            first_frame="pix2pixhd" if first_frame_run is not None else "generator",
+            first_frame_run=None if first_frame_run is None else str(first_frame_run.resolve()),
+            ndf=64, num_D=2, n_scales_temporal=3, flow_source="files")
+        data = SequenceDataConfig(input="labels" if flags.label_nc else "images",
+                                  preprocess=RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop),
+                                  load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
+        config = Vid2VidConfig(model=model, data=data, train=TrainConfig())
+    except ValueError as e:
+        raise ConfigError(f"the original's flags: {e}") from None
+    return config
 
 
 def _hint(model: Vid2VidModelConfig, channels: int) -> str:
@@ -149,7 +154,7 @@ def convert_vid2vid(generator_files: list[Path], flags: OriginalFlags, first_fra
 
     Raises:
         CheckpointError: unreadable files, a pix2pixHD generator among them, or weights that do not
-            fit the flags (key and shapes named); ValueError: flags not supported.
+            fit the flags (key and shapes named); ConfigError: flags not supported.
     """
     states = []
     for path in generator_files:

@@ -8,7 +8,8 @@ build its task and dataset; :func:`train_main` does the rest: loading and
 validating the config, locking the run folder against a second trainer,
 refusing to overwrite another run, writing the resolved
 config next to the checkpoints, joining the process group, seeding, resuming
-and reporting errors as one clear line.
+and reporting the user's errors (config, data, checkpoints, the run folder, a
+diverging loss) as one clear line, while any other error keeps its traceback.
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
             save_config(config, resolved)
         dist.barrier()
         seed_everything(config.train.seed + dist.rank)
-        task, dataset = build(config, dist, output)
+        try:
+            task, dataset = build(config, dist, output)
+        except (ConfigError, DatasetError, CheckpointError):
+            raise
+        except ValueError as e:  # settings the networks or the data cannot take: the config's fault
+            raise ConfigError(str(e)) from e
         if config.train.init_from and not (args.resume and latest.exists()):
             restore(task, find_checkpoint(config.train.init_from)[0], dist.device)
         trainer = Trainer(task, dataset, config.train, output, dist, progress=not args.quiet and dist.is_main)
@@ -111,7 +117,8 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         stop_signal = trainer.stop_signal
         trainer.generator_to_average()  # what the script renders last is what every render uses
         finished = finish(config, task, output) if finish is not None and dist.is_main else None
-    except (ConfigError, DatasetError, CheckpointError, NonFiniteLossError, RunLockedError, ValueError) as e:
+    except (ConfigError, DatasetError, CheckpointError, NonFiniteLossError, RunLockedError) as e:
+        # the user's to fix: one line; anything else is a bug and keeps its traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
