@@ -264,8 +264,8 @@ def test_bad_vid2vid_checkpoints_get_messages_that_name_the_file(tmp_path):
     flags = ["--use_instance", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "2", "--n_blocks_local", "1"]
     with pytest.raises(DatasetError, match=r"--use_single_G: pass --first-frame-generator .*latest_net_G_512.pth"):
         convert_checkpoint(folder, tmp_path / "run", [*flags, "--use_single_G"])
-    with pytest.raises(ValueError, match="--no_first_img models .* not supported yet"):
-        convert_checkpoint(folder, tmp_path / "run", [*flags, "--no_first_img"])
+    with pytest.raises(ValueError, match="--no_flow/--openpose_only models .* not supported yet"):
+        convert_checkpoint(folder, tmp_path / "run", [*flags, "--no_flow"])
     with pytest.raises(CheckpointError, match=r"vid/latest_net_G\*.pth: tensor G0.model_down_seg.1.weight is "
                                               r"\(8, 108, 7, 7\), but the flags make it \(8, 105, 7, 7\)"):
         convert_checkpoint(folder, tmp_path / "run", flags[1:])  # without --use_instance: 35 channels a frame
@@ -315,3 +315,34 @@ def test_the_script_reports_bad_input_in_one_line(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "nowhere is not a folder" in result.stderr
+
+
+def test_vid2vid_without_first_images_renders_as_the_original(tmp_path):
+    # the start of NVIDIA's pose models (--no_first_img: a history of black frames, G's first frame drawn
+    # without warping from the first n_frames_G inputs), here with pictures in and 2 scales
+    nets = nv.vid2vid_generators(3 * 3, 6, ngf=8, n_down=2, n_blocks=2, n_blocks_local=1, n_scales=2, fg=False,
+                                 kind="batch")
+    (tmp_path / "ck").mkdir()
+    for s, net in enumerate(nets):
+        torch.save(nv.seeded(net, 30 + s).state_dict(), tmp_path / "ck" / f"latest_net_G{s}.pth")
+    rng = np.random.default_rng(0)
+    (tmp_path / "pictures").mkdir()
+    base = np.kron(rng.integers(0, 256, (4, 8, 3)), np.ones((8, 8, 1), dtype=np.int64))
+    for t in range(5):
+        Image.fromarray(np.roll(base, 3 * t, axis=1).astype(np.uint8)).save(tmp_path / "pictures" / f"{t:03d}.png")
+    flags = ["--label_nc", "0", "--input_nc", "3", "--loadSize", "64", "--n_scales_spatial", "2", "--no_first_img",
+             "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "2", "--n_blocks_local", "1"]
+    convert_checkpoint(tmp_path / "ck", tmp_path / "run", flags)
+    assert "history_padding: zeros" in (tmp_path / "run" / "config.yaml").read_text()
+    result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
+                             "--input", str(tmp_path / "pictures"), "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+
+    pictures = torch.stack([torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1).float() / 255
+                            for p in sorted((tmp_path / "pictures").iterdir())])
+    made = nv.vid2vid_test(nets, (pictures - 0.5) / 0.5, None, [], 3, no_first_img=True)  # frames 2, 3, 4
+    for t, frame in enumerate(made, start=2):
+        ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
+        assert np.abs(ours.astype(int) - nv.tensor2im(frame).astype(int)).max() <= 1, t
+    assert len(list((tmp_path / "out" / "frames").iterdir())) == 5  # the two before G's first are made too

@@ -54,6 +54,9 @@ class FrameByFrame:
         window = torch.cat([self.inputs[0]] * (self.history_length + 1 - len(self.inputs)) + self.inputs, 1)
         if len(self.frames) < self.history_length and self.model.first_frame_generator is not None:
             frame = self.model.first_frames(batch, 1)[:, 0]
+        elif self.model.config.model.history_padding == "zeros" and len(self.inputs) <= self.history_length:
+            # before G's first frame, which takes the first n_frames_G maps: made alone, not kept as history
+            return self.clip_generator(window, None, self.model.foreground_masks(batch))["frame"][:, 0]
         else:
             history = self.levels or (torch.stack(self.frames, 1) if self.frames else None)
             out = self.clip_generator(window, history, self.model.foreground_masks(batch))

@@ -99,6 +99,11 @@ class Vid2VidModelConfig(LabelModelConfig):
     render time, and every later frame from the frames it made) or real (the clip's first n_frames_G - 1
     real frames, as NVIDIA/vid2vid trains: G learns to warp sharp frames; with first_frame=generator, each
     clip's frame 0 is also made from an empty history, in an update of its own, the first_* losses)"""
+    history_padding: Literal["repeat", "zeros"] = "repeat"
+    """how a history shorter than n_frames_G - 1 frames is filled: by repeating its oldest frame, or with
+    black frames (NVIDIA/vid2vid's --no_first_img). With zeros, G makes its first frame from the first
+    n_frames_G label maps, as NVIDIA does; the frames before it (which NVIDIA does not make) are made as
+    first frames from the maps so far (the first one repeated before them), and are not kept as history"""
     history_per_level: bool = False
     """with n_scales_spatial > 1: each spatial level keeps the frames it made as its own history, as
     NVIDIA/vid2vid does (its converted models need it); False: coarser levels see the finest frames
@@ -186,9 +191,11 @@ class ClipGenerator(nn.Module):
     its label window and the frames made before it, those detached (as NVIDIA/vid2vid does);
     with ``history_per_level``, each spatial level's history is the frames it made itself."""
 
-    def __init__(self, generator: SequentialGenerator, checkpointing: bool = False, history_per_level: bool = False):
+    def __init__(self, generator: SequentialGenerator, checkpointing: bool = False, history_per_level: bool = False,
+                 history_padding: Literal["repeat", "zeros"] = "repeat"):
         super().__init__()
         self.generator, self.checkpointing, self.history_per_level = generator, checkpointing, history_per_level
+        self.history_padding = history_padding
 
     def _frame(self, labels: Tensor, previous: Tensor | list[Tensor] | None, fg_mask: Tensor | None, scales: int,
                all_levels: bool) -> FrameOutput:
@@ -226,7 +233,8 @@ class ClipGenerator(nn.Module):
             previous = None
             if made:
                 recent = made[-history_length:]
-                recent = [recent[0]] * (history_length - len(recent)) + recent  # the oldest, repeated
+                pad = recent[0] if self.history_padding == "repeat" else [torch.zeros_like(f) for f in recent[0]]
+                recent = [pad] * (history_length - len(recent)) + recent
                 levels = [torch.cat([frame[level] for frame in recent], 1) for level in range(len(recent[0]))]
                 previous = levels if per_level else levels[0]
             out = self._frame(labels[:, i:i + history_length + 1].flatten(1, 2), previous,
@@ -267,8 +275,8 @@ class Vid2Vid:
         generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
                                         c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
                                         c.n_blocks_local)
-        self.generator = ClipGenerator(init_weights(generator), c.gradient_checkpointing,
-                                       c.history_per_level).to(device)
+        self.generator = ClipGenerator(init_weights(generator), c.gradient_checkpointing, c.history_per_level,
+                                       c.history_padding).to(device)
         self.image_discriminator = init_weights(
             MultiscaleDiscriminator(config.label_channels + c.output_nc, c.ndf, c.n_layers_D, c.norm, c.num_D)
         ).to(device)

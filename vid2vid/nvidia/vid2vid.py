@@ -105,7 +105,8 @@ def infer_generators(states: list[dict[str, Tensor]]) -> dict[str, object]:
 def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_frame_run: Path | None) -> Vid2VidConfig:
     """This project's config for an NVIDIA vid2vid run: the flags given, else what the weights say,
     else the original's defaults; as its test.py renders (batch norm with each frame's statistics,
-    each level's own history, the first-frame run's frames starting G's history).
+    each level's own history, the first-frame run's frames starting G's history, or with --no_first_img
+    a history of black frames).
 
     Raises:
         ConfigError: flags this project cannot express yet.
@@ -117,8 +118,6 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
                           f"label maps or 3-channel pictures (the pose models) is not supported yet")
     if flags.no_flow or flags.openpose_only:
         raise ConfigError("--no_flow/--openpose_only models (no flow heads) are not supported yet")
-    if flags.no_first_img:
-        raise ConfigError("--no_first_img models (a zero history at a sequence's start) are not supported yet")
     norm = value("norm")
     try:  # the flags' values checked as any config's are
         foreground = tuple(int(c) for c in str(flags.fg_labels).split(",") if c.strip()) if value("fg") else ()
@@ -128,6 +127,7 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
             n_downsample_G=value("n_downsample_G"), n_blocks=value("n_blocks"),
             n_scales_spatial=value("n_scales_spatial"), n_blocks_local=value("n_blocks_local"),
             foreground_classes=foreground, history_per_level=True, training_history="real",
+            history_padding="zeros" if flags.no_first_img else "repeat",
             first_frame="pix2pixhd" if first_frame_run is not None else "generator",
             first_frame_run=None if first_frame_run is None else str(first_frame_run.resolve()),
             ndf=64, num_D=2, n_scales_temporal=3, flow_source="files")
