@@ -1,6 +1,7 @@
 """Typed YAML configs with dotted overrides (vid2vid.config)."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -94,3 +95,11 @@ def test_shipped_configs_load():
 
     for path in sorted((Path(__file__).resolve().parent.parent / "configs").glob("pix2pix_*.yaml")):
         load_config(Pix2PixConfig, path)
+
+
+def test_the_config_reference_in_docs_is_current():
+    from vid2vid.config_reference import reference
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "configs.md"
+    assert path.read_text() == reference(), \
+        "docs/configs.md is stale: python -m vid2vid.config_reference > docs/configs.md"

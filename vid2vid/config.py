@@ -29,15 +29,16 @@ class ConfigError(ValueError):
     """A config file or override that does not fit the config's schema."""
 
 
-def _describe(tp: Any) -> str:
+def describe_type(tp: Any) -> str:
+    """A type hint in words, as errors and docs/configs.md show it: ``one of 'a', 'b'``, ``int or null``."""
     origin = get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
     if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in get_args(tp))
+        return " or ".join(describe_type(a) for a in get_args(tp))
     if origin in (tuple, list):
         args = get_args(tp)
-        inner = _describe(args[0]) if args else "value"
+        inner = describe_type(args[0]) if args else "value"
         return f"a list of {inner}"
     if tp is type(None):
         return "null"
@@ -53,22 +54,22 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+            raise ConfigError(f"{key}: expected {describe_type(tp)}, got {value!r}")
         return _build(tp, value, key + ".")
     if origin is Literal:
         if value in get_args(tp):
             return value
-        raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {describe_type(tp)}, got {value!r}")
     if origin in (Union, types.UnionType):
         for option in get_args(tp):
             try:
                 return _convert(value, option, key)
             except ConfigError:
                 continue
-        raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {describe_type(tp)}, got {value!r}")
     if origin in (tuple, list):
         if isinstance(value, str) or not isinstance(value, Sequence):
-            raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+            raise ConfigError(f"{key}: expected {describe_type(tp)}, got {value!r}")
         args = [a for a in get_args(tp) if a is not Ellipsis]
         items = [_convert(v, args[0], f"{key}[{i}]") if args else v for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
@@ -86,7 +87,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             pass
     if tp is Any or (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
         return value
-    raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r} ({type(value).__name__})")
+    raise ConfigError(f"{key}: expected {describe_type(tp)}, got {value!r} ({type(value).__name__})")
 
 
 def _build(cls: type[C], values: Mapping[str, Any], prefix: str = "") -> C:
@@ -188,4 +189,4 @@ def save_config(config: Any, path: str | os.PathLike) -> None:
         f.write(config_to_yaml(config))
 
 
-__all__ = ["ConfigError", "load_config", "save_config", "config_to_yaml", "parse_override"]
+__all__ = ["ConfigError", "load_config", "save_config", "config_to_yaml", "parse_override", "describe_type"]
