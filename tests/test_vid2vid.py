@@ -685,7 +685,7 @@ def test_evaluate_script_compares_vid2vid_with_a_pix2pixhd_baseline(trained, dem
                         str(tmp_path / "noflow"), "--json", str(tmp_path / "dis.json"))
     assert result.returncode == 0 and "| vid2vid |" in result.stdout, result.stderr  # DIS flow, no weights
     dis_scores = json.loads((tmp_path / "dis.json").read_text())
-    # the flow only scores the frames; they agree up to float rounding, which 24 recurrent frames can carry
+    # the flow only scores the frames; they agree up to float rounding, which the recurrent frames can carry
     # to ~0.01 dB between two processes (seen once in CI, cause not found: see the session note of 2026-12-02)
     assert dis_scores["vid2vid"]["psnr"] == pytest.approx(scores["vid2vid"]["psnr"], abs=0.05)
     assert dis_scores["real video"]["warping_error"] < 3.0
