@@ -276,7 +276,7 @@ class SequentialGenerator(nn.Module):
         if previous is None:
             previous_pyramid: list[Tensor | None] = [None] * scales
         elif isinstance(previous, Tensor):
-            previous_pyramid = list(pyramid(previous, scales))
+            previous_pyramid = pyramid(previous, scales)
         elif len(previous) == scales:
             previous_pyramid = list(previous)
         else:

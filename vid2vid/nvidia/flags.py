@@ -65,6 +65,10 @@ class OriginalFlags:
     given: frozenset[str]
     ignored: tuple[str, ...]
 
+    def resolve(self, name: str, inferred: dict[str, Any]) -> Any:
+        """A flag's value: as given, else as ``inferred`` from the weights, else the original's default."""
+        return self.values[name] if name in self.given or name not in inferred else inferred[name]
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self.values[name]

@@ -21,7 +21,14 @@ from vid2vid.config import ConfigError
 from vid2vid.data.labels import LabelDataConfig
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, Pix2PixHDModelConfig
 from vid2vid.nvidia.flags import OriginalFlags
-from vid2vid.nvidia.state_dicts import load_into, read_state_dict, rename_resnet_blocks
+from vid2vid.nvidia.state_dicts import (
+    block_count,
+    conv_weights,
+    load_into,
+    norm_kind,
+    read_state_dict,
+    rename_resnet_blocks,
+)
 from vid2vid.serialization import CheckpointError
 from vid2vid.training import TrainConfig
 
@@ -37,24 +44,12 @@ def _rename_local(key: str) -> str:
     return rename_resnet_blocks("global_body." + key.removeprefix("model."))
 
 
-def _conv_weights(state: dict[str, Tensor], prefix: str) -> list[tuple[int, Tensor]]:
-    """(layer index, weight) of the convolutions directly in Sequential ``prefix``, in order."""
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.weight$")
-    found = [(int(m.group(1)), value) for key, value in state.items() if (m := pattern.match(key)) and value.dim() == 4]
-    return sorted(found, key=lambda pair: pair[0])
-
-
-def _block_count(state: dict[str, Tensor], prefix: str) -> int:
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.conv_block\.")
-    return len({m.group(1) for key in state if (m := pattern.match(key))})
-
-
 def infer_generator(state: dict[str, Tensor]) -> dict[str, object]:
     """What pix2pixHD's G file tells of its flags: netG, ngf, n_downsample_global,
     n_blocks_global, n_local_enhancers, n_blocks_local, norm, output_nc, and ``input_channels``
     (label, instance-edge and feature channels together)."""
     enhancers = {int(m.group(1)) for key in state if (m := _ENHANCER.match(key))}
-    convs = _conv_weights(state, "model.")
+    convs = conv_weights(state, "model.")
     first_block = min((int(k.split(".")[1]) for k in state if k.startswith("model.") and ".conv_block." in k),
                       default=None)
     if not convs or first_block is None:
@@ -63,17 +58,17 @@ def infer_generator(state: dict[str, Tensor]) -> dict[str, object]:
     inferred: dict[str, object] = {
         "netG": "local" if enhancers else "global",
         "n_downsample_global": len(downsampling),
-        "n_blocks_global": _block_count(state, "model."),
-        "norm": "batch" if any(v.dim() == 1 and k.endswith(".weight") for k, v in state.items()) else "instance",
+        "n_blocks_global": block_count(state, "model."),
+        "norm": norm_kind(state),
     }
     stem = convs[0][1]
     if enhancers:
         n = max(enhancers)
-        inferred.update(n_local_enhancers=n, n_blocks_local=_block_count(state, f"model{n}_2."))
-        front = _conv_weights(state, f"model{n}_1.")
+        inferred.update(n_local_enhancers=n, n_blocks_local=block_count(state, f"model{n}_2."))
+        front = conv_weights(state, f"model{n}_1.")
         if front:
             inferred.update(ngf=front[0][1].shape[0], input_channels=front[0][1].shape[1])
-        back = _conv_weights(state, f"model{n}_2.")
+        back = conv_weights(state, f"model{n}_2.")
         if back:
             inferred["output_nc"] = back[-1][1].shape[0]
     else:
@@ -89,7 +84,7 @@ def pix2pixhd_config(flags: OriginalFlags, state: dict[str, Tensor]) -> Pix2PixH
         ConfigError: flags this project cannot express.
     """
     inferred = infer_generator(state)
-    value = lambda name: flags.values[name] if name in flags.given or name not in inferred else inferred[name]  # noqa: E731
+    value = lambda name: flags.resolve(name, inferred)  # noqa: E731
     use_features = bool(flags.instance_feat or flags.label_feat)
     if flags.label_nc == 0 and flags.input_nc != 3:
         raise ConfigError(f"--label_nc 0 --input_nc {flags.input_nc}: inputs without labels must be RGB images "

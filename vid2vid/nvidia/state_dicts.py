@@ -27,6 +27,25 @@ def rename_resnet_blocks(key: str) -> str:
     return _BLOCK.sub(lambda m: f".block.{_BLOCK_LAYER.get(m.group(1), 'x' + m.group(1))}.", key)
 
 
+def conv_weights(state: dict[str, Tensor], prefix: str) -> list[tuple[int, Tensor]]:
+    """(layer index, weight) of the convolutions directly in NVIDIA's Sequential ``prefix``, in order
+    (those inside residual blocks are under ``<index>.conv_block.``)."""
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.weight$")
+    found = [(int(m.group(1)), value) for key, value in state.items() if (m := pattern.match(key)) and value.dim() == 4]
+    return sorted(found, key=lambda pair: pair[0])
+
+
+def block_count(state: dict[str, Tensor], prefix: str) -> int:
+    """Residual blocks directly in NVIDIA's Sequential ``prefix``."""
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.conv_block\.")
+    return len({m.group(1) for key in state if (m := pattern.match(key))})
+
+
+def norm_kind(state: dict[str, Tensor]) -> str:
+    """"batch" when the network has affine norm layers (1-D weights), else "instance"."""
+    return "batch" if any(v.dim() == 1 and k.endswith(".weight") for k, v in state.items()) else "instance"
+
+
 def read_state_dict(path: Path) -> dict[str, Tensor]:
     """A saved ``state_dict`` (NVIDIA's ``torch.save(net.state_dict())``), loaded without running code.
 

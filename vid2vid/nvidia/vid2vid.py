@@ -33,7 +33,14 @@ from vid2vid.data.sequences import SequenceDataConfig
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, Vid2VidModelConfig
 from vid2vid.nvidia.flags import OriginalFlags
 from vid2vid.nvidia.pix2pixhd import RESIZE_OR_CROP
-from vid2vid.nvidia.state_dicts import load_into, read_state_dict, rename_resnet_blocks
+from vid2vid.nvidia.state_dicts import (
+    block_count,
+    conv_weights,
+    load_into,
+    norm_kind,
+    read_state_dict,
+    rename_resnet_blocks,
+)
 from vid2vid.serialization import CheckpointError
 from vid2vid.training import TrainConfig
 
@@ -76,11 +83,6 @@ def merged_generators(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     return {f"G{s}.{key}": value for s, state in enumerate(states) for key, value in state.items()}
 
 
-def _blocks(state: dict[str, Tensor], prefix: str) -> int:
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)\.conv_block\.")
-    return len({m.group(1) for key in state if (m := pattern.match(key))})
-
-
 def infer_generators(states: list[dict[str, Tensor]]) -> dict[str, object]:
     """What G0 ... G{n-1} tell of their flags: n_scales_spatial, ngf, n_frames_G, n_downsample_G,
     n_blocks, n_blocks_local, fg, norm and ``input_channels`` (one frame's label channels)."""
@@ -89,16 +91,16 @@ def infer_generators(states: list[dict[str, Tensor]]) -> dict[str, object]:
     if seg is None or img is None:
         return {}
     n_frames_G = img.shape[1] // 3 + 1
-    downsampling = [k for k, v in g0.items() if re.match(r"^model_down_seg\.\d+\.weight$", k) and v.dim() == 4][1:]
+    downsampling = conv_weights(g0, "model_down_seg.")[1:]  # the stem, then the stride-2 convs
     inferred: dict[str, object] = {
         "n_scales_spatial": len(states), "ngf": seg.shape[0], "n_frames_G": n_frames_G,
         "input_channels": seg.shape[1] // n_frames_G, "n_downsample_G": len(downsampling),
-        "n_blocks": _blocks(g0, "model_down_seg.") + _blocks(g0, "model_res_img."),
+        "n_blocks": block_count(g0, "model_down_seg.") + block_count(g0, "model_res_img."),
         "fg": any(k.startswith("indv_") for k in g0),
-        "norm": "batch" if any(v.dim() == 1 and k.endswith(".weight") for k, v in g0.items()) else "instance",
+        "norm": norm_kind(g0),
     }
     if len(states) > 1:
-        inferred["n_blocks_local"] = _blocks(states[1], "model_up_img.")
+        inferred["n_blocks_local"] = block_count(states[1], "model_up_img.")
     return inferred
 
 
@@ -112,7 +114,7 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
         ConfigError: flags this project cannot express yet.
     """
     inferred = infer_generators(states)
-    value = lambda name: flags.values[name] if name in flags.given or name not in inferred else inferred[name]  # noqa: E731
+    value = lambda name: flags.resolve(name, inferred)  # noqa: E731
     if flags.label_nc == 0 and flags.input_nc != 3:
         raise ConfigError(f"--label_nc 0 --input_nc {flags.input_nc}: converting vid2vid models with inputs other than "
                           f"label maps or 3-channel pictures (the pose models) is not supported yet")
