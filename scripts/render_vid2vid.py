@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--remap", help="label edits SRC:DST[,SRC:DST...] or a YAML file of them")
     parser.add_argument("--style", type=int, help="cluster index of the instance features (multimodal models)")
     parser.add_argument("--clusters", help="cluster file (default RUN/features_clusters.npz)")
-    parser.add_argument("--size", type=image_size, help="frame size HxW for OpenPose input without ground truth")
+    parser.add_argument("--size", type=image_size, help="frame size HxW for OpenPose input without ground truth or DensePose images")
     parser.add_argument("--fps", type=float, default=10)
     parser.add_argument("--max-frames", type=int)
     parser.add_argument("--device", default="auto")

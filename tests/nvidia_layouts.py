@@ -248,3 +248,145 @@ def vid2vid_test(nets, inputs, first_frames, fg_labels, n_frames_G, no_first_img
                 history[si] = torch.cat([history[si][1:], frame])
             outputs.append(frame[0])
     return torch.stack(outputs)
+
+
+# ----------------------------------------------------------------------------- vid2vid's pose inputs
+
+def _linear(x, a, b):
+    return a * x + b
+
+
+def _interp_points(x, y):
+    """keypoint2img.interpPoints for two points (the only case the pose drawing meets): a fitted
+    line sampled along the longer axis; numpy's old float-count linspace truncated the count."""
+    import numpy as np
+    from scipy.optimize import curve_fit
+    if abs(x[:-1] - x[1:]).max() < abs(y[:-1] - y[1:]).max():
+        curve_y, curve_x = _interp_points(y, x)
+        return curve_x, curve_y
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        popt, _ = curve_fit(_linear, x, y)
+    if x[0] > x[-1]:
+        x, y = list(reversed(x)), list(reversed(y))
+    curve_x = np.linspace(x[0], x[-1], int(x[-1] - x[0]))
+    curve_y = _linear(curve_x, *popt)
+    return curve_x.astype(int), curve_y.astype(int)
+
+
+def _set_color(im, yy, xx, color):
+    import numpy as np
+    if (im[yy, xx] == 0).all():
+        im[yy, xx, 0], im[yy, xx, 1], im[yy, xx, 2] = color[0], color[1], color[2]
+    else:
+        for c in range(3):
+            im[yy, xx, c] = ((im[yy, xx, c].astype(float) + color[c]) / 2).astype(np.uint8)
+
+
+def _draw_edge(im, x, y, bw=1, color=(255, 255, 255)):
+    """keypoint2img.drawEdge with draw_end_points=True."""
+    import numpy as np
+    if x is not None and x.size:
+        h, w = im.shape[0], im.shape[1]
+        for i in range(-bw, bw):
+            for j in range(-bw, bw):
+                _set_color(im, np.maximum(0, np.minimum(h - 1, y + i)), np.maximum(0, np.minimum(w - 1, x + j)), color)
+        for i in range(-bw * 2, bw * 2):
+            for j in range(-bw * 2, bw * 2):
+                if i ** 2 + j ** 2 < 4 * bw ** 2:
+                    yy = np.maximum(0, np.minimum(h - 1, np.array([y[0], y[-1]]) + i))
+                    xx = np.maximum(0, np.minimum(w - 1, np.array([x[0], x[-1]]) + j))
+                    _set_color(im, yy, xx, color)
+
+
+POSE_EDGES = [[17, 15], [15, 0], [0, 16], [16, 18], [0, 1], [1, 8], [1, 2], [2, 3], [3, 4], [1, 5], [5, 6], [6, 7],
+              [8, 9], [9, 10], [10, 11], [11, 24], [11, 22], [22, 23], [8, 12], [12, 13], [13, 14], [14, 21], [14, 19],
+              [19, 20]]
+POSE_COLORS = [[153, 0, 153], [153, 0, 102], [102, 0, 153], [51, 0, 153], [153, 0, 51], [153, 0, 0], [153, 51, 0],
+               [153, 102, 0], [153, 153, 0], [102, 153, 0], [51, 153, 0], [0, 153, 0], [0, 153, 51], [0, 153, 102],
+               [0, 153, 153], [0, 153, 153], [0, 153, 153], [0, 153, 153], [0, 102, 153], [0, 51, 153], [0, 0, 153],
+               [0, 0, 153], [0, 0, 153], [0, 0, 153]]
+HAND_EDGES = [[0, 1, 2, 3, 4], [0, 5, 6, 7, 8], [0, 9, 10, 11, 12], [0, 13, 14, 15, 16], [0, 17, 18, 19, 20]]
+HAND_COLORS = [[204, 0, 0], [163, 204, 0], [0, 204, 82], [0, 82, 204], [163, 0, 204]]
+FACE_EDGES = [[range(17, 22)], [range(22, 27)], [range(27, 31), range(31, 36)], [[36, 37, 38, 39], [39, 40, 41, 36]],
+              [[42, 43, 44, 45], [45, 46, 47, 42]], [range(48, 55), [54, 55, 56, 57, 58, 59, 48]]]
+
+
+def _valid_keypoints(pts):
+    import numpy as np
+    p = pts.shape[0]
+    thre = 0.1 if p == 70 else 0.01
+    output = np.zeros((p, 2))
+    if p == 70:
+        for edge_list in FACE_EDGES:
+            for edge in edge_list:
+                if (pts[edge, 2] > thre).all():
+                    output[edge, :] = pts[edge, :2]
+    elif p == 21:
+        for edge in HAND_EDGES:
+            if (pts[edge, 2] > thre).all():
+                output[edge, :] = pts[edge, :2]
+    else:
+        valid = pts[:, 2] > thre
+        output[valid, :] = pts[valid, :2]
+    return output
+
+
+def read_keypoints(json_path, size):
+    """keypoint2img.read_keypoints at test time (no random drops): (H, W, 3) uint8 for size (W, H)."""
+    import json
+
+    import numpy as np
+    with open(json_path, encoding="utf-8") as f:
+        people = json.loads(f.read())["people"]
+    w, h = size
+    pose_img = np.zeros((h, w, 3), np.uint8)
+    for person in people:
+        pose = _valid_keypoints(np.array(person["pose_keypoints_2d"]).reshape(25, 3))
+        face = _valid_keypoints(np.array(person["face_keypoints_2d"]).reshape(70, 3))
+        hands = [_valid_keypoints(np.array(person[f"hand_{s}_keypoints_2d"]).reshape(21, 3)) for s in ("left", "right")]
+        out = np.zeros((h, w, 3), np.uint8)
+        for i, edge in enumerate(POSE_EDGES):
+            x, y = pose[edge, 0], pose[edge, 1]
+            if 0 not in x:
+                _draw_edge(out, *_interp_points(x, y), bw=3, color=POSE_COLORS[i])
+        for hand in hands:
+            for i, edge in enumerate(HAND_EDGES):
+                for j in range(0, len(edge) - 1):
+                    x, y = hand[edge[j:j + 2], 0], hand[edge[j:j + 2], 1]
+                    if 0 not in x:
+                        _draw_edge(out, *_interp_points(x, y), bw=1, color=HAND_COLORS[i])
+        for edge_list in FACE_EDGES:
+            for edge in edge_list:
+                for i in range(0, max(1, len(edge) - 1)):
+                    sub = edge[i:i + 2]
+                    x, y = face[sub, 0], face[sub, 1]
+                    if 0 not in x:
+                        _draw_edge(out, *_interp_points(x, y))
+        pose_img += out
+    return pose_img
+
+
+def pose_dataset_frame(json_path, densepose_path, frame_size, load_size):
+    """PoseDataset.__getitem__'s A for one frame at test time (--resize_or_crop scaleHeight): DensePose
+    (part channel rescaled) then OpenPose maps, NEAREST-resized by get_img_params' rounding, normalised,
+    the middle half of the width cropped. frame_size (W, H) of the real frame."""
+    import numpy as np
+    from PIL import Image
+
+    w, h = frame_size
+    new_w, new_h = load_size * w // h, load_size
+    new_w, new_h = int(round(new_w / 4)) * 4, int(round(new_h / 4)) * 4
+    new_w, new_h = int(round(new_w / 32.0) * 32.0), int(round(new_h / 32.0) * 32.0)
+
+    def transform(img):
+        x = np.asarray(img.resize((new_w, new_h), Image.NEAREST), dtype=np.float32) / 255.0
+        return (torch.from_numpy(x.copy()).permute(2, 0, 1) - 0.5) / 0.5
+
+    di = transform(Image.open(densepose_path).convert("RGB"))
+    di[2, :, :] = ((di[2, :, :] * 0.5 + 0.5) * 255 / 24 - 0.5) / 0.5
+    oi = transform(Image.fromarray(read_keypoints(json_path, frame_size)))
+    a = torch.cat([di, oi])
+    x_cen, bs = a.shape[2] // 2, int(a.shape[2] * 0.25) // 32 * 32
+    return a[:, :, x_cen - bs:x_cen + bs]

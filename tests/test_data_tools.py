@@ -15,7 +15,8 @@ from vid2vid.data.checker import check_sequence_dataset
 from vid2vid.data.edges import canny_edges, face_edges, read_landmarks
 from vid2vid.data.frames import iter_frames, write_video
 from vid2vid.data.label_maps import CITYSCAPES_PALETTE, colors_to_ids, ids_to_colors, parse_remap, remap_labels
-from vid2vid.data.pose import COCO_LIMBS, limb_colors, pose_input, read_openpose, render_pose
+from vid2vid.data.images import DatasetError
+from vid2vid.data.pose import BODY_COLORS, read_densepose_iuv, read_openpose, render_pose
 from vid2vid.data.prepare import VideoPreparation, fit_frame, frame_stride, prepare_video_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,28 +143,64 @@ def openpose_file(path, points, kind="pose"):
     return path
 
 
+def test_pose_maps_are_drawn_as_nvidias_pose_models_saw_them(tmp_path):
+    # against keypoint2img.read_keypoints as NVIDIA wrote it (tests/nvidia_layouts.py), pixel for pixel:
+    # fitted lines, pen stamps averaging into drawn pixels, people summed modulo 256, keypoints on
+    # whole pixels, beyond the frame, unconfident
+    import nvidia_layouts as nv
+    import pose_keypoints as pk
+
+    rng = np.random.default_rng(5)
+    for k in range(6):
+        people = [pk.person((rng.uniform(-30, 190), rng.uniform(40, 100)), rng.uniform(0.3, 0.8), rng)
+                  for _ in range(1 + k % 3)]
+        path = pk.keypoint_file(tmp_path / f"{k}.json", people)
+        ours = render_pose(read_openpose(path), (96, 160))
+        assert np.array_equal(ours, nv.read_keypoints(path, (160, 96))), k
+        assert (ours > 0).any(2).mean() > 0.02
+
+
 def test_pose_rendering_of_a_known_skeleton(tmp_path):
-    points = [[0, 0, 0.0]] * 18
+    points = [[0, 0, 0.0]] * 18  # COCO's 18 keypoints, drawn as BODY_25's
     points[1] = [10, 20, 0.9]   # neck
-    points[2] = [40, 20, 0.9]   # right shoulder: limb (1, 2), the first COCO limb
-    points[5] = [10, 50, 0.01]  # left shoulder below the threshold: limb (1, 5) not drawn
+    points[2] = [40, 20, 0.9]   # right shoulder: limb (1, 2)
+    points[5] = [10, 50, 0.01]  # left shoulder at the threshold: limb (1, 5) not drawn
     path = openpose_file(tmp_path / "p.json", points)
-    image = render_pose(read_openpose(path), (64, 64), width=1)
-    assert tuple(image[20, 25]) == limb_colors(len(COCO_LIMBS))[0]
-    assert image[35, 10].max() == 0
-    assert image.shape == (64, 64, 3)
-    # DensePose IUV images pass through beside the limb map
-    iuv = np.zeros((64, 64, 3), np.uint8)
-    iuv[..., 0] = 24
-    Image.fromarray(iuv).save(tmp_path / "iuv.png")
-    combined = pose_input(path, (64, 64), tmp_path / "iuv.png")
-    assert combined.shape == (64, 64, 6) and (combined[..., 3] == 24).all()
-    assert pose_input(path, (64, 64), tmp_path / "absent.png").shape == (64, 64, 3)
-    with pytest.raises(ValueError, match="is 64x64, the pose map 32x32"):
-        pose_input(path, (32, 32), tmp_path / "iuv.png")
+    image = render_pose(read_openpose(path), (64, 64))
+    assert tuple(image[20, 25]) == BODY_COLORS[2] and image[35, 10].max() == 0
+    # the pen: rows 17 .. 22 (half-open, 3 each side); round ends reaching 5 pixels out
+    assert image[17:23, 25].any(1).all() and not image[16, 25].any() and not image[23, 25].any()
+    assert image[20, 5].any() and not image[20, 4].any()
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(ValueError, match="cannot read OpenPose keypoints .*bad.json"):
+    with pytest.raises(DatasetError, match="cannot read OpenPose keypoints .*bad.json"):
         read_openpose(tmp_path / "bad.json")
+    openpose_file(tmp_path / "short.json", [[1, 2, 0.5]] * 20)
+    with pytest.raises(DatasetError, match="pose_keypoints_2d has 60 values, not 75 .BODY_25. or 54 .COCO."):
+        read_openpose(tmp_path / "short.json")
+
+
+def test_basic_points_leave_out_the_head_hands_and_face(tmp_path):
+    import pose_keypoints as pk
+
+    path = pk.keypoint_file(tmp_path / "p.json", [pk.person((80, 60), 0.5, np.random.default_rng(0), drop=0)])
+    full, basic = render_pose(read_openpose(path), (96, 160)), render_pose(read_openpose(path), (96, 160), True)
+    white = (full == 255).all(2)  # the face's lines
+    assert white.any() and not (basic == 255).all(2).any()
+    drawn, drawn_basic = full.any(2), basic.any(2)
+    assert (drawn_basic <= drawn).all() and drawn.sum() > drawn_basic.sum()
+
+
+def test_densepose_images_are_read_as_densepose_writes_them(tmp_path):
+    iuv = np.zeros((8, 12, 3), np.uint8)
+    iuv[..., 0], iuv[..., 1], iuv[..., 2] = 200, 100, 24  # V, U, then the part index (OpenCV's blue)
+    Image.fromarray(iuv).save(tmp_path / "iuv.png")
+    assert np.array_equal(read_densepose_iuv(tmp_path / "iuv.png", (8, 12)), iuv)
+    with pytest.raises(DatasetError, match="is 12x8, the pose map 16x8"):
+        read_densepose_iuv(tmp_path / "iuv.png", (8, 16))
+    iuv[0, 0, 2] = 25
+    Image.fromarray(iuv).save(tmp_path / "iuv.png")
+    with pytest.raises(DatasetError, match="the blue channel .the part index I. holds 25"):
+        read_densepose_iuv(tmp_path / "iuv.png", (8, 12))
 
 
 # ----------------------------------------------------------------------------- checker

@@ -151,8 +151,8 @@ def test_original_flags_keep_the_originals_defaults():
     assert (pix.netG, pix.ngf, pix.n_downsample_global, pix.label_nc, pix.norm) == ("local", 32, 4, 35, "instance")
     assert pix.given == {"netG", "ngf"} and pix.ignored == ("--name", "x", "--gpu_ids", "0,1")
     vid = parse_flags("vid2vid", ["--use_instance", "--fg", "--n_scales_spatial", "3"])
-    assert (vid.ngf, vid.n_downsample_G, vid.norm, vid.use_instance, vid.fg, vid.n_scales_spatial) == \
-        (128, 3, "batch", True, True, 3)
+    assert (vid.ngf, vid.n_downsample_G, vid.norm, vid.use_instance, vid.fg, vid.n_scales_spatial, vid.label_nc) == \
+        (128, 3, "batch", True, True, 3, 0)  # label_nc 0: the street scripts pass --label_nc 35
     with pytest.raises(ValueError, match="--ngf"):
         parse_flags("vid2vid", ["--ngf", "many"])
 
@@ -261,16 +261,17 @@ def test_vid2vid_label2city_renders_as_the_original(tmp_path):
 def test_bad_vid2vid_checkpoints_get_messages_that_name_the_file(tmp_path):
     folder = tmp_path / "vid"
     nets = vid2vid_checkpoint(folder, n_down=2, n_scales=2, fg=False)
-    flags = ["--use_instance", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "2", "--n_blocks_local", "1"]
+    flags = ["--label_nc", "35", "--use_instance", "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "2",
+             "--n_blocks_local", "1"]
     with pytest.raises(DatasetError, match=r"--use_single_G: pass --first-frame-generator .*latest_net_G_512.pth"):
         convert_checkpoint(folder, tmp_path / "run", [*flags, "--use_single_G"])
     with pytest.raises(ValueError, match="--no_flow/--openpose_only models .* not supported yet"):
         convert_checkpoint(folder, tmp_path / "run", [*flags, "--no_flow"])
     with pytest.raises(CheckpointError, match=r"vid/latest_net_G\*.pth: tensor G0.model_down_seg.1.weight is "
                                               r"\(8, 108, 7, 7\), but the flags make it \(8, 105, 7, 7\)"):
-        convert_checkpoint(folder, tmp_path / "run", flags[1:])  # without --use_instance: 35 channels a frame
+        convert_checkpoint(folder, tmp_path / "run", flags[:2] + flags[3:])  # without --use_instance: 35 a frame
     # the structure the flags leave out comes from the weights
-    convert_checkpoint(folder, tmp_path / "run", ["--use_instance"])
+    convert_checkpoint(folder, tmp_path / "run", ["--label_nc", "35", "--use_instance"])
     text = (tmp_path / "run" / "config.yaml").read_text()
     for line in ("ngf: 8", "n_downsample_G: 2", "n_blocks: 2", "n_blocks_local: 1", "n_scales_spatial: 2",
                  "norm: batch_frame", "history_per_level: true"):
@@ -289,7 +290,7 @@ def test_bad_vid2vid_checkpoints_get_messages_that_name_the_file(tmp_path):
 
 def test_a_converted_vid2vid_run_fine_tunes_from_its_weights(tmp_path):
     nets = vid2vid_checkpoint(tmp_path / "vid", n_down=2, n_scales=2, fg=True)
-    convert_checkpoint(tmp_path / "vid", tmp_path / "run", ["--use_instance", "--fg"])
+    convert_checkpoint(tmp_path / "vid", tmp_path / "run", ["--label_nc", "35", "--use_instance", "--fg"])
     label_sequence(tmp_path / "seq", 4, (64, 32))
     data = tmp_path / "data"
     data.mkdir()
@@ -346,3 +347,61 @@ def test_vid2vid_without_first_images_renders_as_the_original(tmp_path):
         ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
         assert np.abs(ours.astype(int) - nv.tensor2im(frame).astype(int)).max() <= 1, t
     assert len(list((tmp_path / "out" / "frames").iterdir())) == 5  # the two before G's first are made too
+
+
+def test_vid2vid_pose2body_renders_as_the_original(tmp_path):
+    # pose2body 256p's layout in miniature: DensePose + OpenPose maps (6 channels a frame) of the middle
+    # half of frames scaled to --loadSize high, --no_first_img; NVIDIA's dataset layout read as it is
+    import pose_keypoints as pk
+
+    nets = nv.vid2vid_generators(6 * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1, fg=False,
+                                 kind="batch")
+    (tmp_path / "pose2body_256p").mkdir()
+    torch.save(nv.seeded(nets[0], 40).state_dict(), tmp_path / "pose2body_256p" / "latest_net_G0.pth")
+    rng, frames, size = np.random.default_rng(1), 5, (512, 256)
+    data = tmp_path / "datasets" / "pose"
+    for folder in ("test_openpose", "test_densepose"):
+        (data / folder / "dance").mkdir(parents=True)
+    for t in range(frames):
+        people = [pk.person((250 + 6 * t, 150), 1.1, rng), pk.person((280, 160 + t), 0.9, rng)]  # overlapping
+        pk.keypoint_file(data / "test_openpose" / "dance" / f"frame{t:05d}_keypoints.json", people)
+        pk.densepose_image(data / "test_densepose" / "dance" / f"frame{t:05d}_IUV.png", size, rng)
+
+    flags = ["--name", "pose2body_256p", "--dataroot", "datasets/pose", "--dataset_mode", "pose", "--input_nc", "6",
+             "--resize_or_crop", "scaleHeight", "--loadSize", "128", "--no_first_img", "--ngf", "8", "--n_blocks", "2"]
+    convert_checkpoint(tmp_path / "pose2body_256p", tmp_path / "run", flags)
+    text = (tmp_path / "run" / "config.yaml").read_text()
+    assert "input: openpose" in text and "densepose: true" in text and "scale_height_and_middle_half" in text
+    result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
+                             "--input", str(data / "test_openpose" / "dance"), "--densepose",
+                             str(data / "test_densepose" / "dance"), "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+
+    inputs = torch.stack([nv.pose_dataset_frame(data / "test_openpose" / "dance" / f"frame{t:05d}_keypoints.json",
+                                                data / "test_densepose" / "dance" / f"frame{t:05d}_IUV.png", size, 128)
+                          for t in range(frames)])
+    assert inputs.shape == (frames, 6, 128, 128) and (inputs[:, 3:] > -1).float().mean() > 0.02  # limbs in view
+    made = nv.vid2vid_test(nets, inputs, None, [], 3, no_first_img=True)
+    for t, frame in enumerate(made, start=2):
+        ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
+        assert ours.shape == (128, 128, 3)
+        assert np.abs(ours.astype(int) - nv.tensor2im(frame).astype(int)).max() <= 1, t
+    assert np.std(nv.tensor2im(made[-1])) > 5
+
+
+def test_pose_flags_that_cannot_be_expressed_are_named(tmp_path):
+    nets = nv.vid2vid_generators(6 * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1, fg=False,
+                                 kind="batch")
+    (tmp_path / "ck").mkdir()
+    torch.save(nets[0].state_dict(), tmp_path / "ck" / "latest_net_G0.pth")
+    pose = ["--dataset_mode", "pose", "--input_nc", "6", "--no_first_img"]
+    with pytest.raises(ValueError, match="--densepose_only: only pose models with DensePose and OpenPose inputs"):
+        convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--densepose_only"])
+    with pytest.raises(ValueError, match="pose models are supported with --resize_or_crop scaleHeight"):
+        convert_checkpoint(tmp_path / "ck", tmp_path / "run", pose)  # the default scaleWidth
+    with pytest.raises(ValueError, match="edge2face: --dataset_mode face"):
+        convert_checkpoint(tmp_path / "ck", tmp_path / "run", ["--dataset_mode", "face", "--input_nc", "15"])
+    convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--resize_or_crop", "scaleHeight",
+                                                           "--basic_point_only"])
+    assert "openpose_basic: true" in (tmp_path / "run" / "config.yaml").read_text()

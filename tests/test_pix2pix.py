@@ -166,6 +166,19 @@ def test_folder_layout_and_non_square_images(tmp_path):
     assert scaled[0]["A"].shape == (3, 12, 20)
 
 
+def test_scale_height_rounds_as_vid2vid_and_takes_the_middle_half():
+    from vid2vid.data.transforms import Preprocessing
+
+    scale = Preprocessing("scale_height", 256, 0, False)
+    assert scale.output_size((1920, 1080)) == (448, 256)  # 455 -> 456 (multiple of 4) -> 448 (of 32)
+    middle = Preprocessing("scale_height_and_middle_half", 256, 0, False)
+    assert middle.output_size((1920, 1080)) == (192, 256)  # 2 * floor(448 / 4 / 32) * 32
+    geometry = middle.draw((1024, 512), np.random.default_rng(0), train=True)
+    assert geometry.resize == (512, 256) and geometry.crop == (128, 0, 384, 256) and not geometry.flip
+    with pytest.raises(DatasetError, match="has no middle half .* raise data.load_size"):
+        Preprocessing("scale_height_and_middle_half", 64, 0, False).check((100, 100), 8, Path("x.png"))
+
+
 @pytest.mark.parametrize(
     "make, config, message",
     [

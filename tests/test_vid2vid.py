@@ -161,24 +161,25 @@ def test_sequences_from_videos_with_canny_edges(tmp_path, demo):
 def test_openpose_and_densepose_sequences(tmp_path):
     from test_data_tools import openpose_file
 
-    for folder in ("train_A", "train_B", "train_densepose"):
+    # NVIDIA's pose dataset layout: <phase>_img, <phase>_openpose, <phase>_densepose
+    for folder in ("train_openpose", "train_img", "train_densepose"):
         (tmp_path / folder / "walk").mkdir(parents=True)
     iuv = np.zeros((32, 48, 3), np.uint8)
-    iuv[20:, :, 0] = 7  # body part 7 in the lower rows
+    iuv[20:, :, 2] = 6  # body part 6 in the lower rows (the blue channel, as DensePose writes it)
     for t in range(10):
-        Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(tmp_path / "train_B" / "walk" / f"{t:04d}.png")
+        Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(tmp_path / "train_img" / "walk" / f"{t:04d}.png")
         Image.fromarray(iuv).save(tmp_path / "train_densepose" / "walk" / f"{t:04d}.png")
         points = [[0, 0, 0.0]] * 18
         points[1], points[2] = [8 + 2 * t, 10, 0.9], [30 + 2 * t, 10, 0.9]  # neck and right shoulder, moving right
-        openpose_file(tmp_path / "train_A" / "walk" / f"{t:04d}.json", points)
+        openpose_file(tmp_path / "train_openpose" / "walk" / f"{t:04d}.json", points)
     cfg = config("data.input=openpose", "data.densepose=true", "model.use_instance=false", "model.flow_source=none")
     item = sequence_dataset(cfg, tmp_path, "train", multiple=4, train=False)[0]
     assert item["label"].shape == (7, 6, 32, 48) and cfg.input_channels == 6  # frames 48 wide, 32 high
-    limbs, parts = item["label"][:, :3], item["label"][:, 3]
-    assert (limbs[:, :, 10] > -1).any() and not (limbs[:, :, 25:] > -1).any()  # drawn on row 10 only
+    parts, limbs = item["label"][:, 2], item["label"][:, 3:]  # DensePose first, as NVIDIA's PoseDataset
+    assert limbs[:, :, 10].gt(-1).any() and not limbs[:, :, 16:].gt(-1).any()  # rows 5 .. 15: pen 3, round ends
     columns = (limbs > -1).any(1).any(1)  # (T, W)
     assert columns[0, 20] and not columns[0, 41] and columns[6, 41]  # it moves right with the keypoints
-    assert torch.equal(parts[0, 20:], torch.full((12, 48), 7 / 127.5 - 1)) and (parts[0, :20] == -1).all()
+    assert torch.allclose(parts[0, 20:], torch.full((12, 48), 6 / 12 - 1)) and (parts[0, :20] == -1).all()
     shutil.rmtree(tmp_path / "train_densepose")
     with pytest.raises(DatasetError, match="no counterpart in"):
         sequence_dataset(cfg, tmp_path, "train", multiple=4)

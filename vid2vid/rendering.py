@@ -94,7 +94,8 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
             with the feature encoder and no ``style``, encoded for the instance features.
         remap: label id -> label id, applied before rendering (semantic manipulation).
         style: with the feature encoder, every instance takes cluster ``style`` of its class from ``clusters``.
-        size: (width, height) of the pose maps (openpose without ground truth).
+        size: (width, height) of the frames the poses were taken from (openpose without ground truth
+            or DensePose images, whose sizes serve otherwise).
         side_by_side: each written frame is input | output [| ground truth].
     """
     config, data = model.config, model.config.data
@@ -129,9 +130,10 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
             if kind == "labels":
                 picture, frame_size = None, _label_file_size(item)
             elif kind == "openpose":
-                frame_size = real.size if real is not None else size
-                if frame_size is None:
-                    raise DatasetError("OpenPose input needs the frame size: pass --size HxW or --ground-truth")
+                frame_size = real.size if real is not None else size or (iuv is not None and _image_size(iuv))
+                if not frame_size:
+                    raise DatasetError("OpenPose input needs the frame size: pass --size HxW, --ground-truth or "
+                                       "--densepose")
                 picture = Image.new("RGB", tuple(frame_size))  # the poses are drawn at the frame's size
             else:
                 picture = as_picture(item)
@@ -175,6 +177,15 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     if count == 0:
         raise DatasetError(f"{source} gave no frames")
     return count
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError as e:
+        raise DatasetError(f"cannot read {path}: {e}") from None
 
 
 def _label_file_size(item: Path | np.ndarray) -> tuple[int, int]:

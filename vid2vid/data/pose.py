@@ -1,97 +1,204 @@
-"""Pose inputs: OpenPose keypoints (JSON) rendered to limb maps, and DensePose
-IUV images passed through beside them when present."""
+"""Pose inputs as NVIDIA/vid2vid's pose models take them: OpenPose keypoints (JSON) drawn
+as coloured limbs, hands and face lines, and DensePose IUV images beside them.
+
+The drawing follows NVIDIA's ``data/keypoint2img.py`` stroke for stroke, so that their
+trained pose2body models (and ours) see the maps they were trained on: every segment is a
+least-squares line through its two keypoints sampled one point per pixel along its longer
+axis, stamped with a square pen (half-open, 2*pen pixels wide) and round end caps; a stamp
+that lands on drawn pixels averages its colour with them; the people's maps add up (uint8).
+"""
 
 from __future__ import annotations
 
-import colorsys
 import json
 import os
-from pathlib import Path
+import warnings
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
+from scipy.optimize import curve_fit
 
-# Limbs as keypoint pairs. BODY_25: OpenPose's default model; COCO: its 18-point model.
-BODY_25_LIMBS = ((1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11), (8, 12),
-                 (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18), (14, 19), (19, 20), (14, 21),
-                 (11, 22), (22, 23), (11, 24))
-COCO_LIMBS = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
-              (1, 0), (0, 14), (14, 16), (0, 15), (15, 17))
-# 21 hand keypoints: the wrist, then four joints per finger
-HAND_LIMBS = tuple((0 if j == 0 else 4 * f + j, 4 * f + j + 1) for f in range(5) for j in range(4))
+from vid2vid.data.images import DatasetError
+
+# BODY_25 (OpenPose's default model) limbs and their colours; the head's first.
+HEAD_LIMBS = ((17, 15), (15, 0), (0, 16), (16, 18))
+HEAD_COLORS = ((153, 0, 153), (153, 0, 102), (102, 0, 153), (51, 0, 153))
+BODY_LIMBS = ((0, 1), (1, 8),                                                    # neck, spine
+              (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7),                    # right, left arm
+              (8, 9), (9, 10), (10, 11), (11, 24), (11, 22), (22, 23),           # right leg, foot
+              (8, 12), (12, 13), (13, 14), (14, 21), (14, 19), (19, 20))         # left leg, foot
+BODY_COLORS = ((153, 0, 51), (153, 0, 0),
+               (153, 51, 0), (153, 102, 0), (153, 153, 0), (102, 153, 0), (51, 153, 0), (0, 153, 0),
+               (0, 153, 51), (0, 153, 102)) + ((0, 153, 153),) * 4 + ((0, 102, 153), (0, 51, 153)) + ((0, 0, 153),) * 4
+# 21 hand keypoints: the wrist (0), then four joints per finger; one colour per finger
+FINGERS = tuple((0, *range(4 * f + 1, 4 * f + 5)) for f in range(5))
+FINGER_COLORS = ((204, 0, 0), (163, 204, 0), (0, 204, 82), (0, 82, 204), (163, 0, 204))
+# 70 face keypoints: eyebrows, nose, eyes, mouth as polylines (the jaw line is not drawn);
+# a polyline is drawn only when all its points are confident
+FACE_GROUPS = ((tuple(range(17, 22)),), (tuple(range(22, 27)),),
+               (tuple(range(27, 31)), tuple(range(31, 36))),
+               ((36, 37, 38, 39), (39, 40, 41, 36)), ((42, 43, 44, 45), (45, 46, 47, 42)),
+               (tuple(range(48, 55)), (54, 55, 56, 57, 58, 59, 48)))
+WHITE = (255, 255, 255)
+# minimum confidences (OpenPose's scores): body and hand keypoints, face keypoints
+THRESHOLD, FACE_THRESHOLD = 0.01, 0.1
+# COCO's 18 keypoints in BODY_25's numbering (BODY_25 adds the mid hip, 8, and the feet, 19 .. 24)
+COCO_TO_BODY_25 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+KEYPOINT_COUNTS = {"pose": 25, "hand_left": 21, "hand_right": 21, "face": 70}
 
 
-def limb_colors(count: int) -> list[tuple[int, int, int]]:
-    """Evenly spaced saturated hues, one per limb, so that left and right stay apart."""
-    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(i / count, 1.0, 1.0)) for i in range(count)]
+def _as_body_25(points: np.ndarray) -> np.ndarray:
+    """COCO's 18 body keypoints (x, y, confidence) renumbered as BODY_25's; the mid hip is the hips' mean."""
+    body = np.zeros((25, 3))
+    body[list(COCO_TO_BODY_25)] = points
+    hips = body[[9, 12]]
+    if (hips[:, 2] > 0).all():
+        body[8] = (*hips[:, :2].mean(0), hips[:, 2].min())
+    return body
 
 
 def read_openpose(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
-    """The people of an OpenPose JSON file: for each, its keypoint arrays (N, 3) of (x, y, confidence)
-    by kind (``pose``, ``hand_left``, ``hand_right``, ``face``)."""
+    """The people of an OpenPose JSON file: for each, its keypoint arrays (x, y, confidence) by kind:
+    ``pose`` (25, 3) (COCO's 18 are renumbered as BODY_25's), ``hand_left``/``hand_right`` (21, 3),
+    ``face`` (70, 3); kinds the file lacks are zeros (not drawn)."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
         people = []
         for person in data["people"]:
             entry = {}
-            for kind in ("pose", "hand_left", "hand_right", "face"):
-                values = person.get(f"{kind}_keypoints_2d") or []
-                if len(values) % 3:
-                    raise ValueError(f"{kind}_keypoints_2d has {len(values)} values, not a multiple of 3")
-                entry[kind] = np.asarray(values, dtype=np.float64).reshape(-1, 3)
+            for kind, count in KEYPOINT_COUNTS.items():
+                values = np.asarray(person.get(f"{kind}_keypoints_2d") or np.zeros(3 * count), dtype=np.float64)
+                points = values.reshape(-1, 3) if values.size % 3 == 0 else None
+                if kind == "pose" and points is not None and len(points) == 18:
+                    points = _as_body_25(points)
+                if points is None or len(points) != count:
+                    raise ValueError(f"{kind}_keypoints_2d has {values.size} values, not {3 * count}"
+                                     + (" (BODY_25) or 54 (COCO)" if kind == "pose" else ""))
+                entry[kind] = points
             people.append(entry)
         return people
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"cannot read OpenPose keypoints {path}: {type(e).__name__}: {e}") from None
+        raise DatasetError(f"cannot read OpenPose keypoints {path}: {type(e).__name__}: {e}") from None
 
 
-def _draw_limbs(draw: ImageDraw.ImageDraw, points: np.ndarray, limbs, colors, threshold: float, width: int) -> None:
-    for (a, b), color in zip(limbs, colors):
-        if a < len(points) and b < len(points) and points[a, 2] > threshold and points[b, 2] > threshold:
-            draw.line([tuple(points[a, :2]), tuple(points[b, :2])], fill=color, width=width)
+def _line(t: np.ndarray, a: float, b: float) -> np.ndarray:
+    return a * t + b
 
 
-def render_pose(people: list[dict[str, np.ndarray]], size: tuple[int, int], *, threshold: float = 0.05,
-                width: int = 3) -> np.ndarray:
-    """Limb maps (H, W, 3) uint8 of the people's bodies (BODY_25 or COCO, by keypoint count),
-    hands, and face keypoints (dots); keypoints below the confidence threshold are skipped."""
-    height, width_px = size
-    canvas = Image.new("RGB", (width_px, height), (0, 0, 0))
-    draw = ImageDraw.Draw(canvas)
+def _sample(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer points of the segment between two keypoints, one per pixel of x (truncated as NVIDIA's
+    old numpy truncated a float count); its end x excluded."""
+    count = int(abs(x[1] - x[0]))
+    if count == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    # scipy's fit, not the exact line: truncating to pixels, the two differ where a point falls
+    # within rounding of a pixel border, and the models were trained on the fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (a, b), _ = curve_fit(_line, x, y)
+    start, end = sorted(x)
+    t = np.linspace(start, end, count)
+    return t.astype(int), _line(t, a, b).astype(int)
+
+
+def _segment(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys) sampled along the segment's longer axis (its y when it is steeper than diagonal)."""
+    x, y = np.array([p[0], q[0]]), np.array([p[1], q[1]])
+    if abs(x[1] - x[0]) < abs(y[1] - y[0]):
+        ys, xs = _sample(y, x)
+        return xs, ys
+    return _sample(x, y)
+
+
+def _stamp(canvas: np.ndarray, xs: np.ndarray, ys: np.ndarray, offsets, color) -> None:
+    """The pen at every offset in turn: each stamp paints where all its pixels are black, and
+    otherwise averages its colour into all of them."""
+    h, w = canvas.shape[:2]
+    for dy, dx in offsets:
+        yy, xx = np.minimum(np.maximum(ys + dy, 0), h - 1), np.minimum(np.maximum(xs + dx, 0), w - 1)  # np.clip: slower
+        pixels = canvas[yy, xx]
+        canvas[yy, xx] = ((pixels + np.asarray(color, float)) / 2).astype(np.uint8) if pixels.any() else color
+
+
+def _pen(width: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """A pen's offsets along a stroke (a square, half-open) and at its two ends (a disc twice as wide)."""
+    square = [(i, j) for i in range(-width, width) for j in range(-width, width)]
+    disc = [(i, j) for i in range(-2 * width, 2 * width) for j in range(-2 * width, 2 * width)
+            if i * i + j * j < 4 * width * width]
+    return square, disc
+
+
+def _draw(canvas: np.ndarray, points: np.ndarray, pairs, color, width: int) -> None:
+    """Segments between keypoint pairs; a pair with a keypoint at x = 0 (missing) is skipped."""
+    square, disc = _pen(width)
+    for a, b in pairs:
+        if points[a, 0] == 0 or points[b, 0] == 0:
+            continue
+        xs, ys = _segment(points[a], points[b])
+        if xs.size:
+            _stamp(canvas, xs, ys, square, color)
+            _stamp(canvas, xs[[0, -1]], ys[[0, -1]], disc, color)
+
+
+def _confident(points: np.ndarray, groups, threshold: float) -> np.ndarray:
+    """(N, 2) positions, zero where a keypoint is not confident; with groups, only whole groups
+    of confident keypoints are kept."""
+    kept = np.zeros((len(points), 2))
+    for group in groups:
+        group = list(group)
+        if (points[group, 2] > threshold).all():
+            kept[group] = points[group, :2]
+    return kept
+
+
+def _pairs(polyline) -> list[tuple[int, int]]:
+    return list(zip(polyline[:-1], polyline[1:]))
+
+
+def draw_person(person: dict[str, np.ndarray], size: tuple[int, int], basic_only: bool = False) -> np.ndarray:
+    """One person's map (H, W, 3) uint8 for size (H, W): body limbs (pen 3), and unless basic_only,
+    the head's limbs, fingers (pen 1) and face lines (pen 1, white)."""
+    canvas = np.zeros((*size, 3), np.uint8)
+    body = person["pose"]
+    body = np.where((body[:, 2:] > THRESHOLD), body[:, :2], 0.0)
+    limbs = BODY_LIMBS if basic_only else HEAD_LIMBS + BODY_LIMBS
+    colors = BODY_COLORS if basic_only else HEAD_COLORS + BODY_COLORS
+    for limb, color in zip(limbs, colors):
+        _draw(canvas, body, [limb], color, 3)
+    if basic_only:
+        return canvas
+    for kind in ("hand_left", "hand_right"):
+        hand = _confident(person[kind], FINGERS, THRESHOLD)
+        for finger, color in zip(FINGERS, FINGER_COLORS):
+            _draw(canvas, hand, _pairs(finger), color, 1)
+    face = _confident(person["face"], [g for groups in FACE_GROUPS for g in groups], FACE_THRESHOLD)
+    for groups in FACE_GROUPS:
+        for polyline in groups:
+            _draw(canvas, face, _pairs(polyline), WHITE, 1)
+    return canvas
+
+
+def render_pose(people: list[dict[str, np.ndarray]], size: tuple[int, int], basic_only: bool = False) -> np.ndarray:
+    """The pose map (H, W, 3) uint8 of all people for size (H, W): their maps summed modulo 256, as
+    NVIDIA's pose models were trained on."""
+    canvas = np.zeros((*size, 3), np.uint8)
     for person in people:
-        body = person.get("pose", np.zeros((0, 3)))
-        if len(body):
-            limbs = BODY_25_LIMBS if len(body) >= 25 else COCO_LIMBS
-            _draw_limbs(draw, body, limbs, limb_colors(len(limbs)), threshold, width)
-        for kind in ("hand_left", "hand_right"):
-            hand = person.get(kind, np.zeros((0, 3)))
-            _draw_limbs(draw, hand, HAND_LIMBS, limb_colors(len(HAND_LIMBS)), threshold, max(1, width // 2))
-        for x, y, c in person.get("face", np.zeros((0, 3))):
-            if c > threshold:
-                draw.point((x, y), fill=(255, 255, 255))
-    return np.asarray(canvas).copy()
+        canvas += draw_person(person, size, basic_only)
+    return canvas
 
 
 def read_densepose_iuv(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
-    """A DensePose IUV image (H, W, 3) uint8 (part index I in 0..24, then U, V), checked against size (H, W)."""
+    """A DensePose IUV image (H, W, 3) uint8 checked against size (H, W): in RGB order V, U, and the
+    part index I (0 .. 24) last, as DensePose writes them with OpenCV (I in the blue channel)."""
     try:
         with Image.open(path) as image:
             iuv = np.asarray(image.convert("RGB")).copy()
     except OSError as e:
-        raise ValueError(f"cannot read DensePose IUV image {path}: {e}") from None
+        raise DatasetError(f"cannot read DensePose IUV image {path}: {e}") from None
     if iuv.shape[:2] != tuple(size):
-        raise ValueError(f"{path} is {iuv.shape[1]}x{iuv.shape[0]}, the pose map {size[1]}x{size[0]}")
-    if iuv[..., 0].max() > 24:
-        raise ValueError(f"{path}: channel I holds part {iuv[..., 0].max()}, DensePose has parts 0 .. 24")
+        raise DatasetError(f"{path} is {iuv.shape[1]}x{iuv.shape[0]}, the pose map {size[1]}x{size[0]}")
+    if iuv[..., 2].max() > 24:
+        raise DatasetError(f"{path}: the blue channel (the part index I) holds {iuv[..., 2].max()}, DensePose has "
+                         f"parts 0 .. 24")
     return iuv
-
-
-def pose_input(keypoints: str | os.PathLike, size: tuple[int, int], iuv: str | os.PathLike | None = None
-               ) -> np.ndarray:
-    """The pose input of one frame: the rendered limb map (H, W, 3), and, when a DensePose IUV
-    image is given and exists, the IUV channels after it (H, W, 6)."""
-    limbs = render_pose(read_openpose(keypoints), size)
-    if iuv is None or not Path(iuv).exists():
-        return limbs
-    return np.concatenate((limbs, read_densepose_iuv(iuv, size)), axis=2)

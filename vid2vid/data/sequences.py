@@ -36,7 +36,7 @@ from vid2vid.data.edges import canny_edges
 from vid2vid.data.frames import iter_frames
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_tensor
 from vid2vid.data.labels import check_label_range, ids_tensor
-from vid2vid.data.pose import pose_input
+from vid2vid.data.pose import read_densepose_iuv, read_openpose, render_pose
 from vid2vid.data.transforms import Geometry, Preprocess, Preprocessing
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -53,9 +53,13 @@ class SequenceDataConfig:
     input: InputKind = "labels"
     """labels: <phase>_A holds label ids (one-hot over model.label_nc classes); images: pictures used as
     they are (edge maps, drawn poses: 3 channels); canny: kornia's Canny edges of the frames themselves
-    (no <phase>_A needed; 1 channel); openpose: OpenPose JSON files, rendered as limb maps (3 channels)"""
+    (no <phase>_A needed; 1 channel); openpose: OpenPose JSON files (in <phase>_A, or <phase>_openpose as
+    NVIDIA's pose datasets name it), drawn as NVIDIA's pose models take them (3 channels)"""
     densepose: bool = False
-    """openpose: DensePose IUV images from <phase>_densepose/<seq>/ too, after the limb maps (3 more channels)"""
+    """openpose: DensePose IUV images from <phase>_densepose/<seq>/ too, before the pose maps (3 more channels:
+    V, U, and the part index scaled to -1 .. 1, as NVIDIA's pose models take them)"""
+    openpose_basic: bool = False
+    """openpose: draw the body's limbs only, no head, hands or face (NVIDIA's --basic_point_only)"""
     preprocess: Preprocess = "scale_width"
     load_size: int = 512
     crop_size: int = 256
@@ -183,12 +187,24 @@ def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | Image.Imag
         edges = np.asarray(geometry.apply(Image.fromarray(edges), Image.NEAREST), dtype=np.uint8)
         return torch.from_numpy(edges.copy()).float()[None] / 127.5 - 1
     if kind == "openpose":
-        if config.densepose and densepose is None:
-            raise DatasetError(f"data.densepose is set but {item} has no DensePose IUV image")
-        maps = pose_input(item, frame.size[::-1], densepose)  # (H, W, 3 or 6): limbs, then I, U, V
-        return torch.cat([to_tensor(geometry.apply(Image.fromarray(np.ascontiguousarray(maps[..., i:i + 3])),
-                                                   Image.NEAREST)) for i in range(0, maps.shape[2], 3)])
+        return pose_tensor(config, item, frame.size[::-1], geometry, densepose)
     return to_tensor(geometry.apply(as_picture(item)))
+
+
+def pose_tensor(config: SequenceDataConfig, keypoints: Path, size: tuple[int, int], geometry: Geometry,
+                densepose: Path | None) -> Tensor:
+    """One frame's pose input (3 or 6, H, W) in -1..1 from its OpenPose JSON file, drawn at size (H, W),
+    and with config.densepose its DensePose IUV image first (NVIDIA's PoseDataset)."""
+    maps = []
+    if config.densepose:
+        if densepose is None:
+            raise DatasetError(f"data.densepose is set but {keypoints} has no DensePose IUV image")
+        iuv = to_tensor(geometry.apply(Image.fromarray(read_densepose_iuv(densepose, size)), Image.NEAREST))
+        iuv[2] = (iuv[2] + 1) * (255 / 24) - 1  # part indices 0 .. 24 spread over -1 .. 1
+        maps.append(iuv)
+    drawn = render_pose(read_openpose(keypoints), size, config.openpose_basic)
+    maps.append(to_tensor(geometry.apply(Image.fromarray(drawn), Image.NEAREST)))
+    return torch.cat(maps)
 
 
 class SequenceDataset(Dataset):
@@ -206,7 +222,8 @@ class SequenceDataset(Dataset):
             raise DatasetError(f"dataset folder {self.root} does not exist")
         if config.input == "labels" and not label_nc:
             raise DatasetError("data.input=labels needs model.label_nc > 0 (the number of classes)")
-        frames_folder = self.root / f"{phase}_B"
+        # NVIDIA's pose datasets name the frames <phase>_img and the keypoints <phase>_openpose
+        frames_folder = self._folder(phase, "B", "img")
         if not frames_folder.is_dir():
             raise DatasetError(f"no frames folder {frames_folder} (one sub-folder or video per sequence)")
         sequences = _entries(frames_folder, VIDEO_SUFFIXES)
@@ -215,7 +232,8 @@ class SequenceDataset(Dataset):
         names = list(sequences)[: config.max_sequences]
         columns = {"image": (frames_folder, VIDEO_SUFFIXES)}
         if config.input != "canny":
-            columns["label"] = (self.root / f"{phase}_A", VIDEO_SUFFIXES if config.input == "images" else ())
+            label_folder = self._folder(phase, "A", "openpose") if config.input == "openpose" else self.root / f"{phase}_A"
+            columns["label"] = (label_folder, VIDEO_SUFFIXES if config.input == "images" else ())
         if use_instance:
             columns["instance"] = (self.root / f"{phase}_inst", ())
         if config.input == "openpose" and config.densepose:
@@ -241,6 +259,11 @@ class SequenceDataset(Dataset):
             self._check(name, sources, multiple)
             self.sequences.append(sources)
         self.names = names
+
+    def _folder(self, phase: str, name: str, alternative: str) -> Path:
+        """ROOT/<phase>_<name>, or ROOT/<phase>_<alternative> when only that exists."""
+        folder, other = self.root / f"{phase}_{name}", self.root / f"{phase}_{alternative}"
+        return other if other.is_dir() and not folder.is_dir() else folder
 
     def _check(self, name: str, sources: dict[str, FrameSource], multiple: int) -> None:
         frames = sources["image"]

@@ -13,7 +13,13 @@ from PIL import Image
 
 from vid2vid.data.images import DatasetError
 
-Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "scale_height",
+                     "scale_height_and_middle_half", "none"]
+
+
+def _vid2vid_rounding(size: int) -> int:
+    """NVIDIA/vid2vid's rounding of a scaled side: to a multiple of 4, then to one of 32."""
+    return int(round(int(round(size / 4)) * 4 / 32) * 32)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class Geometry:
 class Preprocessing:
     """resize_and_crop: resize to load_size x load_size, crop crop_size; crop: crop only;
     scale_width: width to load_size, keeping the aspect; scale_width_and_crop: then crop;
+    scale_height: height to load_size, keeping the aspect, both sides rounded to multiples of 32
+    as NVIDIA/vid2vid rounds them; scale_height_and_middle_half: then the middle half of the width
+    (2 * floor(W / 4 / 32) * 32 wide, full height: what NVIDIA's pose models see);
     none: as stored. Random crops and flips in training, centred crops otherwise."""
 
     mode: Preprocess
@@ -50,7 +59,22 @@ class Preprocessing:
             return self.crop_size, self.crop_size
         if self.mode == "scale_width":
             return self.load_size, round(height * self.load_size / width)
+        if self.mode in ("scale_height", "scale_height_and_middle_half"):
+            resize = self._scaled_height(size)
+            crop = self._middle_half(resize)
+            return resize if crop is None else (crop[2] - crop[0], crop[3] - crop[1])
         return width, height
+
+    def _scaled_height(self, size: tuple[int, int]) -> tuple[int, int]:
+        width, height = size
+        return _vid2vid_rounding(self.load_size * width // height), _vid2vid_rounding(self.load_size)
+
+    def _middle_half(self, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        if self.mode != "scale_height_and_middle_half":
+            return None
+        width, height = size
+        half = int(width * 0.25) // 32 * 32
+        return width // 2 - half, 0, width // 2 + half, height
 
     def check(self, size: tuple[int, int], multiple: int, path: Path) -> None:
         """DatasetError naming path if an image of this size cannot be preprocessed into
@@ -62,6 +86,9 @@ class Preprocessing:
                 f"height that are multiples of {multiple}: set data.crop_size (or data.load_size for scale_width) "
                 f"to a multiple of {multiple}, or use preprocess=resize_and_crop/crop"
             )
+        if width == 0:
+            raise DatasetError(f"{path} ({size[0]}x{size[1]}) has no middle half after preprocess={self.mode}: "
+                               f"its width scales to less than 128 pixels; raise data.load_size")
         if self.mode == "crop" and min(size) < self.crop_size:
             raise DatasetError(f"{path} ({size[0]}x{size[1]}) is smaller than crop_size {self.crop_size}")
         if self.mode == "scale_width_and_crop":
@@ -77,9 +104,11 @@ class Preprocessing:
             resize = (self.load_size, self.load_size)
         elif self.mode in ("scale_width", "scale_width_and_crop"):
             resize = (self.load_size, round(height * self.load_size / width))
+        elif self.mode in ("scale_height", "scale_height_and_middle_half"):
+            resize = self._scaled_height(size)
         if resize is not None:
             width, height = resize
-        crop = None
+        crop = self._middle_half((width, height))
         if self.mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
             if train:
                 x = int(rng.integers(0, width - self.crop_size + 1))

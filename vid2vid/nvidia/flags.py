@@ -19,7 +19,7 @@ from vid2vid.config import ConfigError
 _FLAGS: list[tuple[str, type, Any, Any]] = [
     ("netG", str, "global", "composite"),
     ("ngf", int, 64, 128),
-    ("label_nc", int, 35, 35),
+    ("label_nc", int, 35, 0),
     ("input_nc", int, 3, 3),
     ("output_nc", int, 3, 3),
     ("norm", str, "instance", "batch"),
@@ -50,6 +50,7 @@ _FLAGS: list[tuple[str, type, Any, Any]] = [
     ("no_flow", bool, None, False),
     ("openpose_only", bool, None, False),
     ("densepose_only", bool, None, False),
+    ("basic_point_only", bool, None, False),
     ("add_face_disc", bool, None, False),
     ("dataset_mode", str, None, "temporal"),
 ]

@@ -33,7 +33,7 @@ from vid2vid.serialization import CheckpointError
 from vid2vid.training import TrainConfig
 
 _ENHANCER = re.compile(r"^model(\d+)_([12])\.")
-RESIZE_OR_CROP = {"scaleWidth": "scale_width", "scaleWidth_and_crop": "scale_width_and_crop"}
+RESIZE_OR_CROP = {"scaleWidth": "scale_width", "scaleWidth_and_crop": "scale_width_and_crop", "scaleHeight": "scale_height"}
 """vid2vid's spellings of the preprocessing modes; pix2pixHD's are ours"""
 
 

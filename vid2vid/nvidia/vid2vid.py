@@ -115,11 +115,9 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
     """
     inferred = infer_generators(states)
     value = lambda name: flags.resolve(name, inferred)  # noqa: E731
-    if flags.label_nc == 0 and flags.input_nc != 3:
-        raise ConfigError(f"--label_nc 0 --input_nc {flags.input_nc}: converting vid2vid models with inputs other than "
-                          f"label maps or 3-channel pictures (the pose models) is not supported yet")
     if flags.no_flow or flags.openpose_only:
         raise ConfigError("--no_flow/--openpose_only models (no flow heads) are not supported yet")
+    data = _data_config(flags)
     norm = value("norm")
     try:  # the flags' values checked as any config's are
         foreground = tuple(int(c) for c in str(flags.fg_labels).split(",") if c.strip()) if value("fg") else ()
@@ -133,13 +131,38 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
             first_frame="pix2pixhd" if first_frame_run is not None else "generator",
             first_frame_run=None if first_frame_run is None else str(first_frame_run.resolve()),
             ndf=64, num_D=2, n_scales_temporal=3, flow_source="files")
-        data = SequenceDataConfig(input="labels" if flags.label_nc else "images",
-                                  preprocess=RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop),
-                                  load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
         config = Vid2VidConfig(model=model, data=data, train=TrainConfig())
     except ValueError as e:
         raise ConfigError(f"the original's flags: {e}") from None
     return config
+
+
+def _data_config(flags: OriginalFlags) -> SequenceDataConfig:
+    """The inputs as the original's dataset made them: label maps, pictures, or NVIDIA's PoseDataset
+    (DensePose then OpenPose maps, the middle half of frames scaled to --loadSize high)."""
+    preprocess = RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)
+    if flags.dataset_mode == "pose":
+        if flags.densepose_only or flags.input_nc != 6:
+            raise ConfigError(f"--dataset_mode pose --input_nc {flags.input_nc}"
+                              f"{' --densepose_only' if flags.densepose_only else ''}: only pose models with "
+                              f"DensePose and OpenPose inputs (--input_nc 6) are supported yet")
+        if preprocess != "scale_height":
+            raise ConfigError(f"--dataset_mode pose --resize_or_crop {flags.resize_or_crop}: pose models are "
+                              f"supported with --resize_or_crop scaleHeight (NVIDIA's test scripts)")
+        kind, preprocess = "openpose", "scale_height_and_middle_half"
+    elif flags.label_nc:
+        kind = "labels"
+    elif flags.input_nc == 3:
+        kind = "images"
+    else:
+        raise ConfigError(f"--dataset_mode {flags.dataset_mode} --label_nc 0 --input_nc {flags.input_nc}: converting "
+                          f"vid2vid models with inputs other than label maps, 3-channel pictures and the pose "
+                          f"dataset's (edge2face: --dataset_mode face) is not supported yet")
+    try:
+        return SequenceDataConfig(input=kind, densepose=kind == "openpose", openpose_basic=flags.basic_point_only,
+                                  preprocess=preprocess, load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
+    except ValueError as e:
+        raise ConfigError(f"the original's flags: {e}") from None
 
 
 def _hint(model: Vid2VidModelConfig, channels: int) -> str:
