@@ -15,17 +15,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vid2vid.errors import UserError
+
 MISSING_OPENCV = ("DIS optical flow needs OpenCV: pip install opencv-python-headless "
                   "(or use FlowNet2 weights, or model.flow_source=none)")
 
 
 def require_dis() -> Any:
-    """OpenCV's cv2, which DIS flow needs; ValueError (MISSING_OPENCV) when it is not installed. Call it
+    """OpenCV's cv2, which DIS flow needs; UserError (MISSING_OPENCV) when it is not installed. Call it
     before long work that will need DIS flow, so that a missing OpenCV stops it at the start."""
     try:
         import cv2
     except ImportError:
-        raise ValueError(MISSING_OPENCV) from None
+        raise UserError(MISSING_OPENCV) from None
     return cv2
 
 

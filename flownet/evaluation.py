@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from flownet.estimate import estimate
 from flownet.flow_utils import endpoint_error, warping_error
+from vid2vid.data.images import DatasetError
 
 
 @torch.no_grad()
@@ -71,5 +72,5 @@ def frame_pair_warping(model: nn.Module, frames: Iterable[np.ndarray], *, max_pa
         model_errors.append(float(warping_error(a, b, flow)))
         zero_errors.append(float((a - b).abs().mean()))
     if not model_errors:
-        raise ValueError("need at least two frames to measure a warping error")
+        raise DatasetError("need at least two frames to measure a warping error")
     return WarpingReport(len(model_errors), float(np.mean(model_errors)), float(np.mean(zero_errors)))

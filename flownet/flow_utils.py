@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vid2vid.errors import UserError
 from vid2vid.ops import warp
 
 FLO_MAGIC = 202021.25  # "PIEH" read as a little-endian float32
 
 
-class FlowFileError(ValueError):
+class FlowFileError(UserError):
     """A .flo file that is not one, or is truncated; the message names the file."""
 
 

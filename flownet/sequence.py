@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from flownet.flow_utils import flow_to_color, write_flo
 from vid2vid.data.frames import iter_frames, write_image, write_video
+from vid2vid.data.images import DatasetError
 
 NO_CHECKPOINT_MESSAGE = """\
 No FlowNet2 checkpoint given (--checkpoint). The weights are not shipped with vid2vid:
@@ -64,7 +65,7 @@ def compute_sequence_flow(
             count += 1
         previous = current
     if count == 0:
-        raise ValueError(f"{source} has fewer than 2 frames: no flow to compute")
+        raise DatasetError(f"{source} has fewer than 2 frames: no flow to compute")
     write_video(output / "flow.mp4", colours, fps=fps)
     return count
 
@@ -83,10 +84,10 @@ def compute_dataset_flow(
 
     frames_root = Path(root) / f"{phase}_B"
     if not frames_root.is_dir():
-        raise ValueError(f"{frames_root} does not exist (one frame folder or video per sequence)")
+        raise DatasetError(f"{frames_root} does not exist (one frame folder or video per sequence)")
     sequences = sorted(p for p in frames_root.iterdir() if p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES)
     if not sequences:
-        raise ValueError(f"{frames_root} holds no sequence folders or videos")
+        raise DatasetError(f"{frames_root} holds no sequence folders or videos")
     count = 0
     for sequence in tqdm(sequences, desc="sequences", disable=not progress):
         folder = Path(root) / f"{phase}_flow" / (sequence.name if sequence.is_dir() else sequence.stem)

@@ -33,6 +33,7 @@ from flownet.losses import flow_loss
 from flownet.models import MODELS
 from flownet.synthetic import SyntheticFlowDataset, seeded_generator
 from vid2vid import serialization
+from vid2vid.config import ConfigError
 from vid2vid.training.checkpoint import atomic_save
 from vid2vid.training.run_lock import run_lock
 
@@ -154,7 +155,7 @@ def train_flownet(
                                        latest_path, "a checkpoint of flownet.training")
             previous = FlowTrainingConfig(**saved["config"])
             if not config.same_run(previous):
-                raise ValueError(f"{latest_path} comes from a different run ({previous}); "
+                raise ConfigError(f"{latest_path} comes from a different run ({previous}); "
                                  f"resume needs the same settings, only steps and eval_every may change")
             model.load_state_dict(saved["state_dict"])
             optimizer.load_state_dict(saved["optimizer"])

@@ -24,12 +24,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from typing import Callable
 
 import torch
 
 import vid2vid.ops as ops
+from vid2vid.cli import command
 from vid2vid.ops import backends, reference
 
 
@@ -137,12 +139,13 @@ def copy_bandwidth(device: str, min_time: float) -> float:
     return 2 * src.numel() * 4 / timed([lambda: dst.copy_(src)], device, min_time)[0]
 
 
-def main() -> None:
+@command
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--quick", action="store_true", help="sizes 4x smaller per side")
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds to time each measurement")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     saved_env = os.environ.get(backends.ENV_VAR)
@@ -174,7 +177,8 @@ def main() -> None:
                     print(f"{'':<13}{'':<22}{'':<9}{name:<16}{t * 1e3:>10.3f}{base / t:>12.2f}x{share(t)}{extra}")
     if saved_env is None:
         os.environ.pop(backends.ENV_VAR, None)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -38,17 +38,16 @@ import torch
 
 from flownet.dis import dis_flow, require_dis
 from vid2vid import serialization
-from vid2vid.cli import image_size
+from vid2vid.cli import command, image_size
 from vid2vid.config import ConfigError
 from vid2vid.data.frames import write_image, write_video
-from vid2vid.data.images import DatasetError
 from vid2vid.data.prepare import VideoPreparation, prepare_video_dataset
+from vid2vid.errors import UserError
 from vid2vid.evaluation import pix2pixhd_frames, score_videos, scores_table, vid2vid_frames
 from vid2vid.inference import load_run
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import estimate_backward_flows
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
-from vid2vid.serialization import CheckpointError
 from vid2vid.training.checkpoint import LATEST
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,13 +63,13 @@ def train(name: str, data: Path, runs: Path, minutes: float, overrides: list[str
     run = runs / name
     # epochs of 50 iterations: schedules in epochs stay meaningful on one short clip; no decay (the
     # budget, not an epoch count, ends the run)
-    command = [sys.executable, str(ROOT / script), "--config", str(ROOT / config), "--output", str(run), "--quiet",
+    argv = [sys.executable, str(ROOT / script), "--config", str(ROOT / config), "--output", str(run), "--quiet",
                f"data.root={data}", f"train.max_minutes={minutes}", "train.iters_per_epoch=50",
                "train.epochs=100000", "train.epochs_decay=0", "train.checkpoint_every=500", *overrides]
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"training {name} failed:\n{result.stderr.strip()}")
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:  # its own one-line message, or the traceback of a bug
+        raise UserError(f"training {name} failed:\n{result.stderr.strip()}")
     iterations = serialization.load(run / "checkpoints" / LATEST)["iteration"]
     print(f"{name}: {iterations} iterations in {(time.monotonic() - started) / 60:.1f} min")
     return iterations
@@ -84,6 +83,7 @@ def as_uint8(frames: torch.Tensor) -> list[np.ndarray]:
     return list(pictures.permute(0, 2, 3, 1).numpy())
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video", help="a video file (or a folder of frames)")
@@ -97,35 +97,31 @@ def main(argv: list[str] | None = None) -> int:
                         help="pix2pixHD config overrides")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    try:
-        require_dis()
-        data = args.output / "data"
-        if args.output.exists() and any(args.output.iterdir()):
-            raise ValueError(f"{args.output} is not empty: choose a new --output")
-        prepared = prepare_video_dataset([args.video], data, VideoPreparation(
-            fps=args.fps, size=args.size, sequence_length=10**9, test_tail=args.test_frames, edges="canny"))
-        print(f"data: {prepared[0].frames} training frames, {prepared[-1].frames} test frames of "
-              f"{args.size[0]}x{args.size[1]} in {data}")
-        # the image phase takes a share of the budget (measured best near half on bigbuckbunny); yours come after
-        image_phase = [f"schedule.image_epochs={round(IMAGE_EPOCHS_PER_MINUTE * args.minutes)}"]
-        iterations = {name: train(name, data, args.output / "runs", args.minutes,
-                                  image_phase + args.vid2vid if name == "vid2vid" else args.pix2pixhd)
-                      for name in MODELS}
+    require_dis()
+    data = args.output / "data"
+    if args.output.exists() and any(args.output.iterdir()):
+        raise ConfigError(f"{args.output} is not empty: choose a new --output")
+    prepared = prepare_video_dataset([args.video], data, VideoPreparation(
+        fps=args.fps, size=args.size, sequence_length=10**9, test_tail=args.test_frames, edges="canny"))
+    print(f"data: {prepared[0].frames} training frames, {prepared[-1].frames} test frames of "
+          f"{args.size[0]}x{args.size[1]} in {data}")
+    # the image phase takes a share of the budget (measured best near half on bigbuckbunny); yours come after
+    image_phase = [f"schedule.image_epochs={round(IMAGE_EPOCHS_PER_MINUTE * args.minutes)}"]
+    iterations = {name: train(name, data, args.output / "runs", args.minutes,
+                              image_phase + args.vid2vid if name == "vid2vid" else args.pix2pixhd)
+                  for name in MODELS}
 
-        device = torch.device("cpu")
-        model, config, _ = load_run(args.output / "runs" / "vid2vid", Vid2VidConfig, Vid2Vid.for_inference, device)
-        baseline, _, _ = load_run(args.output / "runs" / "pix2pixhd", Pix2PixHDConfig, Pix2PixHD.for_inference,
-                                  device)
-        test = sequence_dataset(config, data, "test", schedule=None, train=False, multiple=model.multiple)
-        sequence = {k: v for k, v in test[0].items() if torch.is_tensor(v) and v.dim() > 0}
-        sequence["flow"] = estimate_backward_flows(dis_flow, sequence["image"][None])[0]
-        made = {"vid2vid": vid2vid_frames(model)(sequence), "pix2pixHD (frame by frame)":
-                pix2pixhd_frames(baseline)(sequence)}
-        scores = score_videos({**{name: (lambda s, f=frames: f) for name, frames in made.items()},
-                               "real video": lambda s: s["image"]}, [sequence])
-    except (ConfigError, DatasetError, CheckpointError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    device = torch.device("cpu")
+    model, config, _ = load_run(args.output / "runs" / "vid2vid", Vid2VidConfig, Vid2Vid.for_inference, device)
+    baseline, _, _ = load_run(args.output / "runs" / "pix2pixhd", Pix2PixHDConfig, Pix2PixHD.for_inference,
+                              device)
+    test = sequence_dataset(config, data, "test", schedule=None, train=False, multiple=model.multiple)
+    sequence = {k: v for k, v in test[0].items() if torch.is_tensor(v) and v.dim() > 0}
+    sequence["flow"] = estimate_backward_flows(dis_flow, sequence["image"][None])[0]
+    made = {"vid2vid": vid2vid_frames(model)(sequence), "pix2pixHD (frame by frame)":
+            pix2pixhd_frames(baseline)(sequence)}
+    scores = score_videos({**{name: (lambda s, f=frames: f) for name, frames in made.items()},
+                           "real video": lambda s: s["image"]}, [sequence])
 
     pictures = {"input": as_uint8(sequence["label"]), "vid2vid": as_uint8(made["vid2vid"]),
                 "pix2pixhd": as_uint8(made["pix2pixHD (frame by frame)"]), "real": as_uint8(sequence["image"])}

@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vid2vid.config import ConfigError, load_config, read_sections
+from vid2vid.cli import command
+from vid2vid.config import load_config, read_sections
 from vid2vid.data.checker import check_sequence_dataset
 from vid2vid.models.pix2pixhd import Pix2PixHDConfig
 from vid2vid.models.vid2vid import Vid2VidConfig
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", help="dataset folder")
@@ -32,16 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     label_nc, n_frames_total = args.label_nc, args.n_frames_total
     if args.config:
-        try:
-            if "schedule" in read_sections(args.config):  # a vid2vid config
-                config = load_config(Vid2VidConfig, args.config)
-                label_nc = config.model.label_nc if config.data.input == "labels" else None
-                n_frames_total = n_frames_total or config.schedule.n_frames_total
-            else:
-                label_nc = load_config(Pix2PixHDConfig, args.config).model.label_nc or None
-        except ConfigError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        if "schedule" in read_sections(args.config):  # a vid2vid config
+            config = load_config(Vid2VidConfig, args.config)
+            label_nc = config.model.label_nc if config.data.input == "labels" else None
+            n_frames_total = n_frames_total or config.schedule.n_frames_total
+        else:
+            label_nc = load_config(Pix2PixHDConfig, args.config).model.label_nc or None
     report = check_sequence_dataset(args.root, args.phase, label_nc=label_nc, n_frames_total=n_frames_total)
     print(report.summary())
     for problem in report.problems:

@@ -28,9 +28,10 @@ import torch
 import flownet
 from flownet.dis import dis_flow, require_dis
 from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, compute_sequence_flow
-from vid2vid.data.frames import FrameReadError
+from vid2vid.cli import command
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", nargs="?", help="video file or folder of frames")
@@ -54,22 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.method == "flownet2" and not args.checkpoint:
         print(NO_CHECKPOINT_MESSAGE, file=sys.stderr)
         return 2
-    try:
-        if args.method == "dis":
-            require_dis()
-            estimator = dis_flow
-        else:
-            model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
-            amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
-            estimator = functools.partial(flownet.estimate, model, fit=args.fit, amp=amp)
-        if args.dataset:
-            count = compute_dataset_flow(estimator, args.dataset, args.phase)
-            print(f"wrote {count} flows to {args.dataset}/{args.phase}_flow")
-            return 0
-        count = compute_sequence_flow(estimator, args.input, args.output, max_frames=args.max_frames, fps=args.fps)
-    except (flownet.CheckpointError, FrameReadError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if args.method == "dis":
+        require_dis()
+        estimator = dis_flow
+    else:
+        model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
+        amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
+        estimator = functools.partial(flownet.estimate, model, fit=args.fit, amp=amp)
+    if args.dataset:
+        count = compute_dataset_flow(estimator, args.dataset, args.phase)
+        print(f"wrote {count} flows to {args.dataset}/{args.phase}_flow")
+        return 0
+    count = compute_sequence_flow(estimator, args.input, args.output, max_frames=args.max_frames, fps=args.fps)
     print(f"wrote {count} flows to {args.output}/flow, colour frames to {args.output}/color and {args.output}/flow.mp4")
     return 0
 

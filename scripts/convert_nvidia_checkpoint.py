@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vid2vid.config import ConfigError
-from vid2vid.data.images import DatasetError
+from vid2vid.cli import command
 from vid2vid.nvidia import convert_checkpoint
-from vid2vid.serialization import CheckpointError
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ours, original = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
@@ -38,12 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-frame-generator", help="vid2vid: the single-image generator (--use_single_G)")
     parser.add_argument("--encoder", help="pix2pixHD: the feature encoder (default CHECKPOINT/latest_net_E.pth)")
     args = parser.parse_args(ours)
-    try:
-        summary = convert_checkpoint(args.checkpoint, args.output, original, args.first_frame_generator,
-                                     args.encoder)
-    except (ConfigError, DatasetError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    summary = convert_checkpoint(args.checkpoint, args.output, original, args.first_frame_generator,
+                                 args.encoder)
     print(f"converted {summary}; wrote {args.output}")
     return 0
 

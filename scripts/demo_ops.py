@@ -11,13 +11,14 @@ prints which backend ran each operator and how long it took.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 import vid2vid.ops as ops
-from vid2vid.cli import image_size
+from vid2vid.cli import command, image_size
 
 
 def textured_frame(height: int, width: int, device: str, seed: int = 0) -> torch.Tensor:
@@ -38,11 +39,12 @@ def timed(fn):
     return out, (time.perf_counter() - start) * 1e3
 
 
-def main() -> None:
+@command
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--size", type=image_size, default=(256, 384), help="HxW of the frames")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     height, width = args.size
     device = args.device
 
@@ -82,7 +84,8 @@ def main() -> None:
     ok = inner.max().item() < 1e-5 and (dy, dx) == (1, -2)
     print("\nOK: the operators recovered the motion." if ok else "\nUNEXPECTED RESULT: see the numbers above.")
     raise SystemExit(0 if ok else 1)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,10 +22,11 @@ from flownet.evaluation import frame_pair_warping, synthetic_epe, zero_flow_epe
 from flownet.sequence import NO_CHECKPOINT_MESSAGE
 from flownet.synthetic import SyntheticFlowDataset
 from flownet.training import read_training_config
-from vid2vid.cli import image_size
-from vid2vid.data.frames import FrameReadError, iter_frames
+from vid2vid.cli import command, image_size
+from vid2vid.data.frames import iter_frames
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="FlowNet2 checkpoint (.pth.tar or state dict)")
@@ -43,23 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.checkpoint:
         print(NO_CHECKPOINT_MESSAGE, file=sys.stderr)
         return 2
-    try:
-        model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
-        trained = read_training_config(args.checkpoint)
-        height, width = args.size or ((trained.height, trained.width) if trained else (256, 256))
-        pairs = args.val_pairs or (trained.val_pairs if trained else 64)
-        seed = args.seed if args.seed is not None else (trained.seed if trained else 0)
-        val_set = SyntheticFlowDataset(pairs, height, width, seed=seed, split="val")
-        print(f"{type(model).__name__} from {args.checkpoint}")
-        print(f"generated pairs ({pairs} of {height}x{width}, seed {seed}): "
-              f"EPE {synthetic_epe(model, val_set):.3f} px (zero flow: {zero_flow_epe(val_set):.3f} px)")
-        for source in args.frames:
-            report = frame_pair_warping(model, iter_frames(source), max_pairs=args.max_pairs, fit=args.fit)
-            print(f"{source} ({report.pairs} frame pairs): warping error {report.model_error:.2f} "
-                  f"(zero flow: {report.zero_flow_error:.2f}) RGB levels")
-    except (flownet.CheckpointError, FrameReadError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    model = flownet.load_checkpoint(args.checkpoint, args.model).to(args.device).eval()
+    trained = read_training_config(args.checkpoint)
+    height, width = args.size or ((trained.height, trained.width) if trained else (256, 256))
+    pairs = args.val_pairs or (trained.val_pairs if trained else 64)
+    seed = args.seed if args.seed is not None else (trained.seed if trained else 0)
+    val_set = SyntheticFlowDataset(pairs, height, width, seed=seed, split="val")
+    print(f"{type(model).__name__} from {args.checkpoint}")
+    print(f"generated pairs ({pairs} of {height}x{width}, seed {seed}): "
+          f"EPE {synthetic_epe(model, val_set):.3f} px (zero flow: {zero_flow_epe(val_set):.3f} px)")
+    for source in args.frames:
+        report = frame_pair_warping(model, iter_frames(source), max_pairs=args.max_pairs, fit=args.fit)
+        print(f"{source} ({report.pairs} frame pairs): warping error {report.model_error:.2f} "
+              f"(zero flow: {report.zero_flow_error:.2f}) RGB levels")
     return 0
 
 

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import torch
 
+from vid2vid.cli import command
 from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
+from vid2vid.errors import UserError
 from vid2vid.evaluation import (
     pix2pixhd_frames,
     pix2pixhd_inputs,
@@ -56,6 +58,7 @@ def sequences(data, device, estimator):
         yield item
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="vid2vid run folder or checkpoint file")
@@ -66,44 +69,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the scores to this file")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    try:
-        device = resolve_device(args.device)
-        model, config, _ = load_run(args.checkpoint, Vid2VidConfig, Vid2Vid.for_inference, device)
-        flow_files = (Path(args.dataset) / f"{args.phase}_flow").is_dir()
-        estimator = None
-        if not flow_files and args.flownet_checkpoint:
-            import flownet
+    device = resolve_device(args.device)
+    model, config, _ = load_run(args.checkpoint, Vid2VidConfig, Vid2Vid.for_inference, device)
+    flow_files = (Path(args.dataset) / f"{args.phase}_flow").is_dir()
+    estimator = None
+    if not flow_files and args.flownet_checkpoint:
+        import flownet
 
-            estimator = functools.partial(flownet.estimate,
-                                          flownet.load_checkpoint(args.flownet_checkpoint).to(device).eval())
-        elif not flow_files:
-            from flownet.dis import dis_flow, require_dis
+        estimator = functools.partial(flownet.estimate,
+                                      flownet.load_checkpoint(args.flownet_checkpoint).to(device).eval())
+    elif not flow_files:
+        from flownet.dis import dis_flow, require_dis
 
-            try:
-                require_dis()
-            except ValueError as e:
-                raise DatasetError(f"{Path(args.dataset) / f'{args.phase}_flow'} does not exist, and {e}; or "
-                                   f"compute it with scripts/compute_flow.py --dataset, or pass "
-                                   f"--flownet-checkpoint") from None
-            estimator = dis_flow
-        still = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
-        makers = {"vid2vid": vid2vid_frames(model)}
-        multiple = model.multiple
-        if args.pix2pixhd:
-            baseline, baseline_config, _ = load_run(args.pix2pixhd, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
-            ours, theirs = vid2vid_inputs(config), pix2pixhd_inputs(baseline_config)
-            if ours != theirs:
-                raise ConfigError(f"the two runs must see the same inputs: vid2vid takes {ours}; pix2pixHD takes "
-                                  f"{theirs}")
-            makers["pix2pixHD (frame by frame)"] = pix2pixhd_frames(baseline)
-            multiple = max(multiple, baseline.multiple)
-        makers["real video"] = real_frames
-        data = sequence_dataset(still, args.dataset, args.phase, schedule=None, train=False, multiple=multiple,
-                                with_flow=flow_files)
-        scores = score_videos(makers, sequences(data, device, estimator))
-    except (ConfigError, DatasetError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        try:
+            require_dis()
+        except UserError as e:
+            raise DatasetError(f"{Path(args.dataset) / f'{args.phase}_flow'} does not exist, and {e}; or "
+                               f"compute it with scripts/compute_flow.py --dataset, or pass "
+                               f"--flownet-checkpoint") from None
+        estimator = dis_flow
+    still = dataclasses.replace(config, data=dataclasses.replace(config.data, flip=False))
+    makers = {"vid2vid": vid2vid_frames(model)}
+    multiple = model.multiple
+    if args.pix2pixhd:
+        baseline, baseline_config, _ = load_run(args.pix2pixhd, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
+        ours, theirs = vid2vid_inputs(config), pix2pixhd_inputs(baseline_config)
+        if ours != theirs:
+            raise ConfigError(f"the two runs must see the same inputs: vid2vid takes {ours}; pix2pixHD takes "
+                              f"{theirs}")
+        makers["pix2pixHD (frame by frame)"] = pix2pixhd_frames(baseline)
+        multiple = max(multiple, baseline.multiple)
+    makers["real video"] = real_frames
+    data = sequence_dataset(still, args.dataset, args.phase, schedule=None, train=False, multiple=multiple,
+                            with_flow=flow_files)
+    scores = score_videos(makers, sequences(data, device, estimator))
     print(f"{len(data)} sequences, {scores['vid2vid'].frames} frames of {args.dataset} ({args.phase})\n")
     print(scores_table(scores))
     if args.json:

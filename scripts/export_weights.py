@@ -19,11 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from vid2vid.data.images import DatasetError
+from vid2vid.cli import command
 from vid2vid.inference import export_weights
-from vid2vid.serialization import CheckpointError
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="training run folder or checkpoint file")
@@ -32,11 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.suffix != ".safetensors":
         print(f"error: --output must end in .safetensors, got {args.output}", file=sys.stderr)
         return 1
-    try:
-        names = export_weights(args.run, args.output)
-    except (DatasetError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    names = export_weights(args.run, args.output)
     print(f"wrote networks {', '.join(names)} to {args.output}")
     return 0
 

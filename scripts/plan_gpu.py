@@ -23,12 +23,13 @@ from pathlib import Path
 
 import torch
 
-from vid2vid.cli import image_size
+from vid2vid.cli import command, image_size
 from vid2vid.config import ConfigError
 from vid2vid.gpu_plan import FAMILIES, measure_iteration, plan_config
-from vid2vid.training.planning import GiB, GPUS, describe, find_gpu
+from vid2vid.training.planning import GPUS, GiB, describe, find_gpu
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
@@ -41,19 +42,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="on a CUDA machine, also run the iteration for real and print the measured peak and time")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
     args = parser.parse_args(argv)
-    try:
-        if not args.config.is_file():
-            raise ValueError(f"no config file {str(args.config)!r}")
-        gpu = find_gpu(args.gpu)
-        if args.gpu_memory is not None:
-            gpu = dataclasses.replace(gpu, memory=args.gpu_memory * GiB)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "no VGG weights": the plan needs none
-            result = plan_config(args.config, args.overrides, model=args.model, gpus=args.gpus, size=args.size,
-                                 gpu=gpu if args.gpu_memory is not None else None)
-    except (ConfigError, ValueError) as e:
-        print(f"plan_gpu: {e}", file=sys.stderr)
-        return 2
+    if not args.config.is_file():
+        raise ConfigError(f"no config file {str(args.config)!r}")
+    gpu = find_gpu(args.gpu)
+    if args.gpu_memory is not None:
+        gpu = dataclasses.replace(gpu, memory=args.gpu_memory * GiB)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "no VGG weights": the plan needs none
+        result = plan_config(args.config, args.overrides, model=args.model, gpus=args.gpus, size=args.size,
+                             gpu=gpu if args.gpu_memory is not None else None)
     h, w = result.size
     print(f"{args.config} ({result.family}), frames {w}x{h}, {args.gpus} GPU(s)")
     print("\n".join(describe(result.plan, gpu)))

@@ -19,12 +19,12 @@ import sys
 
 from flownet.dis import dis_flow, require_dis
 from flownet.sequence import compute_dataset_flow
-from vid2vid.cli import image_size
+from vid2vid.cli import command, image_size
 from vid2vid.data.edges import read_landmarks
-from vid2vid.data.images import DatasetError
 from vid2vid.data.prepare import VideoPreparation, prepare_video_dataset
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="+", help="video files (or folders of frames)")
@@ -42,20 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flow", choices=["none", "dis"], default="none",
                         help="dis: also write <split>_flow/ with DIS optical flow (default none)")
     args = parser.parse_args(argv)
-    try:
-        edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
-        config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
-                                  test_every=args.test_every, test_tail=args.test_tail, edges=edges)
-        landmarks = [read_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
-        if args.flow == "dis":
-            require_dis()
-        written = prepare_video_dataset(args.videos, args.output, config, landmarks)
-        if args.flow == "dis":
-            for split in sorted({s.split for s in written}):
-                compute_dataset_flow(dis_flow, args.output, split, progress=False)
-    except (DatasetError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
+    config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
+                              test_every=args.test_every, test_tail=args.test_tail, edges=edges)
+    landmarks = [read_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
+    if args.flow == "dis":
+        require_dis()
+    written = prepare_video_dataset(args.videos, args.output, config, landmarks)
+    if args.flow == "dis":
+        for split in sorted({s.split for s in written}):
+            compute_dataset_flow(dis_flow, args.output, split, progress=False)
     for split in ("train", "test"):
         chosen = [s for s in written if s.split == split]
         if chosen:

@@ -18,9 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from vid2vid.cli import image_size
-from vid2vid.config import ConfigError
-from vid2vid.data.images import DatasetError
+from vid2vid.cli import command, image_size
 from vid2vid.data.label_maps import parse_remap
 from vid2vid.inference import load_run
 from vid2vid.models.feature_clusters import load_clusters
@@ -29,6 +27,7 @@ from vid2vid.rendering import render_sequence
 from vid2vid.training.distributed import resolve_device
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="training run folder or checkpoint file")
@@ -47,19 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        device = resolve_device(args.device)
-        model, config, run = load_run(args.checkpoint, Vid2VidConfig, Vid2Vid.for_inference, device)
-        clusters = None
-        if args.style is not None and config.model.use_features:
-            clusters = load_clusters(args.clusters or run / "features_clusters.npz", dataclasses.asdict(config.model))
-        count = render_sequence(model, args.input, args.output, instances=args.instances, densepose=args.densepose,
-                                ground_truth=args.ground_truth, remap=parse_remap(args.remap) if args.remap else None,
-                                style=args.style, clusters=clusters, size=args.size[::-1] if args.size else None, side_by_side=args.side_by_side,
-                                fps=args.fps, max_frames=args.max_frames, progress=not args.quiet)
-    except (ConfigError, DatasetError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    device = resolve_device(args.device)
+    model, config, run = load_run(args.checkpoint, Vid2VidConfig, Vid2Vid.for_inference, device)
+    clusters = None
+    if args.style is not None and config.model.use_features:
+        clusters = load_clusters(args.clusters or run / "features_clusters.npz", dataclasses.asdict(config.model))
+    count = render_sequence(model, args.input, args.output, instances=args.instances, densepose=args.densepose,
+                            ground_truth=args.ground_truth, remap=parse_remap(args.remap) if args.remap else None,
+                            style=args.style, clusters=clusters, size=args.size[::-1] if args.size else None, side_by_side=args.side_by_side,
+                            fps=args.fps, max_frames=args.max_frames, progress=not args.quiet)
     print(f"rendered {count} frames to {Path(args.output) / 'video.mp4'}")
     return 0
 

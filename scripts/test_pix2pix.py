@@ -15,14 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from vid2vid.config import ConfigError
-from vid2vid.data.images import DatasetError
+from vid2vid.cli import command
 from vid2vid.inference import load_run, render_folder
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
-from vid2vid.serialization import CheckpointError
 from vid2vid.training.distributed import resolve_device
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="training run folder or checkpoint file")
@@ -35,14 +34,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="batch norm statistics and no dropout (pix2pix keeps training mode at test time)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    try:
-        device = resolve_device(args.device)
-        model, config, _ = load_run(args.run, Pix2PixConfig, lambda c, d: Pix2Pix(c.model, c.train, d), device)
-        count = render_folder(lambda x: model.translate(x, eval_mode=args.eval_mode), args.input, args.output,
-                              side_by_side=args.side_by_side, swap=config.data.direction == "BtoA", device=device)
-    except (ConfigError, DatasetError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    device = resolve_device(args.device)
+    model, config, _ = load_run(args.run, Pix2PixConfig, lambda c, d: Pix2Pix(c.model, c.train, d), device)
+    count = render_folder(lambda x: model.translate(x, eval_mode=args.eval_mode), args.input, args.output,
+                          side_by_side=args.side_by_side, swap=config.data.direction == "BtoA", device=device)
     print(f"rendered {count} images to {Path(args.output) / 'index.html'}")
     return 0
 

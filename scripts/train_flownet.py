@@ -16,12 +16,12 @@ import sys
 import torch
 
 import flownet
-from flownet.checkpoint import CheckpointError, read_checkpoint
+from flownet.checkpoint import read_checkpoint
 from flownet.training import FlowTrainingConfig, checkpoint_paths, train_flownet
-from vid2vid.cli import image_size
-from vid2vid.training.run_lock import RunLockedError
+from vid2vid.cli import command, image_size
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     defaults = FlowTrainingConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,17 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    try:
-        config = FlowTrainingConfig(
-            model=args.model, height=args.size[0], width=args.size[1], batch_size=args.batch_size,
-            steps=args.steps, lr=args.lr, augment=not args.no_augment, train_pairs=args.train_pairs, val_pairs=args.val_pairs,
-            eval_every=args.eval_every, seed=args.seed,
-        )
-        history = train_flownet(config, args.out, device=args.device, resume=args.resume, init=args.init,
-                                workers=args.workers, progress=not args.quiet)
-    except (ValueError, CheckpointError, RunLockedError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    config = FlowTrainingConfig(
+        model=args.model, height=args.size[0], width=args.size[1], batch_size=args.batch_size,
+        steps=args.steps, lr=args.lr, augment=not args.no_augment, train_pairs=args.train_pairs, val_pairs=args.val_pairs,
+        eval_every=args.eval_every, seed=args.seed,
+    )
+    history = train_flownet(config, args.out, device=args.device, resume=args.resume, init=args.init,
+                            workers=args.workers, progress=not args.quiet)
     _, best = checkpoint_paths(args.out, config.model)
     if not history:
         print(f"nothing to do: the run in {args.out} has done its {config.steps} steps already")

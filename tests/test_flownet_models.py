@@ -1,6 +1,5 @@
 """FlowNet2 family: the published parameter layouts, the interface, and checkpoint loading."""
 
-import numpy as np
 import pytest
 import torch
 

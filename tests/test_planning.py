@@ -148,7 +148,7 @@ def test_plan_gpu_prints_the_plan_and_ends_with_the_peak(capsys):
     (["--config", str(ROOT / "README.md")], "cannot tell the model"),
 ])
 def test_plan_gpu_bad_input_is_one_clear_line(capsys, args, message):
-    assert plan_gpu.main(args) == 2
+    assert plan_gpu.main(args) == 1
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 

@@ -17,10 +17,9 @@ import flownet
 from flownet.training import checkpoint_paths, train_flownet
 from tests.test_flownet_training import tiny as tiny_flownet_config
 from tests.test_pix2pix import side_by_side_dataset, tiny_config
-from vid2vid import serialization
 from vid2vid.config import save_config
 from vid2vid.data.aligned import AlignedDataset
-from vid2vid.inference import export_weights, load_networks, load_run
+from vid2vid.inference import load_networks, load_run
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
 from vid2vid.models.vgg import load_vgg19
 from vid2vid.serialization import CheckpointError

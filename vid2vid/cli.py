@@ -1,8 +1,31 @@
-"""Argument types shared by the command-line scripts in ``scripts/``."""
+"""What the command-line scripts in ``scripts/`` share: their error boundary and argument types."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+from collections.abc import Callable, Sequence
+
+from vid2vid.errors import UserError
+
+Main = Callable[[Sequence[str] | None], int]
+
+
+def command(main: Main) -> Main:
+    """A script's ``main(argv) -> exit status`` with the error boundary of every script: a UserError
+    (a setting, file, argument the user can fix) prints as one line and exits with status 1;
+    anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(main)
+    def run(argv: Sequence[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def image_size(text: str) -> tuple[int, int]:

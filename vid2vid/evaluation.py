@@ -14,6 +14,7 @@ import kornia
 import torch
 from torch import Tensor
 
+from vid2vid.data.images import DatasetError
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import flow_confidence
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
@@ -65,7 +66,7 @@ def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
         count += len(real)
         real_motion += motion(real)
     if count == 0:
-        raise ValueError("no sequences to score")
+        raise DatasetError("no sequences to score")
     return {name: VideoScores(psnr / count, ssim / count, error / max(trusted, 1.0),
                               moved / real_motion if real_motion else float("nan"), count)
             for name, (psnr, ssim, error, trusted, moved) in sums.items()}

@@ -93,13 +93,13 @@ def family_of(path: Path, name: str | None = None) -> Family:
     (``pix2pixhd_*``, ``pix2pix_*``, ``vid2vid_*``)."""
     if name is not None:
         if name not in FAMILIES:
-            raise ValueError(f"unknown model {name!r}; known: {', '.join(FAMILIES)}")
+            raise ConfigError(f"unknown model {name!r}; known: {', '.join(FAMILIES)}")
         return FAMILIES[name]
     stem = Path(path).name
     for key in sorted(FAMILIES, key=len, reverse=True):
         if stem.startswith(key):
             return FAMILIES[key]
-    raise ValueError(f"cannot tell the model of config {str(path)!r} from its name; pass --model "
+    raise ConfigError(f"cannot tell the model of config {str(path)!r} from its name; pass --model "
                      f"({', '.join(FAMILIES)})")
 
 
@@ -131,7 +131,7 @@ def frame_size(family: Family, config: Any, size: tuple[int, int] | None = None)
     if d.root is None:
         side = family.demo_side(config)
         return side, side
-    raise ValueError(f"data.preprocess=none keeps the size of the files in {d.root}: give it with --size HxW")
+    raise ConfigError(f"data.preprocess=none keeps the size of the files in {d.root}: give it with --size HxW")
 
 
 @dataclass

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from vid2vid.errors import UserError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(UserError):
     """A checkpoint file that is refused, malformed, or does not fit what reads it."""
 
 

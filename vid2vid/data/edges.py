@@ -13,6 +13,8 @@ import torch
 from PIL import Image, ImageDraw
 from scipy.spatial import ConvexHull
 
+from vid2vid.data.images import DatasetError
+
 # The 68-point landmark layout (iBUG 300-W, dlib): the chains of points edge2face draws.
 FACE_PARTS: tuple[tuple[int, ...], ...] = (
     tuple(range(0, 17)),                      # jaw line
@@ -42,7 +44,7 @@ def face_edges(landmarks: np.ndarray, size: tuple[int, int], frame: np.ndarray |
     """
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if landmarks.shape != (68, 2):
-        raise ValueError(f"face edges need 68 (x, y) landmarks, got an array of shape {landmarks.shape}")
+        raise DatasetError(f"face edges need 68 (x, y) landmarks, got an array of shape {landmarks.shape}")
     height, width_px = size
     canvas = Image.new("L", (width_px, height), 0)
     draw = ImageDraw.Draw(canvas)
@@ -51,7 +53,7 @@ def face_edges(landmarks: np.ndarray, size: tuple[int, int], frame: np.ndarray |
     edges = np.asarray(canvas).copy()
     if frame is not None:
         if frame.shape[:2] != (height, width_px):
-            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the edge map {width_px}x{height}")
+            raise DatasetError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the edge map {width_px}x{height}")
         face = Image.new("L", (width_px, height), 0)
         hull = landmarks[ConvexHull(landmarks).vertices]
         ImageDraw.Draw(face).polygon([tuple(p) for p in hull], fill=255)
@@ -68,12 +70,12 @@ def read_landmarks(path: str | os.PathLike) -> np.ndarray:
         if path.is_dir():
             files = sorted(path.glob("*.txt"))
             if not files:
-                raise ValueError(f"{path} holds no .txt landmark files")
+                raise DatasetError(f"{path} holds no .txt landmark files")
             landmarks = np.stack([np.loadtxt(f, delimiter=None).reshape(-1, 2) for f in files])
         else:
             landmarks = np.load(path)
     except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read face landmarks {path}: {e}") from None
+        raise DatasetError(f"cannot read face landmarks {path}: {e}") from None
     if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
-        raise ValueError(f"{path}: expected (frames, 68, 2) landmarks, got shape {landmarks.shape}")
+        raise DatasetError(f"{path}: expected (frames, 68, 2) landmarks, got shape {landmarks.shape}")
     return landmarks

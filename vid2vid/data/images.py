@@ -9,10 +9,12 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from vid2vid.errors import UserError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A dataset that cannot be used, with the folder or file at fault named."""
 
 

@@ -11,6 +11,9 @@ import torch
 import yaml
 from torch import Tensor
 
+from vid2vid.config import ConfigError
+from vid2vid.data.images import DatasetError
+
 # Colours of the Cityscapes label ids 0 .. 33 (cityscapesScripts' labels.py); several ids
 # share a colour (0..4 black, 17/18 grey), so colour -> id takes the first of them.
 CITYSCAPES_PALETTE = np.array([
@@ -26,7 +29,7 @@ def ids_to_colors(ids: np.ndarray, palette: np.ndarray = CITYSCAPES_PALETTE) -> 
     """(H, W) integer ids -> (H, W, 3) uint8 colours; ids beyond the palette are an error."""
     ids = np.asarray(ids)
     if ids.min() < 0 or ids.max() >= len(palette):
-        raise ValueError(f"label ids must be 0 .. {len(palette) - 1} for this palette, got {ids.min()} .. {ids.max()}")
+        raise DatasetError(f"label ids must be 0 .. {len(palette) - 1} for this palette, got {ids.min()} .. {ids.max()}")
     return palette[ids]
 
 
@@ -42,7 +45,7 @@ def colors_to_ids(colors: np.ndarray, palette: np.ndarray = CITYSCAPES_PALETTE) 
     unknown = [k for k in unique.tolist() if k not in lookup]
     if unknown:
         shown = ", ".join(f"({k >> 16}, {(k >> 8) & 255}, {k & 255})" for k in unknown[:3])
-        raise ValueError(f"{len(unknown)} colours are not in the palette (first: {shown})")
+        raise DatasetError(f"{len(unknown)} colours are not in the palette (first: {shown})")
     return np.array([lookup[k] for k in unique.tolist()], dtype=np.uint8)[inverse].reshape(keys.shape)
 
 
@@ -52,18 +55,18 @@ def parse_remap(text: str) -> dict[int, int]:
         with open(text) as f:
             table = yaml.safe_load(f)
         if not isinstance(table, dict):
-            raise ValueError(f"{text} must hold a mapping of label ids, source: target")
+            raise ConfigError(f"{text} must hold a mapping of label ids, source: target")
     else:
         table = {}
         for pair in filter(None, (p.strip() for p in text.split(","))):
             source, sep, target = pair.partition(":")
             if not sep:
-                raise ValueError(f"remap entry {pair!r} must look like SRC:DST")
+                raise ConfigError(f"remap entry {pair!r} must look like SRC:DST")
             table[source] = target
     try:
         return {int(k): int(v) for k, v in table.items()}
     except (TypeError, ValueError):
-        raise ValueError(f"remap table {text!r} must map integer label ids to integer label ids") from None
+        raise ConfigError(f"remap table {text!r} must map integer label ids to integer label ids") from None
 
 
 def remap_labels(ids: np.ndarray | Tensor, table: Mapping[int, int]) -> np.ndarray | Tensor:

@@ -22,8 +22,10 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from vid2vid.config import ConfigError
 from vid2vid.data.edges import canny_edges, face_edges
 from vid2vid.data.frames import iter_frames, video_frame_rate
+from vid2vid.data.images import DatasetError
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,13 @@ class VideoPreparation:
 
     def __post_init__(self):
         if self.sequence_length < 2:
-            raise ValueError(f"sequence_length must be at least 2, got {self.sequence_length}")
+            raise ConfigError(f"sequence_length must be at least 2, got {self.sequence_length}")
         if self.fps is not None and not self.fps > 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+            raise ConfigError(f"fps must be positive, got {self.fps}")
         if self.test_every < 0:
-            raise ValueError(f"test_every must be >= 0, got {self.test_every}")
+            raise ConfigError(f"test_every must be >= 0, got {self.test_every}")
         if self.test_tail < 0 or self.test_tail == 1 or (self.test_tail and self.test_every):
-            raise ValueError(f"test_tail must be 0 or at least 2, and not given with test_every; got test_tail "
+            raise ConfigError(f"test_tail must be 0 or at least 2, and not given with test_every; got test_tail "
                              f"{self.test_tail}, test_every {self.test_every}")
 
 
@@ -123,7 +125,7 @@ def _write_sequence(output: Path, split: str, name: str, chunk: list[tuple[int, 
             Image.fromarray(canny_edges(frame)).save(inputs / f"{j:05d}.png")
         elif config.edges == "face":
             if index >= len(landmarks):
-                raise ValueError(f"{video}: frame {index} has no landmarks ({len(landmarks)} given)")
+                raise DatasetError(f"{video}: frame {index} has no landmarks ({len(landmarks)} given)")
             Image.fromarray(face_edges(landmarks[index], frame.shape[:2], frame)).save(inputs / f"{j:05d}.png")
     return PreparedSequence(name, split, len(chunk))
 
@@ -138,7 +140,7 @@ def prepare_video_dataset(videos: Sequence[str | os.PathLike], output: str | os.
             original frame numbering and pixel coordinates of the resized frames.
     """
     if config.edges == "face" and (landmarks is None or len(landmarks) != len(videos)):
-        raise ValueError("face edge maps need one landmark array per video (--face-landmarks)")
+        raise DatasetError("face edge maps need one landmark array per video (--face-landmarks)")
     output = Path(output)
     written: list[PreparedSequence] = []
     count = 0
@@ -155,7 +157,7 @@ def prepare_video_dataset(videos: Sequence[str | os.PathLike], output: str | os.
                                            landmarks[v] if landmarks else None, video))
         if config.test_tail:
             if len(tail) < config.test_tail:
-                raise ValueError(f"{video} has {len(tail)} frames, not more than test_tail {config.test_tail}")
+                raise DatasetError(f"{video} has {len(tail)} frames, not more than test_tail {config.test_tail}")
             written.append(_write_sequence(output, "test", f"{stem}_tail", tail, config,
                                            landmarks[v] if landmarks else None, video))
     return written

@@ -25,6 +25,8 @@ from types import ModuleType
 
 import torch
 
+from vid2vid.errors import UserError
+
 ENV_VAR = "VID2VID_OPS_BACKEND"
 BACKENDS = ("compiled", "cupy", "reference")
 OPERATORS = ("warp", "correlation", "channel_norm")
@@ -32,7 +34,7 @@ _AUTO_ORDER = {"cpu": ("compiled", "reference"), "cuda": ("compiled", "cupy", "r
 _BUILD_HINT = "build it with: pip install --no-build-isolation -e ."
 
 
-class BackendUnavailableError(RuntimeError):
+class BackendUnavailableError(UserError):
     """A backend that was asked for explicitly cannot run here."""
 
 
@@ -100,13 +102,13 @@ def requested_backend(device_type: str) -> str:
         return "auto"
     if "=" not in value:
         if value not in BACKENDS + ("auto",):
-            raise ValueError(f"{ENV_VAR}={value!r}: expected one of {', '.join(BACKENDS + ('auto',))}")
+            raise UserError(f"{ENV_VAR}={value!r}: expected one of {', '.join(BACKENDS + ('auto',))}")
         return "auto" if value == "cupy" and device_type != "cuda" else value
     requested = "auto"
     for item in value.split(","):
         device, _, name = (part.strip() for part in item.partition("="))
         if name not in BACKENDS + ("auto",) or not device:
-            raise ValueError(f"{ENV_VAR}={value!r}: expected 'device=backend' items, backend one of "
+            raise UserError(f"{ENV_VAR}={value!r}: expected 'device=backend' items, backend one of "
                              f"{', '.join(BACKENDS + ('auto',))}, e.g. 'cpu=reference,cuda=cupy'")
         if device == device_type:
             requested = name
@@ -159,7 +161,7 @@ def backend_info() -> dict[str, dict[str, BackendChoice | str]]:
             continue
         try:
             per_device[device_type] = _choose(device_type, requested_backend(device_type))
-        except (BackendUnavailableError, ValueError) as e:
+        except UserError as e:  # a bad VID2VID_OPS_BACKEND, or a backend it names that cannot run
             per_device[device_type] = str(e)
     return {op: dict(per_device) for op in OPERATORS}
 

@@ -25,12 +25,11 @@ from typing import Any, TypeVar
 from torch.utils.data import Dataset
 
 from vid2vid.config import ConfigError, load_config, save_config
-from vid2vid.data.images import DatasetError
+from vid2vid.errors import UserError
 from vid2vid.inference import find_checkpoint, restore
-from vid2vid.serialization import CheckpointError
 from vid2vid.training.distributed import DistContext, init_distributed, shutdown_distributed
-from vid2vid.training.run_lock import RunLockedError, run_lock
-from vid2vid.training.trainer import NonFiniteLossError, Trainer, TrainingTask, seed_everything
+from vid2vid.training.run_lock import run_lock
+from vid2vid.training.trainer import Trainer, TrainingTask, seed_everything
 
 C = TypeVar("C")
 Builder = Callable[[Any, DistContext, Path], tuple[TrainingTask, Dataset]]
@@ -105,7 +104,7 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         seed_everything(config.train.seed + dist.rank)
         try:
             task, dataset = build(config, dist, output)
-        except (ConfigError, DatasetError, CheckpointError):
+        except UserError:
             raise
         except ValueError as e:  # settings the networks or the data cannot take: the config's fault
             raise ConfigError(str(e)) from e
@@ -117,8 +116,7 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
         stop_signal = trainer.stop_signal
         trainer.generator_to_average()  # what the script renders last is what every render uses
         finished = finish(config, task, output) if finish is not None and dist.is_main else None
-    except (ConfigError, DatasetError, CheckpointError, NonFiniteLossError, RunLockedError) as e:
-        # the user's to fix: one line; anything else is a bug and keeps its traceback
+    except UserError as e:  # the user's to fix: one line; anything else is a bug and keeps its traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:

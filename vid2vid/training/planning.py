@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.flop_counter import flop_registry
 from torch.utils.weak import WeakIdKeyDictionary
 
+from vid2vid.config import ConfigError
 from vid2vid.training.distributed import DistContext
 from vid2vid.training.trainer import StepContext, TrainConfig, TrainingTask
 
@@ -71,7 +72,7 @@ def find_gpu(name: str) -> GPU:
     for gpu_key, gpu in GPUS.items():
         if gpu_key.replace(" ", "") == key:
             return gpu
-    raise ValueError(f"unknown GPU {name!r}; known: {', '.join(g.name for g in GPUS.values())}")
+    raise ConfigError(f"unknown GPU {name!r}; known: {', '.join(g.name for g in GPUS.values())}")
 
 
 # ------------------------------------------------------------------ autocast

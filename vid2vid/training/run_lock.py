@@ -19,6 +19,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from vid2vid.errors import UserError
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -27,7 +29,7 @@ except ImportError:  # Windows
 LOCK_FILE = "run.lock"
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(UserError):
     """Another live process trains into the same run folder."""
 
 

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from vid2vid import serialization
 from vid2vid.training.checkpoint import CheckpointFolder, rng_state, set_rng_state
+from vid2vid.errors import UserError
 from vid2vid.training.distributed import DistContext, unwrap
 from vid2vid.training.ema import AVERAGE_NAME, WeightAverage
 from vid2vid.training.logging import RunLogger
@@ -95,7 +96,7 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError):
     """A loss became NaN or infinite; the run stops before it can damage the weights or checkpoints."""
 
 
