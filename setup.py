@@ -56,6 +56,9 @@ except ImportError:  # pragma: no cover - the message is the point
     )
 
 
+CUDA_HELP = " (see docs/troubleshooting.md#cuda-not-found)"
+
+
 def cuda_build_problem() -> "str | None":
     """Why the CUDA kernels cannot be built here, or None if they can."""
     if env_flag("VID2VID_CPU_ONLY"):
@@ -81,9 +84,10 @@ def extension():
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]},
             extra_link_args=["-fopenmp"],
         )
+    help_ = CUDA_HELP if problem == CUDA_TOOLKIT_PROBLEM else ""  # torch has CUDA, the toolkit is not found
     if env_flag("VID2VID_REQUIRE_CUDA") and not env_flag("VID2VID_CPU_ONLY"):
-        sys.exit(f"vid2vid: VID2VID_REQUIRE_CUDA is set but the CUDA kernels cannot be built: {problem}")
-    print(f"vid2vid: building CPU kernels only ({problem})")
+        sys.exit(f"vid2vid: VID2VID_REQUIRE_CUDA is set but the CUDA kernels cannot be built: {problem}{help_}")
+    print(f"vid2vid: building CPU kernels only ({problem}){help_}")
     return CppExtension(
         "vid2vid._C",
         sources,

@@ -23,7 +23,8 @@ No FlowNet2 checkpoint given (--checkpoint). The weights are not shipped with vi
   * or train one on generated data (no download needed), for example
       python scripts/train_flownet.py --model FlowNet2S --steps 3000 --out runs/flownet2s
     and pass runs/flownet2s/FlowNet2S_model_best.pth.tar;
-  * or use flow that needs no weights: --method dis (OpenCV's DIS; pip install opencv-python-headless)."""
+  * or use flow that needs no weights: --method dis (OpenCV's DIS; pip install opencv-python-headless).
+See docs/troubleshooting.md#missing-weights-files."""
 
 # frames a, b (B, 3, H, W) in 0..255 -> flow (B, 2, H, W) from a to b: flownet.estimate with a model bound,
 # or flownet.dis.dis_flow

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--remap", help="label edits SRC:DST[,SRC:DST...] or a YAML file of them")
     parser.add_argument("--style", type=int, help="cluster index of the instance features (multimodal models)")
     parser.add_argument("--clusters", help="cluster file (default RUN/features_clusters.npz)")
-    parser.add_argument("--size", type=image_size, help="frame size HxW for OpenPose input without ground truth or DensePose images")
+    parser.add_argument("--size", type=image_size,
+                        help="frame size HxW for OpenPose input without ground truth or DensePose images")
     parser.add_argument("--fps", type=float, default=10)
     parser.add_argument("--max-frames", type=int)
     parser.add_argument("--device", default="auto")
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         clusters = load_clusters(args.clusters or run / "features_clusters.npz", dataclasses.asdict(config.model))
     count = render_sequence(model, args.input, args.output, instances=args.instances, densepose=args.densepose,
                             ground_truth=args.ground_truth, remap=parse_remap(args.remap) if args.remap else None,
-                            style=args.style, clusters=clusters, size=args.size[::-1] if args.size else None, side_by_side=args.side_by_side,
+                            style=args.style, clusters=clusters, size=args.size[::-1] if args.size else None,
+                            side_by_side=args.side_by_side,
                             fps=args.fps, max_frames=args.max_frames, progress=not args.quiet)
     print(f"rendered {count} frames to {Path(args.output) / 'video.mp4'}")
     return 0

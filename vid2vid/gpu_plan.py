@@ -19,6 +19,7 @@ from vid2vid.config import ConfigError, load_config
 from vid2vid.data.demo import build_label_demo_dataset, build_video_demo_dataset
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from vid2vid.models.template import Template, TemplateConfig
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
 from vid2vid.training.planning import META, GPU, IterationPlan, largest_fitting, plan_iteration, run_iteration
 
@@ -85,6 +86,8 @@ FAMILIES = {family.name: family for family in (
            lambda c: _default_size(build_label_demo_dataset)),
     Family("vid2vid", Vid2VidConfig, lambda c, device: Vid2Vid(_flow_on_the_gpu(c), device), _vid2vid_batch,
            lambda c: _default_size(build_video_demo_dataset)),
+    Family("template", TemplateConfig, lambda c, device: Template(c.model, c.train, device), _pix2pix_batch,
+           lambda c: c.data.crop_size),  # the pix2pix data and demo
 )}
 
 

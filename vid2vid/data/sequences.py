@@ -38,6 +38,7 @@ from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_ten
 from vid2vid.data.labels import check_label_range, ids_tensor
 from vid2vid.data.pose import read_densepose_iuv, read_openpose, render_pose
 from vid2vid.data.transforms import Geometry, Preprocess, Preprocessing
+from vid2vid.errors import see
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
@@ -245,7 +246,7 @@ class SequenceDataset(Dataset):
                     f"no flow folder {flow_dir} (model.flow_source=files reads the flow of every frame pair from "
                     f"it): write it with scripts/compute_flow.py --dataset {self.root} --phase {phase} --method dis "
                     f"(or FlowNet2 weights), or prepare the dataset with scripts/prepare_video_dataset.py --flow dis; "
-                    f"or set model.flow_source=dis (DIS flow while training) or model.flow_source=none")
+                    f"or set model.flow_source=dis (DIS flow while training) or model.flow_source=none" + see("flows-missing"))
             columns["flow"] = (flow_dir, ())
         self.sequences: list[dict[str, FrameSource]] = []
         for name in names:

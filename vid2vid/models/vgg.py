@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vid2vid import serialization
+from vid2vid.config import ConfigError
+from vid2vid.errors import see
 
 # torchvision's configuration "E": channels, or "M" for a 2x2 max pool
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
@@ -112,8 +114,8 @@ def vgg_loss_or_none(path: str | os.PathLike | None, required: bool,
         where = f"{os.fspath(path)!r} does not exist" if path is not None else (
             f"no {TORCHVISION_FILE} in torchvision's cache ({Path(torch.hub.get_dir()) / 'checkpoints'})")
         if required:
-            raise ValueError(f"the VGG loss is required (model.vgg_required) but {where}; pass the ImageNet VGG19 "
-                             f"weights with --vgg-weights PATH (model.vgg_weights)")
+            raise ConfigError(f"the VGG loss is required (model.vgg_required) but {where}; pass the ImageNet VGG19 "
+                              f"weights with --vgg-weights PATH (model.vgg_weights)" + see("missing-weights-files"))
         warnings.warn(f"training without the VGG perceptual loss: {where}; pass --vgg-weights PATH "
                       f"(torchvision's {TORCHVISION_FILE}) to use it", stacklevel=2)
         return None

@@ -25,7 +25,7 @@ from types import ModuleType
 
 import torch
 
-from vid2vid.errors import UserError
+from vid2vid.errors import UserError, see
 
 ENV_VAR = "VID2VID_OPS_BACKEND"
 BACKENDS = ("compiled", "cupy", "reference")
@@ -61,13 +61,16 @@ def _load(name: str) -> tuple[ModuleType | None, str]:
         try:
             from vid2vid.ops import compiled
         except ImportError as e:
+            if "undefined symbol" in str(e):  # built against another torch than the one running
+                return None, (f"vid2vid._C was built against another torch ({e}); rebuild it: {_BUILD_HINT}"
+                              + see("undefined-symbol-after-upgrading-torch"))
             return None, f"the extension vid2vid._C is not built ({e}); {_BUILD_HINT}"
         return compiled, "vid2vid._C, built " + ("with CUDA" if compiled.cuda_enabled else "without CUDA")
     if name == "cupy":
         try:
             from vid2vid.ops import cupy_backend
         except ImportError as e:
-            return None, f"CuPy is not usable ({e})"
+            return None, f"CuPy is not usable ({e})" + see("cupy-and-cuda-versions")
         return cupy_backend, "CuPy, kernels compiled at run time from csrc/"
     raise ValueError(name)
 
@@ -80,10 +83,31 @@ def _availability(name: str, device_type: str) -> tuple[ModuleType | None, str]:
         return None, why
     if device_type == "cuda":
         if name == "compiled" and not module.cuda_enabled:
-            return None, f"vid2vid._C was built without CUDA; {_BUILD_HINT} where torch has CUDA and nvcc is found"
+            return None, (f"vid2vid._C was built without CUDA; {_BUILD_HINT} where torch has CUDA and nvcc is found"
+                          + see("cuda-not-found"))
+        if name == "compiled" and (missing := _missing_kernel_image(module)):
+            return None, missing
         if name == "cupy" and not cupy_usable():
-            return None, "CuPy sees no CUDA device"
+            return None, "CuPy sees no CUDA device" + see("cupy-and-cuda-versions")
     return module, why
+
+
+def _missing_kernel_image(compiled: ModuleType) -> str:
+    """Why vid2vid._C cannot run on this GPU ("" if it can): built for other architectures than the
+    GPU's. One tiny warp finds out, so that the operators fall back instead of failing later."""
+    if not torch.cuda.is_available():
+        return ""
+    image = torch.zeros(1, 1, 1, 1, device="cuda")
+    try:
+        compiled.warp_forward(image, torch.zeros(1, 2, 1, 1, device="cuda"))
+        torch.cuda.synchronize()
+    except RuntimeError as e:
+        if "no kernel image" not in str(e):
+            raise
+        major, minor = torch.cuda.get_device_capability()
+        return (f"vid2vid._C has no kernels for this GPU (compute capability {major}.{minor}); rebuild it with "
+                f"TORCH_CUDA_ARCH_LIST={major}.{minor}: {_BUILD_HINT}" + see("no-kernel-image-is-available"))
+    return ""
 
 
 def cupy_usable() -> bool:

@@ -23,9 +23,10 @@ def launch_config(kernel: str, sizes: list[int], max_blocks: int | None = None) 
     return blocks, threads
 
 
-warp_forward = _ops.warp_forward
-warp_backward = _ops.warp_backward
-correlation_forward = _ops.correlation_forward
-correlation_backward = _ops.correlation_backward
-channel_norm_forward = _ops.channel_norm_forward
-channel_norm_backward = _ops.channel_norm_backward
+def __getattr__(name: str):
+    """Every kernel entry point the extension registers (``warp_forward``, ...) under its own name:
+    a new operator registered in csrc/bindings.cpp needs no line here."""
+    try:
+        return getattr(_ops, name)
+    except (AttributeError, RuntimeError):
+        raise AttributeError(f"vid2vid._C registers no operator {name!r}") from None

@@ -22,10 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from torch.utils.data import Dataset
 
 from vid2vid.config import ConfigError, load_config, save_config
-from vid2vid.errors import UserError
+from vid2vid.errors import UserError, see
 from vid2vid.inference import find_checkpoint, restore
 from vid2vid.training.distributed import DistContext, init_distributed, shutdown_distributed
 from vid2vid.training.run_lock import run_lock
@@ -112,7 +113,11 @@ def train_main(argv: Sequence[str] | None, config_cls: type[C], parser: argparse
             restore(task, find_checkpoint(config.train.init_from)[0], dist.device)
         trainer = Trainer(task, dataset, config.train, output, dist, progress=not args.quiet and dist.is_main)
         resumed = args.resume and trainer.resume()
-        iteration = trainer.fit()
+        try:
+            iteration = trainer.fit()
+        except torch.OutOfMemoryError as e:  # a setting too large for the GPU: the user's to fix
+            raise UserError(f"{str(e).splitlines()[0]} Plan the memory of this config with scripts/plan_gpu.py "
+                            f"--config {resolved} --gpu-memory GIB, and lower what it names" + see("out-of-memory")) from e
         stop_signal = trainer.stop_signal
         trainer.generator_to_average()  # what the script renders last is what every render uses
         finished = finish(config, task, output) if finish is not None and dist.is_main else None
