@@ -292,3 +292,11 @@ def test_warp_samples_in_float32_under_autocast():
     torch.testing.assert_close(out, ops.warp(x, flow.float()))
     with pytest.raises(TypeError, match="give both the same dtype"):
         ops.warp(x, flow)  # outside autocast a mismatch is the caller's mistake
+
+
+def test_an_extension_built_against_another_torch_says_to_rebuild():
+    stale = ImportError("vid2vid/_C.so: undefined symbol: _ZN3c1017RegisterOperatorsD1Ev")
+    message = backends.extension_problem(stale)
+    assert "built against another torch" in message and "pip install --no-build-isolation -e ." in message
+    assert message.endswith("(see docs/troubleshooting.md#undefined-symbol-after-upgrading-torch)")
+    assert "not built" in backends.extension_problem(ImportError("No module named 'vid2vid._C'"))

@@ -396,7 +396,7 @@ def test_a_missing_flow_folder_names_the_ways_to_get_flow(tmp_path, demo):
     with pytest.raises(DatasetError) as e:
         sequence_dataset(config(), root, "train", multiple=4)
     for route in ("compute_flow.py --dataset", "--method dis", "prepare_video_dataset.py --flow dis",
-                  "model.flow_source=dis", "model.flow_source=none"):
+                  "model.flow_source=dis", "model.flow_source=none", "docs/troubleshooting.md#flows-missing"):
         assert route in str(e.value)
 
 

@@ -61,10 +61,7 @@ def _load(name: str) -> tuple[ModuleType | None, str]:
         try:
             from vid2vid.ops import compiled
         except ImportError as e:
-            if "undefined symbol" in str(e):  # built against another torch than the one running
-                return None, (f"vid2vid._C was built against another torch ({e}); rebuild it: {_BUILD_HINT}"
-                              + see("undefined-symbol-after-upgrading-torch"))
-            return None, f"the extension vid2vid._C is not built ({e}); {_BUILD_HINT}"
+            return None, extension_problem(e)
         return compiled, "vid2vid._C, built " + ("with CUDA" if compiled.cuda_enabled else "without CUDA")
     if name == "cupy":
         try:
@@ -73,6 +70,14 @@ def _load(name: str) -> tuple[ModuleType | None, str]:
             return None, f"CuPy is not usable ({e})" + see("cupy-and-cuda-versions")
         return cupy_backend, "CuPy, kernels compiled at run time from csrc/"
     raise ValueError(name)
+
+
+def extension_problem(error: ImportError) -> str:
+    """Why vid2vid._C does not import, and what to do."""
+    if "undefined symbol" in str(error):  # built against another torch than the one running
+        return (f"vid2vid._C was built against another torch ({error}); rebuild it: {_BUILD_HINT}"
+                + see("undefined-symbol-after-upgrading-torch"))
+    return f"the extension vid2vid._C is not built ({error}); {_BUILD_HINT}"
 
 
 def _availability(name: str, device_type: str) -> tuple[ModuleType | None, str]:
