@@ -109,7 +109,7 @@ def test_vgg_weights_load_from_a_torchvision_state_dict(tmp_path):
 def test_without_vgg_weights_a_warning_or_an_error(tmp_path):
     with pytest.warns(UserWarning, match="training without the VGG perceptual loss"):
         assert vgg_loss_or_none(tmp_path / "missing.pth", required=False) is None
-    with pytest.raises(ValueError, match="the VGG loss is required .* troubleshooting.md#missing-weights-files"):
+    with pytest.raises(ValueError, match="the VGG loss is required .*troubleshooting.md#missing-weights-files"):
         vgg_loss_or_none(tmp_path / "missing.pth", required=True)
     torchvision_style_vgg19(tmp_path / "vgg.pth")
     assert isinstance(vgg_loss_or_none(tmp_path / "vgg.pth", required=True), VGGLoss)
