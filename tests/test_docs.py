@@ -23,6 +23,8 @@ TINY = {
     "encode_features.py": ["--clusters", "2"],
     "test_pix2pixhd.py": [],
     "demo_ops.py": ["--size", "64x96"],
+    "train_unpaired.py": ["--max-iters", "1", "--quiet", "model.ngf=8", "model.ndf=8", "data.load_size=36",
+                          "data.crop_size=32"],
     "plan_gpu.py": [],
 }
 

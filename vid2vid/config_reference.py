@@ -17,12 +17,14 @@ from vid2vid.config import describe_type
 from vid2vid.models.pix2pix import Pix2PixConfig
 from vid2vid.models.pix2pixhd import Pix2PixHDConfig
 from vid2vid.models.template import TemplateConfig
+from vid2vid.models.unpaired import UnpairedConfig
 from vid2vid.models.vid2vid import Vid2VidConfig
 
 TRAINERS: dict[str, tuple[str, type]] = {
     "pix2pix": ("scripts/train_pix2pix.py", Pix2PixConfig),
     "pix2pixHD": ("scripts/train_pix2pixhd.py", Pix2PixHDConfig),
     "vid2vid": ("scripts/train_vid2vid.py", Vid2VidConfig),
+    "unpaired translation (CycleGAN)": ("scripts/train_unpaired.py", UnpairedConfig),
     "template (the start of a new model)": ("scripts/train_template.py", TemplateConfig),
 }
 

@@ -20,6 +20,7 @@ from vid2vid.data.demo import build_label_demo_dataset, build_video_demo_dataset
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.template import Template, TemplateConfig
+from vid2vid.models.unpaired import UnpairedConfig, build_unpaired
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
 from vid2vid.training.planning import META, GPU, IterationPlan, largest_fitting, plan_iteration, run_iteration
 
@@ -34,6 +35,10 @@ def _ids(*shape: int) -> Tensor:
 
 def _pix2pix_batch(config: Pix2PixConfig, batch: int, h: int, w: int) -> dict[str, Tensor]:
     return {"A": _float(batch, config.model.input_nc, h, w), "B": _float(batch, config.model.output_nc, h, w)}
+
+
+def _unpaired_batch(config: UnpairedConfig, batch: int, h: int, w: int) -> dict[str, Tensor]:
+    return {"A": _float(batch, 3, h, w), "B": _float(batch, 3, h, w)}
 
 
 def _pix2pixhd_batch(config: Pix2PixHDConfig, batch: int, h: int, w: int) -> dict[str, Tensor]:
@@ -86,6 +91,8 @@ FAMILIES = {family.name: family for family in (
            lambda c: _default_size(build_label_demo_dataset)),
     Family("vid2vid", Vid2VidConfig, lambda c, device: Vid2Vid(_flow_on_the_gpu(c), device), _vid2vid_batch,
            lambda c: _default_size(build_video_demo_dataset)),
+    Family("cyclegan", UnpairedConfig, lambda c, device: build_unpaired(c, device), _unpaired_batch,
+           lambda c: c.data.crop_size),  # A and B images, the demo made at crop_size
     Family("template", TemplateConfig, lambda c, device: Template(c.model, c.train, device), _pix2pix_batch,
            lambda c: c.data.crop_size),  # the pix2pix data and demo
 )}

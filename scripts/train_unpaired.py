@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""Train unpaired translation between two image domains: model.name picks the model (cyclegan).
+
+    python scripts/train_unpaired.py --config configs/cyclegan_demo.yaml      # the built-in demo domains
+    python scripts/train_unpaired.py --config configs/cyclegan_demo.yaml --output runs/horse2zebra \\
+        data.root=datasets/horse2zebra data.load_size=286 data.crop_size=256
+    torchrun --nproc_per_node=2 scripts/train_unpaired.py ...                    # data parallel
+
+The data is CycleGAN's layout: ROOT/trainA/ and ROOT/trainB/, one folder of images each.
+Writes OUTPUT/config.yaml, OUTPUT/checkpoints/, OUTPUT/losses.jsonl, OUTPUT/web/index.html.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from vid2vid.data.unpaired import UnpairedDataset, build_unpaired_demo_dataset
+from vid2vid.models.unpaired import UnpairedConfig, build_unpaired
+from vid2vid.training.launch import dataset_root, train_main, training_parser
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "cyclegan_demo.yaml"
+
+
+def build(config: UnpairedConfig, dist, output: Path):
+    root = dataset_root(config.data.root, output, dist,
+                        lambda folder: build_unpaired_demo_dataset(folder, size=config.data.crop_size))
+    task = build_unpaired(config, dist.device)
+    return task, UnpairedDataset(root, "train", config.data, seed=config.train.seed, multiple=task.multiple)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = training_parser(__doc__, DEFAULT_CONFIG, "runs/unpaired_demo")
+    return train_main(argv, UnpairedConfig, parser, build)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
