@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Train unpaired translation between two image domains: model.name picks the model (cyclegan).
+"""Train unpaired translation between two image domains: model.name picks the model (cyclegan,
+cut, fastcut).
 
     python scripts/train_unpaired.py --config configs/cyclegan_demo.yaml      # the built-in demo domains
+    python scripts/train_unpaired.py --config configs/cut_demo.yaml           # (also fastcut_demo.yaml)
     python scripts/train_unpaired.py --config configs/cyclegan_demo.yaml --output runs/horse2zebra \\
         data.root=datasets/horse2zebra data.load_size=286 data.crop_size=256
     torchrun --nproc_per_node=2 scripts/train_unpaired.py ...                    # data parallel

@@ -73,9 +73,15 @@ def test_the_image_pool_keeps_then_swaps_and_resumes_with_its_images():
 
 
 def run(output, *args):
-    result = subprocess.run([sys.executable, "scripts/train_unpaired.py", "--config", "configs/cyclegan_demo.yaml",
+    import os
+
+    config = [] if "--config" in args else ["--config", "configs/cyclegan_demo.yaml"]
+    # MKL's matrix products (CUT's MLP head and PatchNCE) depend on the memory alignment of their
+    # operands unless its conditional numerical reproducibility is on: two fresh CPU runs then differ
+    # in the 6th digit. It is on here, so that resuming is checked bit for bit.
+    result = subprocess.run([sys.executable, "scripts/train_unpaired.py", *config,
                              "--output", str(output), "--quiet", *args, *TINY], capture_output=True, text=True,
-                            cwd=ROOT, timeout=600)
+                            cwd=ROOT, timeout=600, env={**os.environ, "MKL_CBWR": "COMPATIBLE"})
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in (Path(output) / "losses.jsonl").read_text().splitlines()]
 
@@ -91,3 +97,60 @@ def test_cyclegan_trains_and_resumes_exactly(tmp_path):
     assert set(straight[0]) >= {"G_GAN", "F_GAN", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
     saved = torch.load(tmp_path / "resumed" / "checkpoints" / "latest.pt", weights_only=True)["networks"]
     assert set(saved) == {"G", "F", "D_A", "D_B", "pool_A", "pool_B"} and saved["pool_A"]["images"].shape[0] == 4
+
+
+# ----------------------------------------------------------------------------- CUT, FastCUT
+
+def test_patch_nce_picks_the_key_at_the_same_position():
+    from vid2vid.models.cut import patch_nce
+
+    keys = torch.nn.functional.normalize(torch.randn(2 * 16, 8), dim=1)
+    aligned = patch_nce(keys.clone(), keys, 2, 0.07)  # each query is its own key
+    shuffled = patch_nce(keys.roll(1, 0), keys, 2, 0.07)
+    assert aligned.shape == (32,) and aligned.mean() < 0.05 < shuffled.mean()
+
+
+def test_the_cut_generator_reads_cuts_encoder_layers():
+    from vid2vid.models.unpaired import UnpairedModelConfig, build_unpaired
+
+    config = UnpairedConfig(model=UnpairedModelConfig(name="cut", ngf=8, ndf=8))
+    task = build_unpaired(config)
+    features = task.G(torch.zeros(1, 3, 32, 32), config.model.nce_layers)
+    # the padded input, the two anti-aliased downsampling convs (before their norm), resblocks 1 and 5
+    assert [tuple(f.shape[1:]) for f in features] == [(3, 38, 38), (16, 32, 32), (32, 16, 16), (32, 8, 8),
+                                                      (32, 8, 8)]
+    assert [h[0].in_features for h in task.F.heads] == [3, 16, 32, 32, 32]
+    assert task.G(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    assert set(task.networks()) == {"G", "D", "F"}
+    assert (task.lambda_NCE, task.nce_idt, task.flip_equivariance) == (1.0, True, False)
+    fast = build_unpaired(UnpairedConfig(model=UnpairedModelConfig(name="fastcut", ngf=8, ndf=8)))
+    assert (fast.lambda_NCE, fast.nce_idt, fast.flip_equivariance) == (10.0, False, True)
+    with pytest.raises(ConfigError, match="cut reads the encoder layers of a ResNet generator"):
+        load_config(UnpairedConfig, ROOT / "configs" / "cut_demo.yaml", ["model.netG=unet_128"])
+
+
+@pytest.mark.parametrize("name", ["cut", "fastcut"])
+def test_cut_trains_and_resumes_exactly(tmp_path, name):
+    settings = ["train.batch_size=2", "model.num_patches=32", f"data.root={tmp_path / 'data'}"]
+    build_unpaired_demo_dataset(tmp_path / "data", train=6, test=2, size=32)
+    config = ["--config", f"configs/{name}_demo.yaml"]
+    straight = run(tmp_path / "straight", *config, "--max-iters", "4", *settings)
+    run(tmp_path / "resumed", *config, "--max-iters", "2", *settings)
+    resumed = run(tmp_path / "resumed", *config, "--resume", "--max-iters", "4", *settings)
+    assert straight == resumed and len(straight) == 4
+    assert {"G_GAN", "NCE", "D_real", "D_fake"} <= set(straight[0]) and ("NCE_Y" in straight[0]) == (name == "cut")
+    saved = torch.load(tmp_path / "resumed" / "checkpoints" / "latest.pt", weights_only=True)
+    assert set(saved["networks"]) == {"G", "D", "F"} and set(saved["optimizers"]) == {"G", "D"}
+
+
+def test_two_process_ddp_trains_cut_with_its_head(tmp_path):
+    import os
+
+    root = build_unpaired_demo_dataset(tmp_path / "data", train=4, test=2, size=32)
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "tests/ddp_worker.py", "cut", str(root), str(tmp_path / "run")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "ddp_report.json").read_text())
+    assert report["world_size"] == 2 and report["identical"] and report["changed"]

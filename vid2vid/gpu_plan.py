@@ -91,8 +91,9 @@ FAMILIES = {family.name: family for family in (
            lambda c: _default_size(build_label_demo_dataset)),
     Family("vid2vid", Vid2VidConfig, lambda c, device: Vid2Vid(_flow_on_the_gpu(c), device), _vid2vid_batch,
            lambda c: _default_size(build_video_demo_dataset)),
-    Family("cyclegan", UnpairedConfig, lambda c, device: build_unpaired(c, device), _unpaired_batch,
-           lambda c: c.data.crop_size),  # A and B images, the demo made at crop_size
+    *(Family(name, UnpairedConfig, lambda c, device: build_unpaired(c, device), _unpaired_batch,
+             lambda c: c.data.crop_size)  # A and B images, the demo made at crop_size
+      for name in ("cyclegan", "cut", "fastcut")),
     Family("template", TemplateConfig, lambda c, device: Template(c.model, c.train, device), _pix2pix_batch,
            lambda c: c.data.crop_size),  # the pix2pix data and demo
 )}

@@ -69,13 +69,14 @@ class CycleGAN:
 
     def __init__(self, config: Any, train: TrainConfig, device: torch.device = torch.device("cpu")):
         self.config = c = config
+        antialias = bool(c.antialias)  # null: CycleGAN's plain strided convs
 
         def generator() -> nn.Module:
-            net = build_generator(c.netG, 3, 3, c.ngf, c.norm, c.dropout)
+            net = build_generator(c.netG, 3, 3, c.ngf, c.norm, c.dropout, antialias)
             return init_weights(net, c.init_type, c.init_gain).to(device)
 
         def discriminator() -> nn.Module:
-            net = build_discriminator(c.netD, 3, c.ndf, c.n_layers_D, c.norm)
+            net = build_discriminator(c.netD, 3, c.ndf, c.n_layers_D, c.norm, antialias)
             return init_weights(net, c.init_type, c.init_gain).to(device)
 
         self.G, self.F = generator(), generator()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from vid2vid.models.layers import NormKind, conv_bias, norm_layer
+from vid2vid.models.layers import BlurDownsample, NormKind, conv_bias, norm_layer
 
 
 class NLayerDiscriminator(nn.Module):
@@ -13,19 +13,25 @@ class NLayerDiscriminator(nn.Module):
     up to ndf*8, with norm), a stride-1 one, and a 4x4 conv to one logit per patch.
     With n_layers=3 each logit sees a 70x70 patch. Blocks are kept apart so that
     ``forward(x, features=True)`` can return every block's output for the
-    feature-matching loss of pix2pixHD (which pads by 2 where pix2pix pads by 1)."""
+    feature-matching loss of pix2pixHD (which pads by 2 where pix2pix pads by 1). With
+    ``antialias`` (CUT's default) the stride-2 convs are stride-1 ones followed by a blur-and-subsample."""
 
     def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: NormKind = "batch",
-                 padding: int = 1):
+                 padding: int = 1, antialias: bool = False):
         super().__init__()
         make_norm, bias = norm_layer(norm), conv_bias(norm)
-        blocks = [nn.Sequential(nn.Conv2d(input_nc, ndf, 4, 2, padding), nn.LeakyReLU(0.2, True))]
+
+        def block(conv_in: int, conv_out: int, stride: int, bias: bool, *after: nn.Module) -> nn.Sequential:
+            if antialias and stride == 2:
+                return nn.Sequential(nn.Conv2d(conv_in, conv_out, 4, 1, padding, bias=bias), *after,
+                                     BlurDownsample(conv_out))
+            return nn.Sequential(nn.Conv2d(conv_in, conv_out, 4, stride, padding, bias=bias), *after)
+
+        blocks = [block(input_nc, ndf, 2, True, nn.LeakyReLU(0.2, True))]  # no norm there: always a bias
         channels = ndf
         for n in range(1, n_layers + 1):
             out = ndf * min(2 ** n, 8)
-            stride = 2 if n < n_layers else 1
-            blocks.append(nn.Sequential(nn.Conv2d(channels, out, 4, stride, padding, bias=bias), make_norm(out),
-                                        nn.LeakyReLU(0.2, True)))
+            blocks.append(block(channels, out, 2 if n < n_layers else 1, bias, make_norm(out), nn.LeakyReLU(0.2, True)))
             channels = out
         blocks.append(nn.Sequential(nn.Conv2d(channels, 1, 4, 1, padding)))
         self.blocks = nn.ModuleList(blocks)
@@ -57,12 +63,12 @@ DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
 def build_discriminator(name: str, input_nc: int, ndf: int = 64, n_layers: int = 3,
-                        norm: NormKind = "batch") -> nn.Module:
+                        norm: NormKind = "batch", antialias: bool = False) -> nn.Module:
     """A pix2pix discriminator: ``basic`` (70x70 PatchGAN), ``n_layers`` (PatchGAN of n_layers) or ``pixel``."""
     if name == "basic":
-        return NLayerDiscriminator(input_nc, ndf, 3, norm)
+        return NLayerDiscriminator(input_nc, ndf, 3, norm, antialias=antialias)
     if name == "n_layers":
-        return NLayerDiscriminator(input_nc, ndf, n_layers, norm)
+        return NLayerDiscriminator(input_nc, ndf, n_layers, norm, antialias=antialias)
     if name == "pixel":
         return PixelDiscriminator(input_nc, ndf, norm)
     raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}; got {name!r}")

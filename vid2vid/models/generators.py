@@ -4,10 +4,12 @@ and vid2vid build on."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
-from vid2vid.models.layers import NormKind, conv_bias, norm_layer
+from vid2vid.models.layers import BlurDownsample, BlurUpsample, NormKind, conv_bias, norm_layer
 
 
 class UnetBlock(nn.Module):
@@ -89,12 +91,16 @@ class ResnetBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     """7x7 conv, two stride-2 downsamplings, ``n_blocks`` residual blocks, two
-    stride-2 upsamplings and a 7x7 conv to tanh; H and W must be multiples of 4."""
+    stride-2 upsamplings and a 7x7 conv to tanh; H and W must be multiples of 4.
+
+    With ``antialias`` (CUT's default) each downsampling is a stride-1 conv followed by a
+    blur-and-subsample, and each upsampling a blur-upsample followed by a 3x3 conv: the layer
+    indices then are CUT's, whose PatchNCE reads layers 0, 4, 8, 12 and 16."""
 
     multiple = 4
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_blocks: int = 9, norm: NormKind = "batch",
-                 dropout: bool = False):
+                 dropout: bool = False, antialias: bool = False):
         super().__init__()
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         layers: list[nn.Module] = [
@@ -102,31 +108,49 @@ class ResnetGenerator(nn.Module):
         ]
         for i in range(2):
             channels = ngf * 2 ** i
-            layers += [nn.Conv2d(channels, channels * 2, 3, 2, 1, bias=bias), make_norm(channels * 2), nn.ReLU(True)]
+            if antialias:
+                layers += [nn.Conv2d(channels, channels * 2, 3, 1, 1, bias=bias), make_norm(channels * 2),
+                           nn.ReLU(True), BlurDownsample(channels * 2)]
+            else:
+                layers += [nn.Conv2d(channels, channels * 2, 3, 2, 1, bias=bias), make_norm(channels * 2),
+                           nn.ReLU(True)]
         layers += [ResnetBlock(ngf * 4, norm, dropout) for _ in range(n_blocks)]
         for i in range(2):
             channels = ngf * 4 // 2 ** i
-            layers += [nn.ConvTranspose2d(channels, channels // 2, 3, 2, 1, output_padding=1, bias=bias),
-                       make_norm(channels // 2), nn.ReLU(True)]
+            if antialias:
+                layers += [BlurUpsample(channels), nn.Conv2d(channels, channels // 2, 3, 1, 1, bias=bias)]
+            else:
+                layers += [nn.ConvTranspose2d(channels, channels // 2, 3, 2, 1, output_padding=1, bias=bias)]
+            layers += [make_norm(channels // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
+    def forward(self, x: Tensor, layers: Sequence[int] = ()) -> Tensor | list[Tensor]:
+        """The output, or with ``layers`` the outputs of those layers of ``model`` (indices), the
+        rest of the network left out: the encoder's features of CUT's PatchNCE. (One forward with
+        two uses, so that a DistributedDataParallel wrapper sees both.)"""
+        if not layers:
+            return self.model(x)
+        features = []
+        for index, layer in enumerate(self.model[: max(layers) + 1]):
+            x = layer(x)
+            if index in layers:
+                features.append(x)
+        return features
 
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 
 
 def build_generator(name: str, input_nc: int, output_nc: int, ngf: int = 64, norm: NormKind = "batch",
-                    dropout: bool = True) -> nn.Module:
+                    dropout: bool = True, antialias: bool = False) -> nn.Module:
     """A pix2pix generator by name: unet_256, unet_128, resnet_9blocks or resnet_6blocks.
     The generator's ``multiple`` attribute says what H and W must be multiples of."""
     if name.startswith("unet_") and name in GENERATORS:
         return UnetGenerator(input_nc, output_nc, {"unet_256": 8, "unet_128": 7}[name], ngf, norm, dropout)
     if name.startswith("resnet_") and name in GENERATORS:
         return ResnetGenerator(input_nc, output_nc, ngf, {"resnet_9blocks": 9, "resnet_6blocks": 6}[name], norm,
-                               dropout)
+                               dropout, antialias)
     raise ValueError(f"generator must be one of {', '.join(GENERATORS)}; got {name!r}")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -65,3 +67,37 @@ def init_weights(net: nn.Module, kind: InitKind = "normal", gain: float = 0.02) 
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
+
+
+def _binomial_filter(taps: int, channels: int) -> Tensor:
+    """A normalised 2-D binomial filter (taps x taps: 3 is [1, 2, 1] outer [1, 2, 1] / 16), one per channel."""
+    row = torch.tensor([float(math.comb(taps - 1, k)) for k in range(taps)])
+    kernel = row[:, None] * row[None, :]
+    return (kernel / kernel.sum()).expand(channels, 1, taps, taps).contiguous()
+
+
+class BlurDownsample(nn.Module):
+    """Anti-aliased stride-2 subsampling (Zhang 2019, "Making convolutional networks shift-invariant
+    again"): a 3x3 binomial blur on the reflect-padded input, then every second pixel. CUT's
+    generators and discriminators downsample this way (their ``Downsample``)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("kernel", _binomial_filter(3, channels), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel, stride=2, groups=x.shape[1])
+
+
+class BlurUpsample(nn.Module):
+    """Anti-aliased 2x upsampling: zeros between the pixels of the replicate-padded input, a 4x4
+    binomial blur (times 4, to keep the mean), cropped to exactly twice the size. CUT's ``Upsample``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("kernel", _binomial_filter(4, channels) * 4, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        up = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel, stride=2, padding=2,
+                                groups=x.shape[1])
+        return up[:, :, 1:-1, 1:-1]

@@ -1,7 +1,8 @@
 """The unpaired translation family on one config: ``model.name`` picks the model.
 
-Today: ``cyclegan`` (vid2vid/models/cyclegan.py). The keys below are the union of the
-family's options, as the anchors' option parsers have them; each model reads its own.
+Today: ``cyclegan`` (vid2vid/models/cyclegan.py), ``cut`` and ``fastcut`` (vid2vid/models/cut.py).
+The keys below are the union of the family's options, as the anchors' option parsers have
+them; each model reads its own, and keys left at null take the model's defaults.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Literal
 import torch
 
 from vid2vid.data.unpaired import UnpairedDataConfig
+from vid2vid.models.cut import CUT
 from vid2vid.models.cyclegan import CycleGAN
 from vid2vid.models.layers import InitKind, NormKind
 from vid2vid.models.losses import GanMode
 from vid2vid.training import TrainConfig
 
-ModelName = Literal["cyclegan"]
+ModelName = Literal["cyclegan", "cut", "fastcut"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class UnpairedModelConfig:
     """The ``model:`` section. The defaults are CycleGAN's (junyanz/pytorch-CycleGAN-and-pix2pix)."""
 
     name: ModelName = "cyclegan"
-    """the model: cyclegan"""
+    """the model: cyclegan, cut or fastcut"""
     ngf: int = 64
     ndf: int = 64
     netG: Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"] = "resnet_9blocks"
@@ -37,6 +39,8 @@ class UnpairedModelConfig:
     init_type: InitKind = "normal"
     init_gain: float = 0.02
     gan_mode: GanMode = "lsgan"
+    antialias: bool | None = None
+    """blur-pooled down- and upsampling in G and D; null: the model's default (cut, fastcut: true; cyclegan: false)"""
     lambda_A: float = 10.0
     """cycle A -> B -> A"""
     lambda_B: float = 10.0
@@ -44,9 +48,28 @@ class UnpairedModelConfig:
     lambda_identity: float = 0.5
     """identity: G(b) = b and F(a) = a, weighted by lambda_B and lambda_A times this"""
     pool_size: int = 50
-    """generated images kept to show the discriminators (0: only the newest)"""
+    """cyclegan: generated images kept to show the discriminators (0: only the newest)"""
+    lambda_GAN: float = 1.0
+    """cut, fastcut: weight of the adversarial loss"""
+    lambda_NCE: float | None = None
+    """cut, fastcut: weight of PatchNCE; null: 1 (cut), 10 (fastcut)"""
+    nce_idt: bool | None = None
+    """cut, fastcut: PatchNCE on G(b) against b too; null: true (cut), false (fastcut)"""
+    flip_equivariance: bool | None = None
+    """cut, fastcut: translate flipped inputs half the time and compare flipped back; null: false (cut), true
+    (fastcut)"""
+    nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
+    """cut, fastcut: the generator's layers (indices of its Sequential) PatchNCE reads"""
+    num_patches: int = 256
+    """cut, fastcut: positions sampled per layer and image"""
+    netF_nc: int = 256
+    """cut, fastcut: width of the MLP head"""
+    nce_T: float = 0.07
+    """cut, fastcut: the temperature of PatchNCE"""
 
     def __post_init__(self):
+        if self.name in ("cut", "fastcut") and not self.netG.startswith("resnet"):
+            raise ValueError(f"{self.name} reads the encoder layers of a ResNet generator; netG={self.netG}")
         if self.pool_size < 0 or min(self.lambda_A, self.lambda_B, self.lambda_identity) < 0:
             raise ValueError(f"pool_size and the lambdas must be >= 0, got pool_size={self.pool_size}, "
                              f"lambda_A={self.lambda_A}, lambda_B={self.lambda_B}, "
@@ -60,6 +83,7 @@ class UnpairedConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def build_unpaired(config: UnpairedConfig, device: torch.device = torch.device("cpu")) -> CycleGAN:
+def build_unpaired(config: UnpairedConfig, device: torch.device = torch.device("cpu")) -> CycleGAN | CUT:
     """The task that ``model.name`` names."""
-    return {"cyclegan": CycleGAN}[config.model.name](config.model, config.train, device)
+    model = CycleGAN if config.model.name == "cyclegan" else CUT
+    return model(config.model, config.train, device)
