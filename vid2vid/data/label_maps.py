@@ -29,7 +29,8 @@ def ids_to_colors(ids: np.ndarray, palette: np.ndarray = CITYSCAPES_PALETTE) -> 
     """(H, W) integer ids -> (H, W, 3) uint8 colours; ids beyond the palette are an error."""
     ids = np.asarray(ids)
     if ids.min() < 0 or ids.max() >= len(palette):
-        raise DatasetError(f"label ids must be 0 .. {len(palette) - 1} for this palette, got {ids.min()} .. {ids.max()}")
+        raise DatasetError(f"label ids must be 0 .. {len(palette) - 1} for this palette, got {ids.min()} .. "
+                           f"{ids.max()}")
     return palette[ids]
 
 
