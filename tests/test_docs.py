@@ -25,6 +25,7 @@ TINY = {
     "demo_ops.py": ["--size", "64x96"],
     "train_unpaired.py": ["--max-iters", "1", "--quiet", "model.ngf=8", "model.ndf=8", "data.load_size=36",
                           "data.crop_size=32"],
+    "translate.py": [],
     "plan_gpu.py": [],
 }
 

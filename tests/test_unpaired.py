@@ -154,3 +154,30 @@ def test_two_process_ddp_trains_cut_with_its_head(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "ddp_report.json").read_text())
     assert report["world_size"] == 2 and report["identical"] and report["changed"]
+
+
+def test_translate_renders_images_and_videos_of_any_size(tmp_path, demo):
+    from vid2vid.data.frames import iter_frames, write_video
+
+    run(tmp_path / "run", "--max-iters", "1", f"data.root={demo}")
+
+    def translate(*args):
+        return subprocess.run([sys.executable, "scripts/translate.py", "--checkpoint", str(tmp_path / "run"), *args],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+    odd = tmp_path / "odd.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8)).save(odd)
+    result = translate("--input", str(odd), "--output", str(tmp_path / "one"), "--direction", "BtoA")
+    assert result.returncode == 0, result.stderr
+    assert np.asarray(Image.open(tmp_path / "one" / "images" / "odd_output.png")).shape == (30, 45, 3)
+    result = translate("--input", str(demo / "testA"), "--output", str(tmp_path / "folder"))
+    assert result.returncode == 0 and "translated 2 images" in result.stdout
+    assert (tmp_path / "folder" / "index.html").exists()
+    frames = [np.asarray(Image.open(p)) for p in sorted((demo / "testA").glob("*.png"))]
+    write_video(tmp_path / "clip.mp4", frames * 2)
+    result = translate("--input", str(tmp_path / "clip.mp4"), "--output", str(tmp_path / "video"))
+    assert result.returncode == 0, result.stderr
+    assert len(list(iter_frames(tmp_path / "video" / "video.mp4"))) == 4
+    result = translate("--input", str(odd), "--output", str(tmp_path / "x"), "--reference", str(odd))
+    assert result.returncode == 1 and "model.name=cyclegan has no style encoder" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -109,10 +109,11 @@ def load_run(run: str | os.PathLike, config_cls: type, make_task: Callable[[Any,
 
 def render_folder(translate: Callable[[Tensor], Tensor], inputs: str | os.PathLike, output: str | os.PathLike, *,
                   side_by_side: bool = False, swap: bool = False, device: torch.device = torch.device("cpu")) -> int:
-    """Runs translate on every image of a folder; writes OUTPUT/images/<name>_{input,output[,target]}.png
-    and OUTPUT/index.html. With side_by_side the images are A|B pairs: A is the input and B the
-    target shown beside the output (swap: the other way round). Returns the number of images."""
-    files = list_images(Path(inputs))
+    """Runs translate on every image of a folder (or on one image file); writes
+    OUTPUT/images/<name>_{input,output[,target]}.png and OUTPUT/index.html. With side_by_side the
+    images are A|B pairs: A is the input and B the target shown beside the output (swap: the other
+    way round). Returns the number of images."""
+    files = [Path(inputs)] if Path(inputs).is_file() else list_images(Path(inputs))
     if not files:
         raise DatasetError(f"no images in {inputs}")
     images_dir = Path(output) / "images"

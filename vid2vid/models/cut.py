@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vid2vid.models.discriminators import build_discriminator
-from vid2vid.models.generators import build_generator
+from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import init_weights
 from vid2vid.models.losses import GANLoss
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
@@ -143,7 +143,8 @@ class CUT:
         critic.requires_grad_(False)
         try:
             with ctx.autocast():
-                losses = {"G_GAN": self.gan_loss(critic(fake_b), True, for_discriminator=False) * self.config.lambda_GAN}
+                adversarial = self.gan_loss(critic(fake_b), True, for_discriminator=False)
+                losses = {"G_GAN": adversarial * self.config.lambda_GAN}
                 losses["NCE"] = self._nce(real_a, fake_b, flipped)
                 nce = losses["NCE"]
                 if self.nce_idt:  # G(b) should stay b, in PatchNCE's terms
@@ -160,3 +161,15 @@ class CUT:
         shown = {"real_A": batch["A"], "fake_B": g(batch["A"]), "real_B": batch["B"], "idt_B": g(batch["B"])}
         g.train()
         return shown
+
+    directions = ("AtoB",)
+
+    @torch.no_grad()
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        """G(a) for images (B, 3, H, W) in -1..1 of any size (CUT learns A -> B only)."""
+        generator = unwrap(self.G)
+        was_training = generator.training
+        try:
+            return run_padded(generator.eval(), images, self.multiple)
+        finally:
+            generator.train(was_training)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vid2vid.models.discriminators import build_discriminator
-from vid2vid.models.generators import build_generator
+from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import init_weights
 from vid2vid.models.losses import GANLoss
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
@@ -150,3 +150,15 @@ class CycleGAN:
                  "real_B": batch["B"], "fake_A": fake_a, "rec_B": g(fake_a)}
         g.train(), f.train()
         return shown
+
+    directions = ("AtoB", "BtoA")
+
+    @torch.no_grad()
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        """G(a) (or F(b) for BtoA) for images (B, 3, H, W) in -1..1 of any size."""
+        generator = unwrap(self.G if direction == "AtoB" else self.F)
+        was_training = generator.training
+        try:
+            return run_padded(generator.eval(), images, self.multiple)
+        finally:
+            generator.train(was_training)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vid2vid.models.layers import BlurDownsample, BlurUpsample, NormKind, conv_bias, norm_layer
@@ -294,3 +295,15 @@ def instance_average(features: Tensor, instances: Tensor) -> Tensor:
     counts = flat.new_zeros(batch * INSTANCE_ID_LIMIT).index_add_(0, index, flat.new_ones(index.shape))
     means = (sums[:, index] / counts[index]).to(features.dtype)
     return means.reshape(channels, batch, *features.shape[2:]).permute(1, 0, 2, 3)
+
+
+def run_padded(generator: nn.Module, images: Tensor, multiple: int) -> Tensor:
+    """generator(images) for images (B, C, H, W) of any size: padded on the right and bottom to
+    multiples of ``multiple`` (reflected, or replicated where the image is too small to reflect)
+    and cropped back."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        images = F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
+    return generator(images)[..., :height, :width]

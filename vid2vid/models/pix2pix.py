@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from vid2vid.data.aligned import AlignedDataConfig
 from vid2vid.models.discriminators import build_discriminator
-from vid2vid.models.generators import build_generator
+from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import InitKind, NormKind, init_weights
 from vid2vid.models.losses import GANLoss, GanMode, gradient_penalty
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
@@ -133,13 +133,7 @@ class Pix2Pix:
         generator = unwrap(self.generator)
         was_training = generator.training
         generator.train(not eval_mode)
-        height, width = images.shape[-2:]
-        m = self.multiple
-        pad_h, pad_w = -height % m, -width % m
-        if pad_h or pad_w:
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            images = F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
         try:
-            return generator(images)[..., :height, :width]
+            return run_padded(generator, images, self.multiple)
         finally:
             generator.train(was_training)
