@@ -181,3 +181,34 @@ def test_translate_renders_images_and_videos_of_any_size(tmp_path, demo):
     result = translate("--input", str(odd), "--output", str(tmp_path / "x"), "--reference", str(odd))
     assert result.returncode == 1 and "model.name=cyclegan has no style encoder" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def test_the_structure_measures_ignore_colour_and_the_colour_measures_see_it(demo):
+    from vid2vid.unpaired_evaluation import (boundary_f1, colourfulness, edge_f1, hellinger, log_chroma_histogram,
+                                             moment_distance, self_similarity_distance)
+
+    a = (torch.from_numpy(np.array(Image.open(demo / "testA" / "0000.png"))).permute(2, 0, 1)[None] / 127.5 - 1)
+    b = (torch.from_numpy(np.array(Image.open(demo / "testB" / "0000.png"))).permute(2, 0, 1)[None] / 127.5 - 1)
+    recoloured = a[:, [2, 0, 1]] * 0.8  # the same shapes in other colours
+    assert self_similarity_distance(a, a).item() == 0 and self_similarity_distance(a, recoloured).item() < 1e-4
+    assert self_similarity_distance(a, b).item() > 0.2
+    assert edge_f1(a, a).item() == 1 and edge_f1(a, b).item() < 0.5
+    histogram = log_chroma_histogram(a)
+    assert histogram.shape == (1, 3, 32, 32) and torch.allclose(histogram.sum(), torch.tensor(1.0))
+    assert hellinger(histogram, histogram).item() < 1e-3 < 0.5 < hellinger(histogram, log_chroma_histogram(b)).item()
+    assert moment_distance(a, a).item() == 0 < moment_distance(a, b).item()
+    assert colourfulness(torch.zeros(1, 3, 8, 8)).item() == 0 < colourfulness(a).item()
+    ids = torch.from_numpy(np.asarray(Image.open(demo / "testA_structure" / "0000.png"), dtype=np.int64))[None, None]
+    assert boundary_f1(ids, a).item() > boundary_f1(ids, b).item()  # A's edges lie on its own shapes' outlines
+
+
+def test_evaluate_unpaired_prints_a_row_per_model(tmp_path, demo):
+    run(tmp_path / "run", "--max-iters", "1", f"data.root={demo}")
+    result = subprocess.run([sys.executable, "scripts/evaluate_unpaired.py", "--checkpoint", str(tmp_path / "run"),
+                             "--data", str(demo)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| input") or line.startswith("| cyclegan")]
+    assert len(rows) == 2 and rows[0].startswith("| input (unchanged) | 0.000 | 1.000 |")
+    assert len(rows[1].split("|")) == 11  # every column, the boundary F1 included (the demo has ground truth)

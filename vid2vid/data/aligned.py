@@ -19,33 +19,19 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, list_images, read_rgb, to_tensor
-from vid2vid.data.transforms import Preprocess, Preprocessing
+from vid2vid.data.transforms import PreprocessConfig
 
 
 @dataclass(frozen=True)
-class AlignedDataConfig:
+class AlignedDataConfig(PreprocessConfig):
     """The ``data:`` section of pix2pix configs."""
 
     root: str | None = None
     """dataset folder; None builds the small demo dataset (edges -> shapes) in the run's output folder"""
     layout: Literal["side_by_side", "folders"] = "side_by_side"
     direction: Literal["AtoB", "BtoA"] = "AtoB"
-    preprocess: Preprocess = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
     max_size: int | None = None
     """use at most this many pairs (sorted by name)"""
-
-    def __post_init__(self):
-        if self.crop_size < 1 or self.load_size < 1:
-            raise ValueError(f"load_size and crop_size must be positive, got {self.load_size}, {self.crop_size}")
-        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
-            raise ValueError(f"crop_size {self.crop_size} is larger than load_size {self.load_size}")
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
 
 
 def _pair_sources(root: Path, phase: str, layout: str) -> list[tuple[Path, Path | None]]:

@@ -27,11 +27,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from vid2vid.data.images import DatasetError, list_images, read_image, to_tensor
-from vid2vid.data.transforms import Geometry, Preprocess, Preprocessing
+from vid2vid.data.transforms import Geometry, Preprocess, PreprocessConfig
 
 
 @dataclass(frozen=True)
-class LabelDataConfig:
+class LabelDataConfig(PreprocessConfig):
     """The ``data:`` section of pix2pixHD configs."""
 
     root: str | None = None
@@ -39,15 +39,10 @@ class LabelDataConfig:
     preprocess: Preprocess = "scale_width"
     load_size: int = 1024
     crop_size: int = 512
-    flip: bool = True
     max_size: int | None = None
     extra: tuple[str, ...] = ()
     """extra input maps: for each name, ROOT/<phase>_<name>/ holds one image per label map
     (grey or RGB, e.g. depth or edges), added to the input channels (model.extra_nc in all)"""
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
 
 
 SEQUENCE_FOLDERS = {"label": "A", "inst": "inst", "img": "B"}

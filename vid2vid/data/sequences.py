@@ -37,7 +37,7 @@ from vid2vid.data.frames import iter_frames
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_tensor
 from vid2vid.data.labels import check_label_range, ids_tensor
 from vid2vid.data.pose import read_densepose_iuv, read_openpose, render_pose
-from vid2vid.data.transforms import Geometry, Preprocess, Preprocessing
+from vid2vid.data.transforms import Geometry, Preprocess, PreprocessConfig
 from vid2vid.errors import see
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -46,7 +46,7 @@ InputKind = Literal["labels", "images", "canny", "openpose"]
 
 
 @dataclass(frozen=True)
-class SequenceDataConfig:
+class SequenceDataConfig(PreprocessConfig):
     """The ``data:`` section of vid2vid configs."""
 
     root: str | None = None
@@ -63,17 +63,11 @@ class SequenceDataConfig:
     """openpose: draw the body's limbs only, no head, hands or face (NVIDIA's --basic_point_only)"""
     preprocess: Preprocess = "scale_width"
     load_size: int = 512
-    crop_size: int = 256
-    flip: bool = True
     flow_dir: str | None = None
     """folder of per-sequence .flo files for model.flow_source=files (default ROOT/<phase>_flow)"""
     max_sequences: int | None = None
     canny_low: float = 0.1
     canny_high: float = 0.2
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
 
     def input_channels(self, label_nc: int) -> int:
         """Channels of one frame's input before one-hot encoding is counted: label_nc for labels."""

@@ -117,3 +117,24 @@ class Preprocessing:
                 x, y = (width - self.crop_size) // 2, (height - self.crop_size) // 2
             crop = (x, y, x + self.crop_size, y + self.crop_size)
         return Geometry(resize, crop, bool(train and self.flip and rng.random() < 0.5))
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """The preprocessing keys of every image dataset's ``data:`` section (see :class:`Preprocessing`);
+    each dataset's config adds its own keys and may change these defaults."""
+
+    preprocess: Preprocess = "resize_and_crop"
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+
+    def __post_init__(self):
+        if self.crop_size < 1 or self.load_size < 1:
+            raise ValueError(f"load_size and crop_size must be positive, got {self.load_size}, {self.crop_size}")
+        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
+            raise ValueError(f"crop_size {self.crop_size} is larger than load_size {self.load_size}")
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)

@@ -23,31 +23,17 @@ from torch.utils.data import Dataset
 from vid2vid.data.demo import demo_scene
 from vid2vid.data.images import DatasetError, list_images, read_image, to_tensor
 from vid2vid.data.procedural import random_texture, seeded_generator, uniform
-from vid2vid.data.transforms import Preprocess, Preprocessing
+from vid2vid.data.transforms import PreprocessConfig
 
 
 @dataclass(frozen=True)
-class UnpairedDataConfig:
+class UnpairedDataConfig(PreprocessConfig):
     """The ``data:`` section of unpaired configs (CycleGAN's options, as ours are named)."""
 
     root: str | None = None
     """dataset folder with trainA/, trainB/ (testA/, testB/); None builds the demo domains in the run's folder"""
-    preprocess: Preprocess = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
     max_size: int | None = None
     """use at most this many images of each domain (sorted by name)"""
-
-    def __post_init__(self):
-        if self.crop_size < 1 or self.load_size < 1:
-            raise ValueError(f"load_size and crop_size must be positive, got {self.load_size}, {self.crop_size}")
-        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
-            raise ValueError(f"crop_size {self.crop_size} is larger than load_size {self.load_size}")
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing(self.preprocess, self.load_size, self.crop_size, self.flip)
 
 
 def read_colour(path: Path, converted: list[str]) -> Image.Image:
