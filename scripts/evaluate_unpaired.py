@@ -5,7 +5,8 @@ diversity and speed, one row per model, beside the untranslated input as a basel
     python scripts/evaluate_unpaired.py --checkpoint runs/cyclegan runs/cut --data datasets/summer2winter
 
 --data is CycleGAN's layout: testA/ holds the sources, testB/ the target domain's images, whose
-pooled colours are the reference of models without one. Measures (vid2vid/unpaired_evaluation.py):
+pooled colours are the reference of models without one; reference-guided models (ssal) translate each
+source with the first --n-references testB images, each output judged against its own reference. Measures (vid2vid/unpaired_evaluation.py):
 self-similarity distance to the source (lower keeps more structure), edge F1 against the source,
 with the demo's ground truth (testA_structure/) the F1 of the output's edges against the true shape
 boundaries,
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", nargs="+", required=True, help="training run folders or checkpoint files")
     parser.add_argument("--data", required=True, help="dataset folder with testA/ and testB/")
     parser.add_argument("--max-images", type=int, help="score at most this many test images")
+    parser.add_argument("--n-references", type=int, default=4,
+                        help="reference-guided models: translate each image with this many testB references "
+                             "(default 4): their colour distances to their references, and their diversity")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
@@ -64,11 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     shape = references[0].shape
     reference = torch.cat([r for r in references if r.shape == shape])  # pooled: one size is enough
     structures = read_structures(Path(args.data) / "testA_structure", args.max_images)
-    rows = {"input (unchanged)": score_unpaired(lambda x: [x], sources, reference, structures)}
+    rows = {"input (unchanged)": score_unpaired(lambda x: [(x, None)], sources, reference, structures)}
+    guides = torch.cat(references[: args.n_references]) if len({r.shape for r in references}) == 1 else reference
     for run in args.checkpoint:
         model, config, folder = load_run(run, UnpairedConfig, build_unpaired, device)
-        rows[f"{config.model.name} ({folder.name})"] = score_unpaired(
-            lambda x, m=model: [m.translate(x.to(device)).cpu()], sources, reference, structures)
+        if hasattr(model, "styles_of"):  # reference-guided: one sample per reference, each judged by it
+            styles = model.styles_of(guides.to(device))
+
+            def make(x, m=model, styles=styles):
+                return [(m.translate(x.to(device), style=s[None]).cpu(), g[None]) for s, g in zip(styles, guides)]
+        else:
+            def make(x, m=model):
+                return [(m.translate(x.to(device)).cpu(), None)]
+        rows[f"{config.model.name} ({folder.name})"] = score_unpaired(make, sources, reference, structures)
     print(f"{len(sources)} test images of {Path(args.data) / 'testA'}; reference: {len(reference)} images of "
           f"testB (colourfulness {float(colourfulness(reference).mean()):.1f})\n")
     print(HEADER)

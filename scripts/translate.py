@@ -1,14 +1,19 @@
 #!/usr/bin/env python
-"""Translate images or a video with a trained unpaired model (CycleGAN, CUT, FastCUT).
+"""Translate images or a video with a trained unpaired model (CycleGAN, CUT, FastCUT, SSAL-GAN).
 
     python scripts/translate.py --checkpoint runs/unpaired_demo --input runs/unpaired_demo/demo_data/testA \\
         --output results/summer2winter
     python scripts/translate.py --checkpoint runs/horse2zebra --input clip.mp4 --output results/clip
     python scripts/translate.py --checkpoint runs/horse2zebra --input zebra.png --direction BtoA --output results/z
+    python scripts/translate.py --checkpoint runs/ssal --input photo.png --reference winter/ --output results/w
+    python scripts/translate.py --checkpoint runs/ssal --input photo.png --n-samples 4 --seed 1 --output results/r
 
 Images of any size work: they are padded to what the generator takes and cropped back. A folder
 or an image gives OUTPUT/images/<name>_input.png, _output.png and OUTPUT/index.html; a video gives
 OUTPUT/frames/NNNNN.png and OUTPUT/video.mp4. --direction BtoA uses CycleGAN's second generator.
+SSAL-GAN takes its style from --reference (an image, or a folder: one output per reference image,
+side by side), or K random styles (--n-samples K, --seed); a video is made in one style throughout
+(the first reference, or the first random style).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from PIL import Image
 from vid2vid.cli import command
 from vid2vid.config import ConfigError
 from vid2vid.data.frames import iter_frames, write_image, write_video
-from vid2vid.data.images import DatasetError, to_tensor
+from vid2vid.data.images import DatasetError, list_images, read_rgb, to_tensor
 from vid2vid.data.sequences import VIDEO_SUFFIXES
 from vid2vid.inference import load_run, render_folder
 from vid2vid.models.unpaired import UnpairedConfig, build_unpaired
@@ -47,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     model, config, _ = load_run(args.checkpoint, UnpairedConfig, build_unpaired, device)
     name = config.model.name
-    if args.reference or args.n_samples != 1:
+    styles = None
+    if hasattr(model, "styles_of"):
+        styles = style_codes(model, args, device)
+    elif args.reference or args.n_samples != 1:
         raise ConfigError(f"model.name={name} has no style encoder: it makes one output per input, so --reference "
                           f"and --n-samples do not apply to it")
     if args.direction not in model.directions:
@@ -56,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     source = Path(args.input)
     if not source.exists():
         raise DatasetError(f"{source} does not exist")
-    translate = lambda x: model.translate(x.to(device), args.direction).cpu()  # noqa: E731
-    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+    is_video = source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES
+    if styles is None:
+        translate = lambda x: model.translate(x.to(device), args.direction).cpu()  # noqa: E731
+    else:  # the samples side by side (a video: the first style throughout)
+        translate = lambda x: torch.cat([model.translate(x.to(device), style=s[None]).cpu()  # noqa: E731
+                                         for s in (styles[:1] if is_video else styles)], dim=3)
+    if is_video:
         output = Path(args.output)
         (output / "frames").mkdir(parents=True, exist_ok=True)
         count = 0
@@ -76,6 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     count = render_folder(translate, source, args.output, device=torch.device("cpu"))
     print(f"translated {count} images to {Path(args.output) / 'index.html'}")
     return 0
+
+
+def style_codes(model, args: argparse.Namespace, device: torch.device) -> torch.Tensor | None:
+    """The style codes to translate with: of the reference images, or ``n_samples`` random ones; None
+    for the model's mean style."""
+    if args.reference:
+        reference = Path(args.reference)
+        files = [reference] if reference.is_file() else list_images(reference)
+        if not files:
+            raise DatasetError(f"{reference} holds no images")
+        return torch.cat([model.styles_of(to_tensor(read_rgb(path)).unsqueeze(0).to(device)) for path in files])
+    if args.n_samples > 1:
+        return model.random_styles(args.n_samples, torch.Generator().manual_seed(args.seed))
+    return None
 
 
 if __name__ == "__main__":

@@ -21,12 +21,12 @@ def flat_parameters(task) -> torch.Tensor:
 
 def build(kind: str, root: str):
     """(config, task, dataset) of the tiny model of a kind."""
-    if kind == "cut":  # the PatchNCE head must be in DDP from the start (the anchor's issue #2)
+    if kind in ("cut", "ssal"):  # the PatchNCE head must be in DDP from the start (CUT's issue #2)
         from vid2vid.config import load_config
         from vid2vid.data.unpaired import UnpairedDataset
         from vid2vid.models.unpaired import UnpairedConfig, build_unpaired
 
-        config = load_config(UnpairedConfig, Path(__file__).parent.parent / "configs" / "cut_demo.yaml",
+        config = load_config(UnpairedConfig, Path(__file__).parent.parent / "configs" / f"{kind}_demo.yaml",
                              ["model.ngf=8", "model.ndf=8", "model.num_patches=16", "data.load_size=36",
                               "data.crop_size=32", f"data.root={root}", "train.max_iters=2", "train.batch_size=2"])
         task = build_unpaired(config)

@@ -115,7 +115,7 @@ def test_the_cut_generator_reads_cuts_encoder_layers():
 
     config = UnpairedConfig(model=UnpairedModelConfig(name="cut", ngf=8, ndf=8))
     task = build_unpaired(config)
-    features = task.G(torch.zeros(1, 3, 32, 32), config.model.nce_layers)
+    features = task.G(torch.zeros(1, 3, 32, 32), task.nce_layers)
     # the padded input, the two anti-aliased downsampling convs (before their norm), resblocks 1 and 5
     assert [tuple(f.shape[1:]) for f in features] == [(3, 38, 38), (16, 32, 32), (32, 16, 16), (32, 8, 8),
                                                       (32, 8, 8)]
@@ -143,13 +143,14 @@ def test_cut_trains_and_resumes_exactly(tmp_path, name):
     assert set(saved["networks"]) == {"G", "D", "F"} and set(saved["optimizers"]) == {"G", "D"}
 
 
-def test_two_process_ddp_trains_cut_with_its_head(tmp_path):
+@pytest.mark.parametrize("name", ["cut", "ssal"])
+def test_two_process_ddp_trains_the_models_with_a_patchnce_head(tmp_path, name):
     import os
 
     root = build_unpaired_demo_dataset(tmp_path / "data", train=4, test=2, size=32)
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "tests/ddp_worker.py", "cut", str(root), str(tmp_path / "run")],
+         "tests/ddp_worker.py", name, str(root), str(tmp_path / "run")],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "ddp_report.json").read_text())
@@ -212,3 +213,46 @@ def test_evaluate_unpaired_prints_a_row_per_model(tmp_path, demo):
     rows = [line for line in result.stdout.splitlines() if line.startswith("| input") or line.startswith("| cyclegan")]
     assert len(rows) == 2 and rows[0].startswith("| input (unchanged) | 0.000 | 1.000 |")
     assert len(rows[1].split("|")) == 11  # every column, the boundary F1 included (the demo has ground truth)
+
+
+# ----------------------------------------------------------------------------- SSAL-GAN
+
+def test_self_structure_attention_is_a_distribution_over_the_window():
+    from vid2vid.models.ssal import structure_attention
+
+    features = torch.randn(2, 8, 12, 12)
+    positions = torch.tensor([26, 40, 77, 117])  # inside, two pixels from the border or more
+    p = structure_attention(features, positions, 5, 0.1)
+    assert p.shape == (2, 4, 25) and torch.allclose(p.sum(2), torch.ones(2, 4))
+    assert (p.argmax(2) == 12).all()  # each query attends most to itself, the window's centre
+    recoloured = structure_attention(features * 3, positions, 5, 0.1)  # scale-free: cosine similarities
+    assert torch.allclose(p, recoloured, atol=1e-6)
+
+
+def test_ssal_trains_resumes_and_translates_by_reference_or_random_style(tmp_path, demo):
+    settings = ["--config", "configs/ssal_demo.yaml"]
+    tiny = ["model.num_patches=16", "model.n_res=1", f"data.root={demo}"]
+    straight = run(tmp_path / "straight", *settings, "--max-iters", "3", *tiny)
+    run(tmp_path / "resumed", *settings, "--max-iters", "2", *tiny)
+    assert run(tmp_path / "resumed", *settings, "--resume", "--max-iters", "3", *tiny) == straight
+    assert {"G_GAN", "NCE", "SSA", "content", "style", "colour", "histogram", "diversity"} <= set(straight[0])
+
+    def translate(*args):
+        result = subprocess.run([sys.executable, "scripts/translate.py", "--checkpoint", str(tmp_path / "straight"),
+                                 "--input", str(demo / "testA" / "0000.png"), *args], capture_output=True,
+                                text=True, cwd=ROOT, timeout=600)
+        assert result.returncode == 0, result.stderr
+        return np.asarray(Image.open(Path(args[args.index("--output") + 1]) / "images" / "0000_output.png"))
+
+    by_reference = translate("--reference", str(demo / "testB"), "--output", str(tmp_path / "ref"))
+    assert by_reference.shape == (32, 2 * 32, 3)  # one output per reference image, side by side
+    random = translate("--n-samples", "3", "--seed", "1", "--output", str(tmp_path / "random"))
+    assert random.shape == (32, 3 * 32, 3) and not np.array_equal(random[:, :32], random[:, 32:64])
+    assert np.array_equal(random, translate("--n-samples", "3", "--seed", "1", "--output", str(tmp_path / "again")))
+
+    result = subprocess.run([sys.executable, "scripts/evaluate_unpaired.py", "--checkpoint", str(tmp_path / "straight"),
+                             "--data", str(demo), "--n-references", "2"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| ssal"))
+    assert float(row.split("|")[7]) > 0  # two references, two different outputs: some diversity

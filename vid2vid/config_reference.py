@@ -24,7 +24,7 @@ TRAINERS: dict[str, tuple[str, type]] = {
     "pix2pix": ("scripts/train_pix2pix.py", Pix2PixConfig),
     "pix2pixHD": ("scripts/train_pix2pixhd.py", Pix2PixHDConfig),
     "vid2vid": ("scripts/train_vid2vid.py", Vid2VidConfig),
-    "unpaired translation (CycleGAN, CUT)": ("scripts/train_unpaired.py", UnpairedConfig),
+    "unpaired translation (CycleGAN, CUT, SSAL-GAN)": ("scripts/train_unpaired.py", UnpairedConfig),
     "template (the start of a new model)": ("scripts/train_template.py", TemplateConfig),
 }
 

@@ -93,7 +93,7 @@ FAMILIES = {family.name: family for family in (
            lambda c: _default_size(build_video_demo_dataset)),
     *(Family(name, UnpairedConfig, lambda c, device: build_unpaired(c, device), _unpaired_batch,
              lambda c: c.data.crop_size)  # A and B images, the demo made at crop_size
-      for name in ("cyclegan", "cut", "fastcut")),
+      for name in ("cyclegan", "cut", "fastcut", "ssal")),
     Family("template", TemplateConfig, lambda c, device: Template(c.model, c.train, device), _pix2pix_batch,
            lambda c: c.data.crop_size),  # the pix2pix data and demo
 )}

@@ -17,10 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vid2vid.data.images import DatasetError
-
-
-def _unit(images: Tensor) -> Tensor:
-    return (images.float() + 1) / 2
+from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogram, unit_range
 
 
 def self_similarity(images: Tensor, stride: int = 4, window: int = 9) -> Tensor:
@@ -28,7 +25,7 @@ def self_similarity(images: Tensor, stride: int = 4, window: int = 9) -> Tensor:
     cosine similarity of the query's descriptor with every descriptor in the window around it. A
     descriptor is the pixel's 3x3 RGB neighbourhood minus its mean, so that the maps describe shapes
     and not colours (as F-LSeSim's spatially-correlative maps, on pixels instead of VGG features)."""
-    x = _unit(images)
+    x = unit_range(images)
     patches = F.unfold(F.pad(x, (1, 1, 1, 1), mode="reflect"), 3)  # (B, 27, H*W)
     patches = patches - patches.mean(1, keepdim=True)
     b, c, (h, w) = patches.shape[0], patches.shape[1], x.shape[-2:]
@@ -47,7 +44,7 @@ def self_similarity_distance(source: Tensor, output: Tensor) -> Tensor:
 
 def edges(images: Tensor) -> Tensor:
     """kornia's Canny edges (B, 1, H, W) of the images' luminance, thresholds 0.1 and 0.2."""
-    grey = kornia.color.rgb_to_grayscale(_unit(images))
+    grey = kornia.color.rgb_to_grayscale(unit_range(images))
     return kornia.filters.canny(grey, 0.1, 0.2)[1] > 0
 
 
@@ -85,39 +82,6 @@ def boundary_f1(structure: Tensor, output: Tensor) -> Tensor:
     return matched_f1(boundaries(structure), edges(output))
 
 
-def log_chroma_histogram(images: Tensor, bins: int = 32, sigma: float = 0.02, span: float = 3.0) -> Tensor:
-    """HistoGAN's RGB-uv histogram (Afifi et al. 2021), differentiable: for each channel as the
-    reference, the log-ratios of the other two to it, binned softly (inverse-quadratic kernels over
-    ``bins`` x ``bins`` centres in -span..span) and weighted by the pixel's intensity. (B, 3, bins, bins),
-    each image's summing to 1."""
-    x = _unit(images).flatten(2) + 1e-6  # (B, 3, N)
-    weight = x.norm(dim=1)  # (B, N)
-    centres = torch.linspace(-span, span, bins, device=x.device)
-    planes = []
-    for c in range(3):
-        u = torch.log(x[:, (c + 1) % 3] / x[:, c])
-        v = torch.log(x[:, (c + 2) % 3] / x[:, c])
-        ku = 1 / (1 + ((u[:, None] - centres[None, :, None]) / sigma / span) ** 2)  # (B, bins, N)
-        kv = 1 / (1 + ((v[:, None] - centres[None, :, None]) / sigma / span) ** 2)
-        planes.append(torch.einsum("bin,bjn,bn->bij", ku, kv, weight))
-    histogram = torch.stack(planes, 1)
-    return histogram / histogram.sum((1, 2, 3), keepdim=True).clamp_min(1e-12)
-
-
-def hellinger(p: Tensor, q: Tensor) -> Tensor:
-    """(B,) Hellinger distance of histograms (B, ...) each summing to 1: 0 equal, 1 disjoint."""
-    overlap = (p * q).clamp_min(0).sqrt().flatten(1).sum(1)
-    return (1 - overlap).clamp_min(0).sqrt()
-
-
-def colour_moments(images: Tensor) -> tuple[Tensor, Tensor]:
-    """(mean (B, 3), covariance (B, 3, 3)) of the images' RGB values in 0..1."""
-    x = _unit(images).flatten(2)
-    mean = x.mean(2)
-    centred = x - mean[..., None]
-    return mean, centred @ centred.transpose(1, 2) / x.shape[2]
-
-
 def moment_distance(output: Tensor, reference: Tensor) -> Tensor:
     """(B,) ||mean difference|| + ||covariance difference||_F of RGB (0..1) against the reference
     (B or 1 images)."""
@@ -127,7 +91,7 @@ def moment_distance(output: Tensor, reference: Tensor) -> Tensor:
 
 def colourfulness(images: Tensor) -> Tensor:
     """(B,) Hasler and Süsstrunk's colourfulness (2003) on 0..255 values: 0 grey, ~100+ very colourful."""
-    r, g, b = (_unit(images) * 255).unbind(1)
+    r, g, b = (unit_range(images) * 255).unbind(1)
     rg, yb = r - g, 0.5 * (r + g) - b
     spread = (rg.flatten(1).std(1) ** 2 + yb.flatten(1).std(1) ** 2).sqrt()
     level = (rg.flatten(1).mean(1) ** 2 + yb.flatten(1).mean(1) ** 2).sqrt()
@@ -156,12 +120,13 @@ class UnpairedScores:
     """structure: F1 of the output's edges against the true region boundaries (with ground truth)"""
 
 
-def score_unpaired(make: Callable[[Tensor], list[Tensor]], sources: Iterable[Tensor], reference: Tensor,
-                   structures: Iterable[Tensor] | None = None) -> UnpairedScores:
+def score_unpaired(make: Callable[[Tensor], list[tuple[Tensor, Tensor | None]]], sources: Iterable[Tensor],
+                   reference: Tensor, structures: Iterable[Tensor] | None = None) -> UnpairedScores:
     """Scores of a model. ``make(source (1, 3, H, W))`` returns its samples for one input (one for a
-    deterministic model); the colour measures compare each sample with ``reference`` (N, 3, H, W):
-    its pooled histogram and moments (the target domain's test images, or one reference image).
-    ``structures``: each source's true region ids (1, 1, H, W), for the boundary F1."""
+    deterministic model), each with the reference image it was guided by, or None; the colour
+    measures compare each sample with its reference, or else with the pooled histogram and moments
+    of ``reference`` (N, 3, H, W: the target domain's test images). ``structures``: each source's
+    true region ids (1, 1, H, W), for the boundary F1."""
     reference_histogram = log_chroma_histogram(reference).mean(0, keepdim=True)
     reference_mean, reference_cov = colour_moments(reference)
     pooled_reference = (reference_mean.mean(0, keepdim=True), reference_cov.mean(0, keepdim=True))
@@ -170,16 +135,23 @@ def score_unpaired(make: Callable[[Tensor], list[Tensor]], sources: Iterable[Ten
     structures = iter(structures) if structures is not None else None
     for source in sources:
         started = time.perf_counter()
-        samples = make(source)
+        made = make(source)
         seconds += time.perf_counter() - started
+        samples = [sample for sample, _ in made]
         output = torch.cat(samples)
         pairs = [(a - b).abs().mean() for i, a in enumerate(samples) for b in samples[i + 1:]]
+        guided = [guide for _, guide in made]
+        if all(g is not None for g in guided):  # each against its own reference
+            guides = torch.cat(guided)
+            target_histogram, (target_mean, target_cov) = log_chroma_histogram(guides), colour_moments(guides)
+        else:
+            target_histogram, (target_mean, target_cov) = reference_histogram, pooled_reference
         m, c = colour_moments(output)
-        moments = (m - pooled_reference[0]).norm(dim=1) + (c - pooled_reference[1]).flatten(1).norm(dim=1)
+        moments = (m - target_mean).norm(dim=1) + (c - target_cov).flatten(1).norm(dim=1)
         totals += torch.tensor([
             float(self_similarity_distance(source.expand_as(output), output).sum()),
             float(edge_f1(source.expand_as(output), output).sum()),
-            float(hellinger(log_chroma_histogram(output), reference_histogram).sum()),
+            float(hellinger(log_chroma_histogram(output), target_histogram).sum()),
             float(moments.sum()), float(colourfulness(output).sum()),
             float(torch.stack(pairs).mean()) * len(samples) if pairs else 0.0,
             float(boundary_f1(next(structures).expand(len(output), -1, -1, -1), output).sum())

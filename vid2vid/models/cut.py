@@ -79,13 +79,14 @@ class CUT:
         self.nce_idt = c.nce_idt if c.nce_idt is not None else not fast
         self.flip_equivariance = c.flip_equivariance if c.flip_equivariance is not None else fast
         antialias = c.antialias if c.antialias is not None else True
+        self.nce_layers = c.nce_layers or (0, 4, 8, 12, 16)
         self.G = init_weights(build_generator(c.netG, 3, 3, c.ngf, c.norm, c.dropout, antialias),
                               c.init_type, c.init_gain).to(device)
         self.D = init_weights(build_discriminator(c.netD, 3, c.ndf, c.n_layers_D, c.norm, antialias),
                               c.init_type, c.init_gain).to(device)
         with torch.no_grad():  # the widths of the encoder's layers, for F's heads
             probe = torch.zeros(1, 3, 4 * unwrap(self.G).multiple, 4 * unwrap(self.G).multiple, device=device)
-            widths = [f.shape[1] for f in self.G(probe, c.nce_layers)]
+            widths = [f.shape[1] for f in self.G(probe, self.nce_layers)]
         self.F = init_weights(PatchSampler(widths, c.netF_nc), c.init_type, c.init_gain).to(device)
         betas = (train.beta1, train.beta2)
         # G and F step together on one loss: one Adam over both is the anchor's two (same settings)
@@ -112,10 +113,10 @@ class CUT:
         """PatchNCE between an input and what G made of it (from the flipped input when ``flipped``:
         its features are flipped back), averaged over the layers."""
         c = self.config
-        query = self.G(made, c.nce_layers)
+        query = self.G(made, self.nce_layers)
         if flipped:  # compare positions of the unflipped images
             query = [torch.flip(q, [3]) for q in query]
-        keys, positions = self.F(self.G(source, c.nce_layers), c.num_patches)
+        keys, positions = self.F(self.G(source, self.nce_layers), c.num_patches)
         queries, _ = self.F(query, c.num_patches, positions)
         losses = [patch_nce(q, k, len(source), c.nce_T).mean() * self.lambda_NCE for q, k in zip(queries, keys)]
         return sum(losses) / len(losses)

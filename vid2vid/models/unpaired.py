@@ -1,6 +1,7 @@
 """The unpaired translation family on one config: ``model.name`` picks the model.
 
-Today: ``cyclegan`` (vid2vid/models/cyclegan.py), ``cut`` and ``fastcut`` (vid2vid/models/cut.py).
+Today: ``cyclegan`` (vid2vid/models/cyclegan.py), ``cut`` and ``fastcut`` (vid2vid/models/cut.py),
+``ssal`` (vid2vid/models/ssal.py).
 The keys below are the union of the family's options, as the anchors' option parsers have
 them; each model reads its own, and keys left at null take the model's defaults.
 """
@@ -16,10 +17,11 @@ from vid2vid.data.unpaired import UnpairedDataConfig
 from vid2vid.models.cut import CUT
 from vid2vid.models.cyclegan import CycleGAN
 from vid2vid.models.layers import InitKind, NormKind
+from vid2vid.models.ssal import SSAL
 from vid2vid.models.losses import GanMode
 from vid2vid.training import TrainConfig
 
-ModelName = Literal["cyclegan", "cut", "fastcut"]
+ModelName = Literal["cyclegan", "cut", "fastcut", "ssal"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class UnpairedModelConfig:
     """The ``model:`` section. The defaults are CycleGAN's (junyanz/pytorch-CycleGAN-and-pix2pix)."""
 
     name: ModelName = "cyclegan"
-    """the model: cyclegan, cut or fastcut"""
+    """the model: cyclegan, cut, fastcut or ssal"""
     ngf: int = 64
     ndf: int = 64
     netG: Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"] = "resnet_9blocks"
@@ -52,20 +54,52 @@ class UnpairedModelConfig:
     lambda_GAN: float = 1.0
     """cut, fastcut: weight of the adversarial loss"""
     lambda_NCE: float | None = None
-    """cut, fastcut: weight of PatchNCE; null: 1 (cut), 10 (fastcut)"""
+    """cut, fastcut, ssal: weight of PatchNCE; null: 1 (cut, ssal), 10 (fastcut)"""
     nce_idt: bool | None = None
     """cut, fastcut: PatchNCE on G(b) against b too; null: true (cut), false (fastcut)"""
     flip_equivariance: bool | None = None
     """cut, fastcut: translate flipped inputs half the time and compare flipped back; null: false (cut), true
     (fastcut)"""
-    nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
-    """cut, fastcut: the generator's layers (indices of its Sequential) PatchNCE reads"""
+    nce_layers: tuple[int, ...] | None = None
+    """cut, fastcut: the generator's layers (indices of its Sequential) PatchNCE reads, null: 0, 4, 8, 12, 16;
+    ssal: the content encoder's stages (0: the first conv, then the downsamplings, then the residual blocks),
+    null: the first conv, the downsamplings and the last block"""
     num_patches: int = 256
-    """cut, fastcut: positions sampled per layer and image"""
+    """cut, fastcut, ssal: positions sampled per layer and image"""
     netF_nc: int = 256
-    """cut, fastcut: width of the MLP head"""
+    """cut, fastcut, ssal: width of the MLP head"""
     nce_T: float = 0.07
-    """cut, fastcut: the temperature of PatchNCE"""
+    """cut, fastcut, ssal: the temperature of PatchNCE"""
+    n_downsample: int = 2
+    """ssal: downsamplings of the content encoder"""
+    n_res: int = 4
+    """ssal: residual blocks of the content encoder, and AdaIN blocks of the decoder"""
+    style_dim: int = 8
+    """ssal: length of a style code (MUNIT's 8)"""
+    latent_dim: int = 16
+    """ssal: noise of the mapping network (StarGAN v2's 16)"""
+    num_D: int = 2
+    """ssal: scales of the multiscale PatchGAN"""
+    lambda_SSA: float = 1.0
+    """ssal: weight of the self-structure attention loss"""
+    attention_window: int = 7
+    """ssal: side of the local window each query attends over"""
+    attention_T: float = 0.1
+    """ssal: temperature of the attention's softmax"""
+    attention_queries: int = 64
+    """ssal: query positions per layer and image (the first of PatchNCE's sampled ones)"""
+    lambda_content: float = 1.0
+    """ssal: the output's content code equals the source's (L1)"""
+    lambda_style: float = 1.0
+    """ssal: the output's style code equals the one it was made with (L1)"""
+    lambda_colour: float = 1.0
+    """ssal: RGB mean and covariance of the output against the reference's"""
+    lambda_histogram: float = 1.0
+    """ssal: Hellinger distance of the log-chroma histograms of output and reference"""
+    lambda_ds: float = 1.0
+    """ssal: diversity-sensitive weight at the start (two random styles, different outputs)"""
+    ds_iters: int = 10000
+    """ssal: iterations over which the diversity-sensitive weight decays linearly to 0"""
 
     def __post_init__(self):
         if self.name in ("cut", "fastcut") and not self.netG.startswith("resnet"):
@@ -83,7 +117,7 @@ class UnpairedConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def build_unpaired(config: UnpairedConfig, device: torch.device = torch.device("cpu")) -> CycleGAN | CUT:
+def build_unpaired(config: UnpairedConfig, device: torch.device = torch.device("cpu")) -> CycleGAN | CUT | SSAL:
     """The task that ``model.name`` names."""
-    model = CycleGAN if config.model.name == "cyclegan" else CUT
+    model = {"cyclegan": CycleGAN, "cut": CUT, "fastcut": CUT, "ssal": SSAL}[config.model.name]
     return model(config.model, config.train, device)
