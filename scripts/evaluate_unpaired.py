@@ -5,14 +5,13 @@ diversity and speed, one row per model, beside the untranslated input as a basel
     python scripts/evaluate_unpaired.py --checkpoint runs/cyclegan runs/cut --data datasets/summer2winter
 
 --data is CycleGAN's layout: testA/ holds the sources, testB/ the target domain's images, whose
-pooled colours are the reference of models without one; reference-guided models (ssal) translate each
-source with the first --n-references testB images, each output judged against its own reference. Measures (vid2vid/unpaired_evaluation.py):
-self-similarity distance to the source (lower keeps more structure), edge F1 against the source,
-with the demo's ground truth (testA_structure/) the F1 of the output's edges against the true shape
-boundaries,
-Hellinger distance of log-chroma histograms and RGB moment distance to the reference (lower is
-closer), Hasler-Suesstrunk colourfulness, mean pairwise L1 between the samples of one input, and
-seconds per image. FID and KID are not measured yet.
+pooled colours are the reference of models without one; reference-guided models (ssal) translate
+each source with the first --n-references testB images, each output judged against its own
+reference. Measures (vid2vid/unpaired_evaluation.py): self-similarity distance to the source (lower
+keeps more structure), edge F1 against the source, with the demo's ground truth (testA_structure/)
+the F1 of the output's edges against the true shape boundaries, Hellinger distance of log-chroma
+histograms and RGB moment distance to the reference (lower is closer), Hasler-Suesstrunk
+colourfulness, mean pairwise L1 between the samples of one input, and seconds per image. FID and KID are not measured yet.
 """
 
 from __future__ import annotations
