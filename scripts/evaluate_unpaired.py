@@ -11,7 +11,8 @@ reference. Measures (vid2vid/unpaired_evaluation.py): self-similarity distance t
 keeps more structure), edge F1 against the source, with the demo's ground truth (testA_structure/)
 the F1 of the output's edges against the true shape boundaries, Hellinger distance of log-chroma
 histograms and RGB moment distance to the reference (lower is closer), Hasler-Suesstrunk
-colourfulness, mean pairwise L1 between the samples of one input, and seconds per image. FID and KID are not measured yet.
+colourfulness, mean pairwise L1 between the samples of one input, and seconds per image. FID and
+KID are not measured yet.
 """
 
 from __future__ import annotations
