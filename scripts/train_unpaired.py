@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Train unpaired translation between two image domains: model.name picks the model (cyclegan,
-cut, fastcut).
+cut, fastcut, ssal).
 
-    python scripts/train_unpaired.py --config configs/cyclegan_demo.yaml      # the built-in demo domains
-    python scripts/train_unpaired.py --config configs/cut_demo.yaml           # (also fastcut_demo.yaml)
+    python scripts/train_unpaired.py                                          # SSAL-GAN on the demo domains
+    python scripts/train_unpaired.py --config configs/cyclegan_demo.yaml      # (also cut_, fastcut_demo.yaml)
     python scripts/train_unpaired.py --config configs/cyclegan_demo.yaml --output runs/horse2zebra \\
         data.root=datasets/horse2zebra data.load_size=286 data.crop_size=256
     torchrun --nproc_per_node=2 scripts/train_unpaired.py ...                    # data parallel
@@ -21,7 +21,7 @@ from vid2vid.data.unpaired import UnpairedDataset, build_unpaired_demo_dataset
 from vid2vid.models.unpaired import UnpairedConfig, build_unpaired
 from vid2vid.training.launch import dataset_root, train_main, training_parser
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "cyclegan_demo.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "ssal_demo.yaml"
 
 
 def build(config: UnpairedConfig, dist, output: Path):
