@@ -67,7 +67,38 @@ def patch_nce(query: Tensor, key: Tensor, batch: int, temperature: float) -> Ten
     return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=query.device), reduction="none")
 
 
-class CUT:
+class PatchNCETask:
+    """What CUT and SSAL-GAN share: a generator ``G``, a discriminator ``D`` and the PatchNCE head ``F``,
+    made together (F's widths read off G's encoder), G and F stepping on one loss."""
+
+    G: nn.Module
+    D: nn.Module
+
+    def _add_head(self, widths: list[int], config: Any, train: TrainConfig, device: torch.device) -> None:
+        self.F = init_weights(PatchSampler(widths, config.netF_nc), config.init_type, config.init_gain).to(device)
+        betas = (train.beta1, train.beta2)
+        # G and F step together on one loss: one Adam over both is the anchor's two (same settings)
+        self._optimizers = {
+            "G": torch.optim.Adam([*self.G.parameters(), *self.F.parameters()], lr=train.lr, betas=betas),
+            "D": torch.optim.Adam(self.D.parameters(), lr=train.lr, betas=betas),
+        }
+        self.gan_loss = GANLoss(config.gan_mode)
+
+    @property
+    def multiple(self) -> int:
+        return unwrap(self.G).multiple
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D, "F": self.F}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._optimizers
+
+    def distribute(self, dist: DistContext) -> None:
+        self.G, self.D, self.F = dist.wrap(self.G), dist.wrap(self.D), dist.wrap(self.F)
+
+
+class CUT(PatchNCETask):
     """CUT or FastCUT (``config.name``): G (A -> B), D (B's PatchGAN) and the PatchNCE head F,
     a :class:`vid2vid.training.TrainingTask`."""
 
@@ -87,27 +118,7 @@ class CUT:
         with torch.no_grad():  # the widths of the encoder's layers, for F's heads
             probe = torch.zeros(1, 3, 4 * unwrap(self.G).multiple, 4 * unwrap(self.G).multiple, device=device)
             widths = [f.shape[1] for f in self.G(probe, self.nce_layers)]
-        self.F = init_weights(PatchSampler(widths, c.netF_nc), c.init_type, c.init_gain).to(device)
-        betas = (train.beta1, train.beta2)
-        # G and F step together on one loss: one Adam over both is the anchor's two (same settings)
-        self._optimizers = {
-            "G": torch.optim.Adam([*self.G.parameters(), *self.F.parameters()], lr=train.lr, betas=betas),
-            "D": torch.optim.Adam(self.D.parameters(), lr=train.lr, betas=betas),
-        }
-        self.gan_loss = GANLoss(c.gan_mode)
-
-    @property
-    def multiple(self) -> int:
-        return unwrap(self.G).multiple
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"G": self.G, "D": self.D, "F": self.F}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self._optimizers
-
-    def distribute(self, dist: DistContext) -> None:
-        self.G, self.D, self.F = dist.wrap(self.G), dist.wrap(self.D), dist.wrap(self.F)
+        self._add_head(widths, c, train, device)
 
     def _nce(self, source: Tensor, made: Tensor, flipped: bool) -> Tensor:
         """PatchNCE between an input and what G made of it (from the flipped input when ``flipped``:

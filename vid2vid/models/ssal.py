@@ -36,12 +36,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogram
-from vid2vid.models.cut import PatchSampler, patch_nce
+from vid2vid.models.cut import PatchNCETask, patch_nce
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import ResnetBlock, run_padded
 from vid2vid.models.layers import init_weights
-from vid2vid.models.losses import GANLoss
-from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+from vid2vid.training import StepContext, TrainConfig, unwrap
 
 
 class ContentEncoder(nn.Module):
@@ -186,7 +185,7 @@ def structure_attention(features: Tensor, positions: Tensor, window: int, temper
     return torch.softmax(torch.einsum("bcq,bckq->bqk", queries, windows) / temperature, dim=2)
 
 
-class SSAL:
+class SSAL(PatchNCETask):
     """SSAL-GAN: the generator (content and style encoders, mapping network, decoder), the PatchNCE
     head and a multiscale PatchGAN; a :class:`vid2vid.training.TrainingTask`."""
 
@@ -203,26 +202,7 @@ class SSAL:
         with torch.no_grad():
             probe = torch.zeros(1, 3, 4 * self.G.multiple, 4 * self.G.multiple, device=device)
             widths = [f.shape[1] for f in self.G.content(probe, self.nce_layers)]
-        self.F = init_weights(PatchSampler(widths, c.netF_nc), c.init_type, c.init_gain).to(device)
-        betas = (train.beta1, train.beta2)
-        self._optimizers = {
-            "G": torch.optim.Adam([*self.G.parameters(), *self.F.parameters()], lr=train.lr, betas=betas),
-            "D": torch.optim.Adam(self.D.parameters(), lr=train.lr, betas=betas),
-        }
-        self.gan_loss = GANLoss(c.gan_mode)
-
-    @property
-    def multiple(self) -> int:
-        return unwrap(self.G).multiple
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"G": self.G, "D": self.D, "F": self.F}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self._optimizers
-
-    def distribute(self, dist: DistContext) -> None:
-        self.G, self.D, self.F = dist.wrap(self.G), dist.wrap(self.D), dist.wrap(self.F)
+        self._add_head(widths, c, train, device)
 
     # ------------------------------------------------------------------ losses
 
