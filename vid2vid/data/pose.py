@@ -10,6 +10,7 @@ that lands on drawn pixels averages its colour with them; the people's maps add 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
@@ -121,11 +122,12 @@ def _stamp(canvas: np.ndarray, xs: np.ndarray, ys: np.ndarray, offsets, color) -
         canvas[yy, xx] = ((pixels + np.asarray(color, float)) / 2).astype(np.uint8) if pixels.any() else color
 
 
-def _pen(width: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+@functools.cache  # two widths, drawn with for every segment of every frame
+def _pen(width: int) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
     """A pen's offsets along a stroke (a square, half-open) and at its two ends (a disc twice as wide)."""
-    square = [(i, j) for i in range(-width, width) for j in range(-width, width)]
-    disc = [(i, j) for i in range(-2 * width, 2 * width) for j in range(-2 * width, 2 * width)
-            if i * i + j * j < 4 * width * width]
+    square = tuple((i, j) for i in range(-width, width) for j in range(-width, width))
+    disc = tuple((i, j) for i in range(-2 * width, 2 * width) for j in range(-2 * width, 2 * width)
+                 if i * i + j * j < 4 * width * width)
     return square, disc
 
 
@@ -142,8 +144,8 @@ def _draw(canvas: np.ndarray, points: np.ndarray, pairs, color, width: int) -> N
 
 
 def _confident(points: np.ndarray, groups, threshold: float) -> np.ndarray:
-    """(N, 2) positions, zero where a keypoint is not confident; with groups, only whole groups
-    of confident keypoints are kept."""
+    """(N, 2) positions, zero where a keypoint is not confident: only whole groups of confident
+    keypoints are kept."""
     kept = np.zeros((len(points), 2))
     for group in groups:
         group = list(group)

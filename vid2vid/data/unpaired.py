@@ -36,14 +36,11 @@ class UnpairedDataConfig(PreprocessConfig):
     """use at most this many images of each domain (sorted by name)"""
 
 
-def read_colour(path: Path, converted: list[str]) -> Image.Image:
-    """An image as RGB. Grey-scale, palette and RGBA images are converted (RGBA's alpha dropped), as
-    CycleGAN's loader does; their names and modes are added to ``converted``, for a warning."""
+def read_colour(path: Path) -> tuple[Image.Image, str]:
+    """(the image as RGB, its mode as stored). Grey-scale, palette and RGBA images are converted
+    (RGBA's alpha dropped), as CycleGAN's loader does."""
     image = read_image(path, mode=None)
-    if image.mode != "RGB":
-        converted.append(f"{path.name} ({image.mode})")
-        image = image.convert("RGB")
-    return image
+    return image.convert("RGB"), image.mode
 
 
 class UnpairedDataset(Dataset):
@@ -64,7 +61,7 @@ class UnpairedDataset(Dataset):
                                    f"folder of images each)")
             self.files[domain] = files
         for files in self.files.values():
-            first = read_colour(files[0], [])  # the size check; every file is read as it is used
+            first, _ = read_colour(files[0])  # the size check; every file is read as it is used
             config.preprocessing.check(first.size, multiple, files[0])
         self._warned = False  # of images converted to RGB: once
 
@@ -75,12 +72,11 @@ class UnpairedDataset(Dataset):
         return max(len(self.files["A"]), len(self.files["B"]))
 
     def _load(self, path: Path, rng: np.random.Generator) -> torch.Tensor:
-        converted: list[str] = []
-        image = read_colour(path, converted)
-        if converted and not self._warned:
+        image, mode = read_colour(path)
+        if mode != "RGB" and not self._warned:
             self._warned = True
-            warnings.warn(f"converted to RGB: {converted[0]} in {path.parent}, and any other image that is not RGB",
-                          stacklevel=2)
+            warnings.warn(f"converted to RGB: {path.name} ({mode}) in {path.parent}, and any other image that is "
+                          f"not RGB", stacklevel=2)
         geometry = self.config.preprocessing.draw(image.size, rng, self.train)
         return to_tensor(geometry.apply(image))
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from vid2vid.models.discriminators import build_discriminator
 from vid2vid.models.generators import build_generator, run_padded
-from vid2vid.models.layers import init_weights
+from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.models.losses import GANLoss
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
@@ -169,10 +169,9 @@ class CUT(PatchNCETask):
 
     @torch.no_grad()
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        g = unwrap(self.G).eval()
-        shown = {"real_A": batch["A"], "fake_B": g(batch["A"]), "real_B": batch["B"], "idt_B": g(batch["B"])}
-        g.train()
-        return shown
+        g = unwrap(self.G)
+        with training_mode(g):
+            return {"real_A": batch["A"], "fake_B": g(batch["A"]), "real_B": batch["B"], "idt_B": g(batch["B"])}
 
     directions = ("AtoB",)
 
@@ -180,8 +179,5 @@ class CUT(PatchNCETask):
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         """G(a) for images (B, 3, H, W) in -1..1 of any size (CUT learns A -> B only)."""
         generator = unwrap(self.G)
-        was_training = generator.training
-        try:
-            return run_padded(generator.eval(), images, self.multiple)
-        finally:
-            generator.train(was_training)
+        with training_mode(generator):
+            return run_padded(generator, images, self.multiple)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from vid2vid.models.discriminators import build_discriminator
 from vid2vid.models.generators import build_generator, run_padded
-from vid2vid.models.layers import init_weights
+from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.models.losses import GANLoss
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
@@ -144,12 +144,11 @@ class CycleGAN:
 
     @torch.no_grad()
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        g, f = unwrap(self.G).eval(), unwrap(self.F).eval()
-        fake_b, fake_a = g(batch["A"]), f(batch["B"])
-        shown = {"real_A": batch["A"], "fake_B": fake_b, "rec_A": f(fake_b),
-                 "real_B": batch["B"], "fake_A": fake_a, "rec_B": g(fake_a)}
-        g.train(), f.train()
-        return shown
+        g, f = unwrap(self.G), unwrap(self.F)
+        with training_mode(g, f):
+            fake_b, fake_a = g(batch["A"]), f(batch["B"])
+            return {"real_A": batch["A"], "fake_B": fake_b, "rec_A": f(fake_b),
+                    "real_B": batch["B"], "fake_A": fake_a, "rec_B": g(fake_a)}
 
     directions = ("AtoB", "BtoA")
 
@@ -157,8 +156,5 @@ class CycleGAN:
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         """G(a) (or F(b) for BtoA) for images (B, 3, H, W) in -1..1 of any size."""
         generator = unwrap(self.G if direction == "AtoB" else self.F)
-        was_training = generator.training
-        try:
-            return run_padded(generator.eval(), images, self.multiple)
-        finally:
-            generator.train(was_training)
+        with training_mode(generator):
+            return run_padded(generator, images, self.multiple)

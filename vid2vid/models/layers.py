@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -101,3 +102,17 @@ class BlurUpsample(nn.Module):
         up = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel, stride=2, padding=2,
                                 groups=x.shape[1])
         return up[:, :, 1:-1, 1:-1]
+
+
+@contextlib.contextmanager
+def training_mode(*modules: nn.Module, mode: bool = False) -> Iterator[None]:
+    """The modules in training (``mode`` True) or evaluation mode for a ``with`` block, each put
+    back in the mode it was in afterwards (inference inside a training run leaves it as it was)."""
+    before = [module.training for module in modules]
+    for module in modules:
+        module.train(mode)
+    try:
+        yield
+    finally:
+        for module, was in zip(modules, before):
+            module.train(was)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from vid2vid.data.aligned import AlignedDataConfig
 from vid2vid.models.discriminators import build_discriminator
 from vid2vid.models.generators import build_generator, run_padded
-from vid2vid.models.layers import InitKind, NormKind, init_weights
+from vid2vid.models.layers import InitKind, NormKind, init_weights, training_mode
 from vid2vid.models.losses import GANLoss, GanMode, gradient_penalty
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
@@ -131,9 +131,5 @@ class Pix2Pix:
         generator's multiple and cropped back. pix2pix keeps batch norm and dropout in
         training mode at test time (the paper's noise); ``eval_mode=True`` turns them off."""
         generator = unwrap(self.generator)
-        was_training = generator.training
-        generator.train(not eval_mode)
-        try:
+        with training_mode(generator, mode=not eval_mode):
             return run_padded(generator, images, self.multiple)
-        finally:
-            generator.train(was_training)

@@ -23,7 +23,7 @@ from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
 from vid2vid.data.labels import LabelDataConfig, LabelDataset
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, downsample2
-from vid2vid.models.layers import NormKind, init_weights
+from vid2vid.models.layers import NormKind, init_weights, training_mode
 from vid2vid.models.losses import GANLoss, GanMode, feature_matching_loss, multiscale_gan_loss
 from vid2vid.models.vgg import vgg_loss_or_none
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
@@ -231,9 +231,7 @@ class Pix2PixHD:
         ``features`` (B, feat_num, H, W) is its input (e.g. sampled cluster centres); None encodes
         the batch's own image."""
         generator, encoder = unwrap(self.generator), self.encoder and unwrap(self.encoder)
-        was_training = generator.training
-        generator.eval()
-        try:
+        with training_mode(generator):
             x = self.encode_labels(batch)
             if encoder is not None:
                 if features is None:
@@ -241,8 +239,6 @@ class Pix2PixHD:
                     features = encoder(batch["image"], batch["instance"])
                 x = torch.cat((x, features), 1)
             return generator(x)
-        finally:
-            generator.train(was_training)
 
 
 def label_dataset(config: Pix2PixHDConfig, root, phase: str, **options) -> LabelDataset:

@@ -39,7 +39,7 @@ from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogra
 from vid2vid.models.cut import PatchNCETask, patch_nce
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import ResnetBlock, run_padded
-from vid2vid.models.layers import init_weights
+from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.training import StepContext, TrainConfig, unwrap
 
 
@@ -282,30 +282,33 @@ class SSAL(PatchNCETask):
     @torch.no_grad()
     def styles_of(self, references: Tensor) -> Tensor:
         """The style codes (N, style_dim) of reference images (N, 3, H, W) of domain B."""
-        return unwrap(self.G).eval().style(references)
+        g = unwrap(self.G)
+        with training_mode(g):
+            return g.style(references)
 
     @torch.no_grad()
     def random_styles(self, count: int, generator: torch.Generator) -> Tensor:
         """``count`` random style codes, from seeded noise through the mapping network."""
-        g = unwrap(self.G).eval()
+        g = unwrap(self.G)
         z = torch.randn(count, g.mapping.latent_dim, generator=generator).to(next(g.parameters()).device)
-        return g.mapping(z)
+        with training_mode(g):
+            return g.mapping(z)
 
     @torch.no_grad()
     def translate(self, images: Tensor, direction: str = "AtoB", style: Tensor | None = None) -> Tensor:
         """G(a, style) for images (B, 3, H, W) of any size; style (1 or B, style_dim), default the
         mapping network's output for zero noise (its mean style)."""
-        g = unwrap(self.G).eval()
-        if style is None:
-            style = g.mapping(torch.zeros(1, g.mapping.latent_dim, device=images.device))
-        style = style.expand(len(images), -1)
-        return run_padded(lambda x: g(x, style), images, self.multiple)
+        g = unwrap(self.G)
+        with training_mode(g):
+            if style is None:
+                style = g.mapping(torch.zeros(1, g.mapping.latent_dim, device=images.device))
+            style = style.expand(len(images), -1)
+            return run_padded(lambda x: g(x, style), images, self.multiple)
 
     @torch.no_grad()
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        g = unwrap(self.G).eval()
-        shown = {"source": batch["A"], "reference": batch["B"], "output": g(batch["A"], g.style(batch["B"])),
-                 "random_style": g(batch["A"], g.mapping(torch.randn(len(batch["A"]), g.mapping.latent_dim,
-                                                                     device=batch["A"].device)))}
-        g.train()
-        return shown
+        g = unwrap(self.G)
+        noise = torch.randn(len(batch["A"]), g.mapping.latent_dim, device=batch["A"].device)
+        with training_mode(g):
+            return {"source": batch["A"], "reference": batch["B"], "output": g(batch["A"], g.style(batch["B"])),
+                    "random_style": g(batch["A"], g.mapping(noise))}

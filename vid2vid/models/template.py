@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from vid2vid.data.aligned import AlignedDataConfig
 from vid2vid.models.generators import build_generator
-from vid2vid.models.layers import NormKind, init_weights
+from vid2vid.models.layers import NormKind, init_weights, training_mode
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
 
@@ -88,7 +88,5 @@ class Template:
     def visuals(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Shown in OUTPUT/web/index.html each epoch: (B, C, H, W) in -1..1."""
         generator = unwrap(self.generator)
-        generator.eval()
-        made = generator(batch["A"])
-        generator.train()
-        return {"input": batch["A"], "output": made, "target": batch["B"]}
+        with training_mode(generator):
+            return {"input": batch["A"], "output": generator(batch["A"]), "target": batch["B"]}

@@ -37,7 +37,7 @@ from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
 from vid2vid.data.sequences import ClipSchedule, SequenceDataConfig, SequenceDataset
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import FeatureEncoder, downsample2
-from vid2vid.models.layers import init_weights
+from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.models.losses import GANLoss, feature_matching_loss, multiscale_gan_loss
 from vid2vid.models.pix2pixhd import LabelModelConfig, Pix2PixHD, Pix2PixHDConfig, colorize_labels
 from vid2vid.models.sequential import FrameOutput, SequentialGenerator, foreground_mask, pyramid
@@ -599,9 +599,7 @@ class Vid2Vid:
     def synthesize(self, batch: dict[str, Tensor]) -> Tensor:
         """The frames (B, T, 3, H, W) G makes, with all its levels, for a clip from its first frame on."""
         clip_generator = unwrap(self.generator)
-        was_training = clip_generator.training
-        clip_generator.eval()
-        try:
+        with training_mode(clip_generator):
             length, fg = batch["label"].shape[1], self.foreground_masks(batch)
             first = None
             if self.first_frame_generator is not None:
@@ -612,8 +610,6 @@ class Vid2Vid:
             windows = self._frame_windows(batch, self.encode_labels(batch), begin, length, 0)
             frames = clip_generator(windows, first, None if fg is None else fg[:, begin:])["frame"]
             return frames if first is None else torch.cat((first, frames), 1)
-        finally:
-            clip_generator.train(was_training)
 
 
 def sequence_dataset(config: Vid2VidConfig, root, phase: str, **options) -> SequenceDataset:
