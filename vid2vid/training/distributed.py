@@ -93,9 +93,15 @@ def init_distributed(device: str = "auto") -> DistContext:
 
 
 def shutdown_distributed() -> None:
-    """Leaves the process group. Call it once the DDP-wrapped modules are no longer referenced:
-    a DDP module left alive (say, in a reference cycle) keeps the group's threads running into
-    interpreter exit, where they abort the process ("terminate called without an active exception")."""
+    """Leaves the process group. Call it once the DDP-wrapped modules are no longer referenced.
+
+    Why the care: gloo's worker threads free a finished collective's tensors themselves, and when
+    Python has already dropped those tensors that takes the GIL. A thread still waiting for the GIL
+    when the interpreter shuts down aborts the process ("terminate called without an active
+    exception"). Since torch keeps the group (and its threads) alive after destroy_process_group
+    once a DDP module has been built, the threads must be done before we return: the barrier waits
+    without the GIL, so a thread blocked on it finishes freeing while the ranks meet."""
     if dist.is_initialized():
+        dist.barrier()
         gc.collect()  # DDP modules in reference cycles: freed now, while the group can still be torn down
         dist.destroy_process_group()
