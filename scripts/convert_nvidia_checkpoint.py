@@ -11,6 +11,12 @@
     python scripts/render_vid2vid.py --checkpoint runs/label2city_2048 --input datasets/Cityscapes/test_A/stuttgart_00 \\
         --instances datasets/Cityscapes/test_inst/stuttgart_00 --output results/stuttgart_00
 
+    python scripts/convert_nvidia_checkpoint.py checkpoints/edge2face_512 --output runs/edge2face_512 \\
+        --first-frame-generator checkpoints/edge2face_single/latest_net_G.pth \\
+        -- --name edge2face_512 --dataroot datasets/face/ --dataset_mode face --input_nc 15 --loadSize 512 --use_single_G
+    python scripts/render_vid2vid.py --checkpoint runs/edge2face_512 --input datasets/face/test_keypoints/0001 \\
+        --ground-truth datasets/face/test_img/0001 --output results/face_0001
+
 After ``--`` come the original test script's own flags, as in its scripts/*.sh; the
 structure they leave out is read from the weights, and a flag that disagrees with the
 weights stops the conversion with the tensor and both shapes named. The run renders
@@ -35,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="NVIDIA's checkpoint folder (latest_net_G.pth, or latest_net_G0.pth ...)")
     parser.add_argument("--output", required=True, help="the run folder to write")
     parser.add_argument("--first-frame-generator", help="vid2vid: the single-image generator (--use_single_G)")
-    parser.add_argument("--encoder", help="pix2pixHD: the feature encoder (default CHECKPOINT/latest_net_E.pth)")
+    parser.add_argument("--encoder", help="pix2pixHD: the feature encoder (default CHECKPOINT/latest_net_E.pth); "
+                        "edge2face: the first frames' encoder (default: beside --first-frame-generator)")
     args = parser.parse_args(ours)
     summary = convert_checkpoint(args.checkpoint, args.output, original, args.first_frame_generator,
                                  args.encoder)

@@ -256,22 +256,34 @@ def _linear(x, a, b):
     return a * x + b
 
 
+def _func(x, a, b, c):
+    return a * x ** 2 + b * x + c
+
+
 def _interp_points(x, y):
-    """keypoint2img.interpPoints for two points (the only case the pose drawing meets): a fitted
-    line sampled along the longer axis; numpy's old float-count linspace truncated the count."""
+    """keypoint2img.interpPoints: a fitted line (a parabola through 3 points, None if bent more than
+    x**2) sampled along the longer axis; numpy's old float-count linspace truncated the count."""
+    import warnings
+
     import numpy as np
     from scipy.optimize import curve_fit
     if abs(x[:-1] - x[1:]).max() < abs(y[:-1] - y[1:]).max():
         curve_y, curve_x = _interp_points(y, x)
+        if curve_y is None:
+            return None, None
         return curve_x, curve_y
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        popt, _ = curve_fit(_linear, x, y)
+        if len(x) < 3:
+            popt, _ = curve_fit(_linear, x, y)
+        else:
+            popt, _ = curve_fit(_func, x, y)
+            if abs(popt[0]) > 1:
+                return None, None
     if x[0] > x[-1]:
         x, y = list(reversed(x)), list(reversed(y))
     curve_x = np.linspace(x[0], x[-1], int(x[-1] - x[0]))
-    curve_y = _linear(curve_x, *popt)
+    curve_y = _linear(curve_x, *popt) if len(x) < 3 else _func(curve_x, *popt)
     return curve_x.astype(int), curve_y.astype(int)
 
 
@@ -390,3 +402,153 @@ def pose_dataset_frame(json_path, densepose_path, frame_size, load_size):
     a = torch.cat([di, oi])
     x_cen, bs = a.shape[2] // 2, int(a.shape[2] * 0.25) // 32 * 32
     return a[:, :, x_cen - bs:x_cen + bs]
+
+
+# ----------------------------------------------------------------------------- vid2vid's edge2face
+
+def _draw_grey_edge(im, x, y):
+    """keypoint2img.drawEdge on a 2-D map (bw 1, no end points): setColor writes color[0]."""
+    import numpy as np
+    if x is not None and x.size:
+        h, w = im.shape
+        for i in range(-1, 1):
+            for j in range(-1, 1):
+                im[np.maximum(0, np.minimum(h - 1, y + i)), np.maximum(0, np.minimum(w - 1, x + j))] = 255
+
+
+FACE_PART_LIST = [[list(range(0, 17)) + list(range(68, 83)) + [0]], [range(17, 22)], [range(22, 27)],
+                  [[28, 31], range(31, 36), [35, 28]], [[36, 37, 38, 39], [39, 40, 41, 36]],
+                  [[42, 43, 44, 45], [45, 46, 47, 42]], [range(48, 55), [54, 55, 56, 57, 58, 59, 48]],
+                  [range(60, 65), [64, 65, 66, 67, 60]]]
+FACE_LABEL_LIST = [1, 2, 2, 3, 4, 4, 5, 6]
+
+
+def face_dataset_sequence(keypoint_files, image_files, load_size):
+    """FaceDataset at test time over one sequence (--resize_or_crop scaleWidth): the crop from the first
+    frame's keypoints; per frame A (15, H, W) in 0..1 (edges + Canny outside the face, 14 distance maps),
+    the part labels (1, H, W) and B normalised."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+    from skimage import feature
+
+    size = Image.open(image_files[0]).size
+    keypoints = np.loadtxt(keypoint_files[0], delimiter=",")
+    min_y, max_y = keypoints[:, 1].min(), keypoints[:, 1].max()
+    min_x, max_x = keypoints[:, 0].min(), keypoints[:, 0].max()
+    xc, yc = (min_x + max_x) // 2, (min_y * 3 + max_y) // 4
+    h = w = (max_x - min_x) * 2.5
+    xc = min(max(0, xc - w // 2) + w, size[0]) - w // 2
+    yc = min(max(0, yc - h // 2) + h, size[1]) - h // 2
+    box = int(xc - w // 2), int(yc - h // 2), int(xc + w // 2), int(yc + h // 2)
+
+    def crop(img):
+        if isinstance(img, np.ndarray):
+            return img[box[1]:box[3], box[0]:box[2]]
+        return img.crop(box)
+
+    cw, ch = box[2] - box[0], box[3] - box[1]
+    new_w, new_h = load_size, load_size * ch // cw
+    new_w, new_h = int(round(new_w / 4)) * 4, int(round(new_h / 4)) * 4
+
+    def transform(img, method, normalize=False):
+        x = torch.from_numpy(np.asarray(img.resize((new_w, new_h), method), dtype=np.float32).copy() / 255.0)
+        x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+        return (x - 0.5) / 0.5 if normalize else x
+
+    inputs, parts, images = [], [], []
+    for keypoint_file, image_file in zip(keypoint_files, image_files):
+        img = Image.open(image_file)
+        keypoints = np.loadtxt(keypoint_file, delimiter=",")
+        pts = keypoints[:17, :].astype(np.int32)
+        baseline_y = (pts[0, 1] + pts[-1, 1]) / 2
+        upper_pts = pts[1:-1, :].copy()
+        upper_pts[:, 1] = baseline_y + (baseline_y - upper_pts[:, 1]) * 2 // 3
+        keypoints = np.vstack((keypoints, upper_pts[::-1, :]))
+        part_labels = np.zeros((size[1], size[0]), np.uint8)
+        for p, edge_list in enumerate(FACE_PART_LIST):
+            indices = [item for sublist in edge_list for item in sublist]
+            cv2.fillPoly(part_labels, pts=[keypoints[indices, :].astype(np.int32)], color=FACE_LABEL_LIST[p])
+        im_edges = np.zeros((size[1], size[0]), np.uint8)
+        dist_tensor = []
+        for edge_list in FACE_PART_LIST:
+            for edge in edge_list:
+                im_edge = np.zeros((size[1], size[0]), np.uint8)
+                for i in range(0, max(1, len(edge) - 1), 2):
+                    sub_edge = edge[i:i + 3]
+                    curve_x, curve_y = _interp_points(keypoints[sub_edge, 0], keypoints[sub_edge, 1])
+                    _draw_grey_edge(im_edges, curve_x, curve_y)
+                    _draw_grey_edge(im_edge, curve_x, curve_y)
+                im_dist = cv2.distanceTransform(255 - im_edge, cv2.DIST_L1, 3)
+                im_dist = np.clip((im_dist / 3), 0, 255).astype(np.uint8)
+                dist_tensor.append(transform(crop(Image.fromarray(im_dist)), Image.BILINEAR))
+        edges = feature.canny(np.array(img.convert("L")))
+        edges = edges * (part_labels == 0)
+        im_edges += (edges * 255).astype(np.uint8)
+        edge_tensor = transform(Image.fromarray(crop(im_edges)), Image.BILINEAR)
+        inputs.append(torch.cat([edge_tensor, *dist_tensor]))
+        parts.append(transform(Image.fromarray(crop(part_labels.astype(np.uint8))), Image.NEAREST) * 255.0)
+        images.append(transform(crop(img.convert("RGB")), Image.BICUBIC, normalize=True))
+    return torch.stack(inputs), torch.stack(parts), torch.stack(images)
+
+
+class GlobalWithZ(nn.Module):
+    """Global_with_z, edge2face's single-image generator."""
+
+    def __init__(self, cin, cout, nz, ngf, n_down, n_blocks):
+        super().__init__()
+        self.n_down = n_down
+        self.model_downsample = nn.Sequential(*stem(cin + nz, ngf, "instance"), *downs(ngf, n_down, "instance"))
+        width = ngf * 2 ** n_down
+        self.model_resnet = nn.Sequential(*[Block(width + nz, "instance") for _ in range(n_blocks)])
+        up = [nn.ConvTranspose2d(width + 2 * nz, width // 2, 3, 2, 1, 1), norm("instance", width // 2), nn.ReLU(True)]
+        self.model_upsample = nn.Sequential(*up, *ups(ngf, n_down, "instance")[3:])
+        self.model_upsample_conv = nn.Sequential(*final(ngf + nz, cout, nn.Tanh()))
+
+    def forward(self, x, z):
+        z_down = z
+        for _ in range(self.n_down):
+            z_down = pool(z_down)
+        down = self.model_downsample(torch.cat([x, z], 1))
+        res = self.model_resnet(torch.cat([down, z_down], 1))
+        up = self.model_upsample(torch.cat([res, z_down], 1))
+        return self.model_upsample_conv(torch.cat([up, z], 1))
+
+
+def encode_instances(encoder, image, inst):
+    """Encoder.forward: the outputs averaged over each instance id, channel by channel (torch.mean)."""
+    import numpy as np
+    outputs = encoder.model(image)
+    outputs_mean = outputs.clone()
+    for i in np.unique(inst[0].cpu().numpy().astype(int)):
+        indices = (inst[0:1] == int(i)).nonzero()
+        for j in range(outputs.shape[1]):
+            output_ins = outputs[indices[:, 0], indices[:, 1] + j, indices[:, 2], indices[:, 3]]
+            outputs_mean[indices[:, 0], indices[:, 1] + j, indices[:, 2], indices[:, 3]] = torch.mean(output_ins)
+    return outputs_mean
+
+
+def face_features(encoder, features, feat_num, image, inst):
+    """Vid2VidModelG.get_face_features: the training image nearest to this one's encoded part features
+    (squared distance over the parts it shows), its features painted on each part."""
+    import numpy as np
+    feat_map = encode_instances(encoder, image, inst).numpy()
+    inst_np = inst.numpy().astype(int)
+    num_images = features[6].shape[0]
+    feat_ori = torch.zeros(7, feat_num, 1)  # the original leaves the parts not shown uninitialised
+    feat_ref = torch.zeros(7, feat_num, num_images)
+    for label in np.unique(inst_np):
+        idx = (inst == int(label)).nonzero()
+        for k in range(feat_num):
+            feat_ori[label, k] = float(feat_map[idx[0, 0], idx[0, 1] + k, idx[0, 2], idx[0, 3]])
+            for m in range(num_images):
+                feat_ref[label, k, m] = float(features[label][m, k])
+    dists = torch.sum(torch.sum((feat_ori.expand_as(feat_ref) - feat_ref) ** 2, dim=0), dim=0)
+    cluster_idx = int(torch.min(dists, dim=0)[1])
+    out = torch.zeros(inst.shape[0], feat_num, inst.shape[2], inst.shape[3])
+    for label in np.unique(inst_np):
+        feat = features[label][:, :-1]
+        idx = (inst == int(label)).nonzero()
+        for k in range(feat_num):
+            out[idx[:, 0], idx[:, 1] + k, idx[:, 2], idx[:, 3]] = float(feat[min(cluster_idx, feat.shape[0] - 1), k])
+    return out

@@ -399,8 +399,102 @@ def test_pose_flags_that_cannot_be_expressed_are_named(tmp_path):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--densepose_only"])
     with pytest.raises(ValueError, match="pose models are supported with --resize_or_crop scaleHeight"):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", pose)  # the default scaleWidth
-    with pytest.raises(ValueError, match="edge2face: --dataset_mode face"):
-        convert_checkpoint(tmp_path / "ck", tmp_path / "run", ["--dataset_mode", "face", "--input_nc", "15"])
+    with pytest.raises(ValueError, match="--no_dist_map: only face models with the edges and distance maps"):
+        convert_checkpoint(tmp_path / "ck", tmp_path / "run", ["--dataset_mode", "face", "--input_nc", "1",
+                                                               "--no_dist_map"])
+    with pytest.raises(ValueError, match="--input_nc 4: converting vid2vid models with inputs other than"):
+        convert_checkpoint(tmp_path / "ck", tmp_path / "run", ["--dataset_mode", "temporal", "--input_nc", "4"])
     convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--resize_or_crop", "scaleHeight",
                                                            "--basic_point_only"])
     assert "openpose_basic: true" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def edge2face_checkpoint(root: Path, feat_num: int = 4, images: int = 6):
+    """Seeded edge2face_512/latest_net_G0.pth (15 face maps, 3 frames, ngf 8, 2 blocks, batch norm) and
+    edge2face_single/ (Global_with_z G, its encoder E, features.npy of `images` training faces)."""
+    g0 = nv.seeded(nv.vid2vid_generators(15 * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1,
+                                         fg=False, kind="batch")[0], 50)
+    single = nv.seeded(nv.GlobalWithZ(15, 3, feat_num, ngf=4, n_down=2, n_blocks=1), 51)
+    encoder = nv.seeded(nv.Encoder(3, feat_num, 4, 2), 52)
+    rng = np.random.default_rng(53)
+    features = {label: rng.normal(0, 0.5, (images, feat_num + 1)).astype(np.float32) for label in range(7)}
+    (root / "edge2face_512").mkdir(parents=True)
+    (root / "edge2face_single").mkdir()
+    torch.save(g0.state_dict(), root / "edge2face_512" / "latest_net_G0.pth")
+    torch.save(single.state_dict(), root / "edge2face_single" / "latest_net_G.pth")
+    torch.save(encoder.state_dict(), root / "edge2face_single" / "latest_net_E.pth")
+    np.save(root / "edge2face_single" / "features.npy", features)
+    return g0, single, encoder, features
+
+
+EDGE2FACE_FLAGS = ["--name", "edge2face_512", "--dataroot", "datasets/face/", "--dataset_mode", "face", "--input_nc",
+                   "15", "--loadSize", "64", "--use_single_G", "--ngf", "8", "--n_blocks", "2"]
+
+
+def test_vid2vid_edge2face_renders_as_the_original(tmp_path):
+    # edge2face 512's layout in miniature: landmarks drawn as 15 maps of the square around the face (Canny
+    # edges of the real frame's background), first frames by Global_with_z with the features of the
+    # nearest training face; NVIDIA's face dataset layout read as it is
+    import face_landmarks
+
+    from vid2vid.data.sequences import SequenceDataset
+    from vid2vid.models.vid2vid import Vid2VidConfig
+
+    g0, single, encoder, features = edge2face_checkpoint(tmp_path)
+    data, frames = tmp_path / "datasets" / "face", 5
+    face_landmarks.face_sequence(data, "test", "0001", frames, (256, 192))
+    convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS,
+                       tmp_path / "edge2face_single" / "latest_net_G.pth")
+    assert "input: face" in (tmp_path / "run" / "config.yaml").read_text()
+    result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
+                             "--input", str(data / "test_keypoints" / "0001"), "--ground-truth",
+                             str(data / "test_img" / "0001"), "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+
+    keypoints = sorted((data / "test_keypoints" / "0001").glob("*.txt"))
+    inputs, parts, images = nv.face_dataset_sequence(keypoints, sorted((data / "test_img" / "0001").glob("*.png")), 64)
+    assert inputs.shape == (frames, 15, 64, 64) and set(parts.unique().tolist()) == set(range(7))
+    assert (inputs[:, 0] > 0).float().mean() > 0.05  # face lines and background edges
+    # the dataset reads the same maps (as training sees them)
+    from vid2vid.config import load_config
+    config = load_config(Vid2VidConfig, tmp_path / "run" / "config.yaml", [])
+    clip = SequenceDataset(data, "test", config.data, label_nc=0, use_instance=False, schedule=None, train=False)[0]
+    assert torch.equal(clip["label"], inputs) and torch.equal(clip["instance"].float(), parts)
+    assert (clip["image"] - images).abs().max() < 1e-6
+
+    with torch.no_grad():
+        first = torch.cat([single(inputs[i:i + 1], nv.face_features(encoder, features, 4, images[i:i + 1],
+                                                                    parts[i:i + 1])) for i in range(2)])
+    made = torch.cat([first, nv.vid2vid_test([g0], inputs, first, [], 3, no_first_img=False)])
+    for t, frame in enumerate(made):
+        ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
+        assert ours.shape == (64, 64, 3)
+        assert np.abs(ours.astype(int) - nv.tensor2im(frame).astype(int)).max() <= 1, t
+
+
+def test_edge2face_files_that_do_not_fit_are_named(tmp_path):
+    edge2face_checkpoint(tmp_path)
+    single = tmp_path / "edge2face_single"
+    with pytest.raises(DatasetError, match="edge2face_single/latest_net_G.pth"):
+        convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS)
+    with pytest.raises(CheckpointError, match="first-frame generator"):  # the single G given as pix2pixHD
+        convert_checkpoint(single, tmp_path / "run", [])
+    with pytest.raises(Exception, match="--input_nc 16"):
+        convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS + ["--input_nc", "16"],
+                           single / "latest_net_G.pth")
+    features = np.load(single / "features.npy", allow_pickle=True).item()
+    del features[3]
+    np.save(single / "features.npy", features)
+    with pytest.raises(CheckpointError, match="features.npy: expected features of parts 0 .. 6"):
+        convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS, single / "latest_net_G.pth")
+
+    class Payload:  # a features.npy that would run code when unpickled
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    payload = np.empty((), object)
+    payload[()] = {0: Payload()}
+    np.save(single / "features.npy", payload, allow_pickle=True)
+    with pytest.raises(CheckpointError, match="builtins.print"):
+        convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS, single / "latest_net_G.pth")

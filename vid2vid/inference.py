@@ -21,9 +21,9 @@ from vid2vid.training.ema import AVERAGE_NAME
 from vid2vid.training.logging import save_picture_row, write_html_index
 
 
-# What rendering needs of a run: the generator and, where the config has one,
-# the feature encoder. An exported weights file holds these alone.
-INFERENCE_NETWORKS = ("G", "E")
+# What rendering needs of a run: the generator and, where the config has them,
+# the feature encoder and its bank of training features. An exported weights file holds these alone.
+INFERENCE_NETWORKS = ("G", "E", "bank")
 EXPORT_FORMAT = "vid2vid-networks"
 
 

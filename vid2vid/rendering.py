@@ -19,7 +19,8 @@ from vid2vid.data.frames import iter_frames, write_image, write_video
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, to_tensor
 from vid2vid.data.label_maps import remap_labels
 from vid2vid.data.labels import ids_tensor
-from vid2vid.data.sequences import as_picture, frame_input, list_files, read_ids
+from vid2vid.data.face import face_crop_box, face_input, read_landmarks
+from vid2vid.data.sequences import LABEL_SUFFIXES, as_picture, frame_input, list_files, read_ids
 from vid2vid.models.feature_clusters import sample_feature_map
 from vid2vid.models.pix2pixhd import colorize_labels
 from vid2vid.models.vid2vid import Vid2Vid
@@ -87,11 +88,12 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     Args:
         source: the inputs the model was trained on (config ``data.input``): a folder of label-id
             PNGs (labels), of pictures or a video (images), of frames or a video (canny: the edges
-            are computed from them), of OpenPose JSON files (openpose).
+            are computed from them), of OpenPose JSON files (openpose), of landmark text files (face).
         instances: a folder of instance maps (labels); without it the label map serves (class boundaries).
         densepose: a folder of DensePose IUV images (openpose with data.densepose).
         ground_truth: the real frames (folder or video), shown beside the output and, for a model
-            with the feature encoder and no ``style``, encoded for the instance features.
+            with the feature encoder and no ``style``, encoded for the instance features; face models
+            need them (the edges of their background, the first frames' features).
         remap: label id -> label id, applied before rendering (semantic manipulation).
         style: with the feature encoder, every instance takes cluster ``style`` of its class from ``clusters``.
         size: (width, height) of the frames the poses were taken from (openpose without ground truth
@@ -108,7 +110,10 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                            "of scripts/encode_features.py) or the ground-truth frames to encode")
     if style is not None and (not needs_features or clusters is None):
         raise DatasetError("a style needs a model with the feature encoder (model.use_features) and its clusters")
-    suffixes = {"labels": IMAGE_SUFFIXES, "openpose": (".json",)}.get(kind, IMAGE_SUFFIXES)
+    if kind == "face" and ground_truth is None:
+        raise DatasetError("face models need the real frames (--ground-truth): the edges of their background and "
+                           "the first frames' features come from them")
+    suffixes = LABEL_SUFFIXES.get(kind, IMAGE_SUFFIXES)
     sources = [_items(Path(source), suffixes)]
     sources.append(_items(Path(instances), IMAGE_SUFFIXES) if instances else itertools.repeat(None))
     sources.append(_items(Path(ground_truth), IMAGE_SUFFIXES) if ground_truth else itertools.repeat(None))
@@ -117,11 +122,11 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     render = FrameByFrame(model)
     output = Path(output)
     (output / "frames").mkdir(parents=True, exist_ok=True)
-    geometry = None
+    geometry = box = None
     count = 0
 
     def frames() -> Iterator[np.ndarray]:
-        nonlocal geometry, count
+        nonlocal geometry, box, count
         for index, (item, instance, real, iuv) in enumerate(tqdm(zip(*sources), desc="render", unit="frame",
                                                             disable=not progress)):
             if max_frames is not None and index >= max_frames:
@@ -135,6 +140,11 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                     raise DatasetError("OpenPose input needs the frame size: pass --size HxW, --ground-truth or "
                                        "--densepose")
                 picture = Image.new("RGB", tuple(frame_size))  # the poses are drawn at the frame's size
+            elif kind == "face":  # the frames cut to the square around the first frame's face
+                landmarks = read_landmarks(item)
+                box = box or face_crop_box(landmarks, real.size)
+                picture = real.crop(box)
+                frame_size = picture.size
             else:
                 picture = as_picture(item)
                 frame_size = picture.size
@@ -142,20 +152,27 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                 geometry = data.preprocessing.draw(tuple(frame_size), np.random.default_rng(0), train=False)
                 data.preprocessing.check(tuple(frame_size), model.multiple, Path(source))
             # pictures are used as they are: hand the one read above, not its file to decode again
-            label = frame_input(data, picture if kind == "images" else item, picture, geometry, iuv)[None]
+            if kind == "face":
+                label, instance = (t[None] for t in face_input(landmarks, real, box, geometry))
+            else:
+                label = frame_input(data, picture if kind == "images" else item, picture, geometry, iuv)[None]
             if remap:
                 label = remap_labels(label, remap)
                 if int(label.max()) >= config.model.label_nc:
                     raise DatasetError(f"the remapped labels reach {int(label.max())}, beyond model.label_nc "
                                        f"{config.model.label_nc}")
-            if instance is not None:
+            if isinstance(instance, Tensor):  # the face's parts
+                instance_map = instance
+            elif instance is not None:
                 instance_map = ids_tensor(read_ids(instance), geometry)[None]
             else:
                 instance_map = label if kind == "labels" else torch.zeros(1, 1, *label.shape[-2:], dtype=torch.long)
             item_tensors = {"label": label.to(device), "instance": instance_map.to(device)}
             target = None
             if real is not None:
-                target = to_tensor(geometry.apply(real))[None]
+                target = to_tensor(geometry.apply(picture if kind == "face" else real))[None]
+            if kind == "face":
+                item_tensors["image"] = target.to(device)  # the first-frame generator encodes it
             if needs_features:
                 if style is not None:
                     item_tensors["features"] = sample_feature_map(
@@ -166,8 +183,8 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
             made = render(item_tensors).cpu()
             picture_row = [made]
             if side_by_side:
-                shown = colorize_labels(label, config.model.label_nc) if kind == "labels" else label
-                picture_row = [shown.float().expand(-1, 3, -1, -1)[:, :3], made] + ([target] if target is not None else [])
+                picture_row = [_shown_input(label, kind, config.model.label_nc), made] + (
+                    [target] if target is not None else [])
             image = to_uint8_image(torch.cat(picture_row, 0))
             write_image(output / "frames" / f"{index:05d}.png", image)
             count += 1
@@ -177,6 +194,16 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     if count == 0:
         raise DatasetError(f"{source} gave no frames")
     return count
+
+
+def _shown_input(label: Tensor, kind: str, label_nc: int) -> Tensor:
+    """A frame's input as a picture (1, 3, H, W) in -1..1: labels coloured, a face's lines, a pose's drawing
+    (the last 3 channels, after DensePose's), an edge map in grey."""
+    if kind == "labels":
+        return colorize_labels(label, label_nc)
+    if kind == "face":
+        label = label[:, :1] * 2 - 1  # the maps are in 0 .. 1
+    return label.float()[:, -3:].expand(-1, 3, -1, -1)
 
 
 def _image_size(path: Path) -> tuple[int, int]:

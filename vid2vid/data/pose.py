@@ -87,29 +87,35 @@ def _line(t: np.ndarray, a: float, b: float) -> np.ndarray:
     return a * t + b
 
 
-def _sample(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer points of the segment between two keypoints, one per pixel of x (truncated as NVIDIA's
-    old numpy truncated a float count); its end x excluded."""
-    count = int(abs(x[1] - x[0]))
+def _parabola(t: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+    return a * t ** 2 + b * t + c  # as the original writes it: (a * t) * t rounds differently
+
+
+def fitted_curve(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer points (xs, ys) of the curve through 2 or 3 keypoints as keypoint2img's interpPoints
+    draws it: a least-squares line (a parabola for 3 points) sampled one point per pixel along the
+    axis on which consecutive keypoints lie farther apart, its end excluded (NVIDIA's old numpy
+    truncated the float count); None for a parabola bent more than x**2 (the original leaves those
+    undrawn)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.abs(np.diff(x)).max() < np.abs(np.diff(y)).max():
+        curve = fitted_curve(y, x)
+        return None if curve is None else (curve[1], curve[0])
+    count = int(abs(x[-1] - x[0]))
     if count == 0:
         return np.zeros(0, int), np.zeros(0, int)
+    model = _line if len(x) < 3 else _parabola
     # scipy's fit, not the exact line: truncating to pixels, the two differ where a point falls
     # within rounding of a pixel border, and the models were trained on the fit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (a, b), _ = curve_fit(_line, x, y)
-    start, end = sorted(x)
-    t = np.linspace(start, end, count)
-    return t.astype(int), _line(t, a, b).astype(int)
-
-
-def _segment(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(xs, ys) sampled along the segment's longer axis (its y when it is steeper than diagonal)."""
-    x, y = np.array([p[0], q[0]]), np.array([p[1], q[1]])
-    if abs(x[1] - x[0]) < abs(y[1] - y[0]):
-        ys, xs = _sample(y, x)
-        return xs, ys
-    return _sample(x, y)
+        params, _ = curve_fit(model, x, y)
+    if len(x) >= 3 and abs(params[0]) > 1:
+        return None
+    if x[0] > x[-1]:
+        x = x[::-1]
+    t = np.linspace(x[0], x[-1], count)
+    return t.astype(int), model(t, *params).astype(int)
 
 
 def _stamp(canvas: np.ndarray, xs: np.ndarray, ys: np.ndarray, offsets, color) -> None:
@@ -137,7 +143,7 @@ def _draw(canvas: np.ndarray, points: np.ndarray, pairs, color, width: int) -> N
     for a, b in pairs:
         if points[a, 0] == 0 or points[b, 0] == 0:
             continue
-        xs, ys = _segment(points[a], points[b])
+        xs, ys = fitted_curve(points[[a, b], 0], points[[a, b], 1])
         if xs.size:
             _stamp(canvas, xs, ys, square, color)
             _stamp(canvas, xs[[0, -1]], ys[[0, -1]], disc, color)

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from flownet.flow_utils import read_flo
 from vid2vid.data.edges import canny_edges
+from vid2vid.data.face import FACE_CHANNELS, face_crop_box, face_input, read_landmarks
 from vid2vid.data.frames import iter_frames
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_tensor
 from vid2vid.data.labels import check_label_range, ids_tensor
@@ -41,8 +42,10 @@ from vid2vid.data.transforms import Geometry, Preprocess, PreprocessConfig
 from vid2vid.errors import see
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+LABEL_SUFFIXES = {"openpose": (".json",), "face": (".txt",)}
+"""the input files of the inputs that are not pictures"""
 
-InputKind = Literal["labels", "images", "canny", "openpose"]
+InputKind = Literal["labels", "images", "canny", "openpose", "face"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,10 @@ class SequenceDataConfig(PreprocessConfig):
     """labels: <phase>_A holds label ids (one-hot over model.label_nc classes); images: pictures used as
     they are (edge maps, drawn poses: 3 channels); canny: kornia's Canny edges of the frames themselves
     (no <phase>_A needed; 1 channel); openpose: OpenPose JSON files (in <phase>_A, or <phase>_openpose as
-    NVIDIA's pose datasets name it), drawn as NVIDIA's pose models take them (3 channels)"""
+    NVIDIA's pose datasets name it), drawn as NVIDIA's pose models take them (3 channels); face: 68 facial
+    landmarks per frame (text files in <phase>_A, or <phase>_keypoints as NVIDIA's face dataset names them),
+    frames cut to the face, drawn as NVIDIA's edge2face models take them (15 channels in 0 .. 1, see
+    vid2vid.data.face); the face's parts are the instance maps"""
     densepose: bool = False
     """openpose: DensePose IUV images from <phase>_densepose/<seq>/ too, before the pose maps (3 more channels:
     V, U, and the part index scaled to -1 .. 1, as NVIDIA's pose models take them)"""
@@ -72,7 +78,7 @@ class SequenceDataConfig(PreprocessConfig):
     def input_channels(self, label_nc: int) -> int:
         """Channels of one frame's input before one-hot encoding is counted: label_nc for labels."""
         pose = 6 if self.densepose else 3
-        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": pose}[self.input]
+        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": pose, "face": FACE_CHANNELS}[self.input]
 
 
 @dataclass(frozen=True)
@@ -227,7 +233,8 @@ class SequenceDataset(Dataset):
         names = list(sequences)[: config.max_sequences]
         columns = {"image": (frames_folder, VIDEO_SUFFIXES)}
         if config.input != "canny":
-            label_folder = self._folder(phase, "A", "openpose") if config.input == "openpose" else self.root / f"{phase}_A"
+            alternative = {"openpose": "openpose", "face": "keypoints"}.get(config.input)
+            label_folder = self._folder(phase, "A", alternative) if alternative else self.root / f"{phase}_A"
             columns["label"] = (label_folder, VIDEO_SUFFIXES if config.input == "images" else ())
         if use_instance:
             columns["instance"] = (self.root / f"{phase}_inst", ())
@@ -249,7 +256,7 @@ class SequenceDataset(Dataset):
                 entries = _entries(folder, suffixes) if folder.is_dir() else {}
                 if name not in entries:
                     raise DatasetError(f"sequence {name!r} of {frames_folder} has no counterpart in {folder}")
-                file_suffixes = {"flow": (".flo",), "label": (".json",) if config.input == "openpose" else IMAGE_SUFFIXES}
+                file_suffixes = {"flow": (".flo",), "label": LABEL_SUFFIXES.get(config.input, IMAGE_SUFFIXES)}
                 sources[column] = FrameSource(entries[name], file_suffixes.get(column, IMAGE_SUFFIXES))
             self._check(name, sources, multiple)
             self.sequences.append(sources)
@@ -271,6 +278,8 @@ class SequenceDataset(Dataset):
                 raise DatasetError(f"{source.path} has {source.length} {'flows' if column == 'flow' else 'frames'}, "
                                    f"expected {expected} for the {frames.length} frames of {frames.path}")
         first = as_picture(frames.read(0, 1)[0])
+        if self.config.input == "face":  # preprocessed is the square around the face
+            first = first.crop(face_crop_box(read_landmarks(sources["label"].read(0, 1)[0]), first.size))
         self.config.preprocessing.check(first.size, multiple, frames.path)
         if self.config.input == "labels":
             ids = read_ids(sources["label"].read(0, 1)[0])
@@ -278,6 +287,16 @@ class SequenceDataset(Dataset):
                 raise DatasetError(f"the label maps of {sources['label'].path} are {ids.shape[1]}x{ids.shape[0]}, "
                                    f"the frames {first.size[0]}x{first.size[1]}")
             check_label_range(ids, self.label_nc, sources["label"].path)
+
+    def _face_clip(self, landmark_files: list[Path], frames: list[Image.Image], rng: np.random.Generator) -> dict:
+        """A face clip's image, label and instance (the face's parts): every frame cut to the square
+        around the clip's first face (NVIDIA's FaceDataset), then preprocessed."""
+        landmarks = [read_landmarks(path) for path in landmark_files]
+        box = face_crop_box(landmarks[0], frames[0].size)
+        geometry = self.config.preprocessing.draw((box[2] - box[0], box[3] - box[1]), rng, self.train)
+        maps, parts = zip(*(face_input(points, frame, box, geometry) for points, frame in zip(landmarks, frames)))
+        return {"image": torch.stack([to_tensor(geometry.apply(frame.crop(box))) for frame in frames]),
+                "label": torch.stack(maps), "instance": torch.stack(parts)}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -293,8 +312,10 @@ class SequenceDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         start = int(rng.integers(0, sources["image"].length - length + 1)) if self.train else 0
         frames = [as_picture(f) for f in sources["image"].read(start, length)]
-        geometry = self.config.preprocessing.draw(frames[0].size, rng, self.train)
         inputs = sources["label"].read(start, length) if "label" in sources else [None] * length
+        if self.config.input == "face":
+            return {**self._face_clip(inputs, frames, rng), "sequence": self.names[sequence], "start": start}
+        geometry = self.config.preprocessing.draw(frames[0].size, rng, self.train)
         iuv = sources["densepose"].read(start, length) if "densepose" in sources else [None] * length
         out = {
             "image": torch.stack([to_tensor(geometry.apply(f)) for f in frames]),

@@ -95,3 +95,31 @@ def sample_feature_map(label: Tensor, instance: Tensor, centres: Mapping[int, np
                 k = index % len(centres[cls])
             out[b][:, mask] = torch.as_tensor(centres[cls][k], device=label.device).view(feat_num, 1)
     return out
+
+
+class NearestFeatures(nn.Module):
+    """Features of the training image nearest to an image's own (NVIDIA/vid2vid's edge2face first
+    frames): ``bank`` (parts, images, feat_num) holds each training image's feature of each part
+    (its features.npy). An image's encoded, part-averaged features pick the training image at the
+    least squared distance over the parts it shows; every part then takes that image's feature."""
+
+    def __init__(self, parts: int, images: int, feat_num: int):
+        super().__init__()
+        self.register_buffer("bank", torch.zeros(parts, images, feat_num))
+
+    def forward(self, encoded: Tensor, parts: Tensor) -> Tensor:
+        """encoded (B, feat_num, H, W) constant over each part of parts (B, 1, H, W) -> the chosen
+        features, same shape."""
+        out = torch.empty_like(encoded)
+        for b in range(encoded.shape[0]):
+            labels = torch.unique(parts[b, 0])
+            if int(labels.max()) >= self.bank.shape[0]:
+                raise DatasetError(f"a part label {int(labels.max())} has no features: the bank holds "
+                                   f"{self.bank.shape[0]} parts")
+            masks = [parts[b, 0] == label for label in labels]
+            own = torch.stack([encoded[b][:, mask][:, 0] for mask in masks])  # (L, feat_num)
+            distances = ((self.bank[labels] - own[:, None]) ** 2).sum((0, 2))  # (images,)
+            nearest = int(distances.argmin())
+            for label, mask in zip(labels, masks):
+                out[b][:, mask] = self.bank[label, nearest].view(-1, 1).to(encoded.dtype)
+        return out

@@ -209,6 +209,35 @@ class GlobalGenerator(nn.Module):
         return self.model(x)
 
 
+class FeatureInjectedGenerator(nn.Module):
+    """A global generator whose feature map (the last ``feat_nc`` input channels) joins it again at
+    every resolution: concatenated to the input, to the residual blocks' input and to the first
+    upsampling's (average-pooled to their size), and to the output conv's. NVIDIA/vid2vid's
+    Global_with_z, the first-frame generator of edge2face; forward takes the label and the
+    features concatenated, as pix2pixHD's global generator does."""
+
+    def __init__(self, input_nc: int, output_nc: int, feat_nc: int, ngf: int = 64, n_downsampling: int = 3,
+                 n_blocks: int = 9, norm: NormKind = "instance"):
+        super().__init__()
+        self.feat_nc, self.n_downsampling = feat_nc, n_downsampling
+        self.multiple = 2 ** n_downsampling
+        make_norm, width = norm_layer(norm), ngf * 2 ** n_downsampling
+        self.front = nn.Sequential(*stem_and_downsampling(input_nc + feat_nc, ngf, n_downsampling, norm))
+        self.blocks = nn.Sequential(*resnet_blocks(width + feat_nc, n_blocks, norm))
+        first = [nn.ConvTranspose2d(width + 2 * feat_nc, width // 2, 3, 2, 1, output_padding=1),
+                 make_norm(width // 2), nn.ReLU(True)]
+        self.back = nn.Sequential(*first, *upsampling(ngf, n_downsampling, norm)[3:])
+        self.head = nn.Sequential(*to_image(ngf + feat_nc, output_nc))
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = x[:, -self.feat_nc:]
+        pooled = features
+        for _ in range(self.n_downsampling):
+            pooled = downsample2(pooled)
+        blocks = self.blocks(torch.cat((self.front(x), pooled), 1))
+        return self.head(torch.cat((self.back(torch.cat((blocks, pooled), 1)), features), 1))
+
+
 def downsample2(x: Tensor) -> Tensor:
     """The half-resolution input of pix2pixHD's coarser levels: 3x3 average, stride 2, borders not padded with zeros."""
     return torch.nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)

@@ -22,7 +22,14 @@ from torch import Tensor, nn
 from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
 from vid2vid.data.labels import LabelDataConfig, LabelDataset
 from vid2vid.models.discriminators import MultiscaleDiscriminator
-from vid2vid.models.generators import FeatureEncoder, GlobalGenerator, LocalEnhancer, downsample2
+from vid2vid.models.feature_clusters import NearestFeatures
+from vid2vid.models.generators import (
+    FeatureEncoder,
+    FeatureInjectedGenerator,
+    GlobalGenerator,
+    LocalEnhancer,
+    downsample2,
+)
 from vid2vid.models.layers import NormKind, init_weights, training_mode
 from vid2vid.models.losses import GANLoss, GanMode, feature_matching_loss, multiscale_gan_loss
 from vid2vid.models.vgg import vgg_loss_or_none
@@ -73,7 +80,11 @@ class Pix2PixHDModelConfig(LabelModelConfig):
 
     extra_nc: int = 0
     """channels of the extra input maps (data.extra)"""
-    netG: Literal["global", "local"] = "global"
+    input_nc: int = 3
+    """channels of a picture input (label_nc 0): 3 for RGB; 15 for NVIDIA's edge2face first frames"""
+    netG: Literal["global", "local", "global_with_features"] = "global"
+    """global_with_features: the global generator with the encoder's features joining it at every
+    resolution (NVIDIA/vid2vid's edge2face first-frame generator; needs use_features)"""
     n_downsample_global: int = 4
     n_blocks_global: int = 9
     n_local_enhancers: int = 1
@@ -82,11 +93,21 @@ class Pix2PixHDModelConfig(LabelModelConfig):
     """netG local: epochs that train the global generator alone at half resolution first"""
     niter_fix_global: int = 0
     """netG local: epochs after those that train the local enhancer with the global generator fixed"""
+    feature_bank: tuple[int, int] = (0, 0)
+    """(parts, images): with the encoder, each image takes the features of the training image nearest
+    to its own encoding, from a bank of that many (NVIDIA's edge2face features.npy; converted runs)"""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.netG == "global_with_features" and not self.use_features:
+            raise ValueError("netG global_with_features takes the encoder's features: set use_features")
+        if self.feature_bank[0] and not self.use_features:
+            raise ValueError("a feature_bank chooses among the encoder's features: set use_features")
 
     @property
     def label_channels(self) -> int:
         """Channels of the encoded label input: one-hot classes (or RGB) plus the boundary map."""
-        return (self.label_nc or 3) + int(self.use_instance) + self.extra_nc
+        return (self.label_nc or self.input_nc) + int(self.use_instance) + self.extra_nc
 
 
 @dataclass(frozen=True)
@@ -106,6 +127,9 @@ class Pix2PixHD:
         if c.netG == "global":
             generator: nn.Module = GlobalGenerator(g_input, c.output_nc, c.ngf, c.n_downsample_global,
                                                    c.n_blocks_global, c.norm)
+        elif c.netG == "global_with_features":
+            generator = FeatureInjectedGenerator(c.label_channels, c.output_nc, c.feat_num, c.ngf,
+                                                 c.n_downsample_global, c.n_blocks_global, c.norm)
         else:
             generator = LocalEnhancer(g_input, c.output_nc, c.ngf, c.n_downsample_global, c.n_blocks_global,
                                       c.n_local_enhancers, c.n_blocks_local, c.norm)
@@ -115,6 +139,7 @@ class Pix2PixHD:
         ).to(device)
         self.encoder = init_weights(FeatureEncoder(c.output_nc, c.feat_num, c.nef, c.n_downsample_E, c.norm)).to(
             device) if c.use_features else None
+        self.bank = NearestFeatures(*c.feature_bank, c.feat_num).to(device) if c.feature_bank[0] else None
         g_params = list(self.generator.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
         betas = (train.beta1, train.beta2)
         self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
@@ -160,6 +185,8 @@ class Pix2PixHD:
         nets = {"G": self.generator, "D": self.discriminator}
         if self.encoder is not None:
             nets["E"] = self.encoder
+        if self.bank is not None:
+            nets["bank"] = self.bank
         return nets
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -229,7 +256,7 @@ class Pix2PixHD:
     def synthesize(self, batch: dict[str, Tensor], features: Tensor | None = None) -> Tensor:
         """G's image (B, 3, H, W) in -1..1 for a batch's label (and instance) maps. With the encoder,
         ``features`` (B, feat_num, H, W) is its input (e.g. sampled cluster centres); None encodes
-        the batch's own image."""
+        the batch's own image (with the feature bank: the features of the training image nearest to it)."""
         generator, encoder = unwrap(self.generator), self.encoder and unwrap(self.encoder)
         with training_mode(generator):
             x = self.encode_labels(batch)
@@ -237,6 +264,8 @@ class Pix2PixHD:
                 if features is None:
                     encoder.eval()
                     features = encoder(batch["image"], batch["instance"])
+                    if self.bank is not None:
+                        features = self.bank(features, batch["instance"])
                 x = torch.cat((x, features), 1)
             return generator(x)
 

@@ -349,18 +349,25 @@ class Vid2Vid:
 
         device = next(self.generator.parameters()).device
         model, config, run = load_run(c.first_frame_run, Pix2PixHDConfig, Pix2PixHD.for_inference, device)
-        theirs = config.model
-        # NVIDIA's label2city single-image generators take the labels without the instance edges
-        if self.config.data.input != "labels" or theirs.use_features or theirs.extra_nc or \
-                theirs.label_nc != c.label_nc or (theirs.use_instance and not c.use_instance):
-            raise ConfigError(f"the first-frame pix2pixHD run {run} must take the same label maps as this model "
-                             f"(label_nc {c.label_nc}, instance maps only if this model has them: use_instance "
-                             f"{c.use_instance}) and no feature encoder or extra inputs")
+        theirs, kind = config.model, self.config.data.input
+        # NVIDIA's label2city single-image generators take the labels without the instance edges; edge2face's
+        # take the face maps and the features of the nearest training face (the real frame encoded)
+        same_labels = (kind == "labels" and theirs.label_nc == c.label_nc and not theirs.use_features
+                       and (c.use_instance or not theirs.use_instance))
+        same_faces = (kind == "face" and not theirs.label_nc and theirs.input_nc == self.config.data.input_channels(0)
+                      and not theirs.use_instance and theirs.feature_bank[0] > 0)
+        if theirs.extra_nc or not (same_labels or same_faces):
+            raise ConfigError(f"the first-frame pix2pixHD run {run} must take this model's inputs: the same label "
+                              f"maps (label_nc {c.label_nc}, instance maps only if this model has them: use_instance "
+                              f"{c.use_instance}) without a feature encoder, or for face inputs the face maps and a "
+                              f"feature bank; and no extra inputs")
         return model
 
     def first_frames(self, batch: dict[str, Tensor], count: int) -> Tensor:
-        """(B, count, 3, H, W): the first ``count`` frames of a clip, each by the first-frame pix2pixHD run."""
-        return torch.stack([self.first_frame_generator.synthesize({k: batch[k][:, t] for k in ("label", "instance")})
+        """(B, count, 3, H, W): the first ``count`` frames of a clip, each by the first-frame pix2pixHD run
+        (which encodes the real frames, ``image``, where it takes features)."""
+        keys = [k for k in ("label", "instance", "image") if k in batch]
+        return torch.stack([self.first_frame_generator.synthesize({k: batch[k][:, t] for k in keys})
                             for t in range(count)], 1)
 
     @property

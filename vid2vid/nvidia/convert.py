@@ -18,7 +18,7 @@ from vid2vid.config import ConfigError, save_config
 from vid2vid.data.images import DatasetError
 from vid2vid.inference import INFERENCE_NETWORKS
 from vid2vid.nvidia.flags import parse_flags
-from vid2vid.nvidia.pix2pixhd import RESIZE_OR_CROP, convert_pix2pixhd
+from vid2vid.nvidia.pix2pixhd import RESIZE_OR_CROP, convert_edge2face_first_frames, convert_pix2pixhd
 from vid2vid.nvidia.vid2vid import convert_vid2vid
 from vid2vid.training import unwrap
 from vid2vid.training.checkpoint import LATEST, atomic_save
@@ -37,8 +37,10 @@ def convert_checkpoint(folder: str | os.PathLike, output: str | os.PathLike, ori
 
     Args:
         original_flags: the original test script's flags (``--netG local --ngf 32 ...``).
-        first_frame_generator: vid2vid's single-image generator (``--use_single_G``).
-        encoder: pix2pixHD's feature encoder (default: ``latest_net_E.pth`` beside G).
+        first_frame_generator: vid2vid's single-image generator (``--use_single_G``); for edge2face,
+            its ``latest_net_E.pth`` and ``features.npy`` are read from beside it.
+        encoder: pix2pixHD's feature encoder (default: ``latest_net_E.pth`` beside G), or edge2face's
+            first-frame encoder.
 
     Raises:
         DatasetError: no generator in ``folder``; CheckpointError: unreadable or ill-fitting
@@ -50,7 +52,7 @@ def convert_checkpoint(folder: str | os.PathLike, output: str | os.PathLike, ori
     probe = parse_flags("pix2pixhd", original_flags)
     epoch = probe.which_epoch
     if _networks_file(folder, epoch, "G0") is not None:
-        return _convert_vid2vid(folder, output, original_flags, first_frame_generator)
+        return _convert_vid2vid(folder, output, original_flags, first_frame_generator, encoder)
     generator_file = _networks_file(folder, epoch, "G")
     if generator_file is None:
         found = sorted(p.name for p in folder.glob("*_net_*.pth"))
@@ -69,23 +71,32 @@ def convert_checkpoint(folder: str | os.PathLike, output: str | os.PathLike, ori
 
 
 def _convert_vid2vid(folder: Path, output: Path, original_flags: Sequence[str],
-                     first_frame_generator: str | os.PathLike | None) -> str:
+                     first_frame_generator: str | os.PathLike | None, encoder: str | os.PathLike | None) -> str:
     """G0, G1 ... of ``folder`` (and the single-image generator, into OUTPUT/first_frame/) into a run."""
     flags = parse_flags("vid2vid", original_flags)
     files = []
     while (path := _networks_file(folder, flags.which_epoch, f"G{len(files)}")) is not None:
         files.append(path)
     first_run = None
+    face = flags.dataset_mode == "face"
     if flags.use_single_G:
         if first_frame_generator is None:
+            expected = ("checkpoints/edge2face_single/latest_net_G.pth, with latest_net_E.pth and features.npy "
+                        "beside it" if face else
+                        f"checkpoints/label2city_single/latest_net_G_{flags.loadSize}.pth for --loadSize "
+                        f"{flags.loadSize}")
             raise DatasetError(f"--use_single_G: pass --first-frame-generator with the single-image generator "
-                               f"(NVIDIA's checkpoints/label2city_single/latest_net_G_{flags.loadSize}.pth for "
-                               f"--loadSize {flags.loadSize})")
-        # NVIDIA's Vid2VidModelG.load_single_G: the one-hot labels without the edge channel
-        first_flags = ["--label_nc", str(flags.label_nc), "--no_instance", "--loadSize", str(flags.loadSize),
-                       "--resize_or_crop", RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)]
-        single_config, single = convert_pix2pixhd(Path(first_frame_generator), None,
-                                                  parse_flags("pix2pixhd", first_flags))
+                               f"(NVIDIA's {expected})")
+        first_frame_generator = Path(first_frame_generator)
+        if face:  # NVIDIA's load_single_G for 'face' datasets: G, E and the training faces' features
+            single_config, single = convert_edge2face_first_frames(
+                first_frame_generator, Path(encoder) if encoder else first_frame_generator.parent / "latest_net_E.pth",
+                first_frame_generator.parent / "features.npy", flags.loadSize)
+        else:  # NVIDIA's Vid2VidModelG.load_single_G: the one-hot labels without the edge channel
+            first_flags = ["--label_nc", str(flags.label_nc), "--no_instance", "--loadSize", str(flags.loadSize),
+                           "--resize_or_crop", RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)]
+            single_config, single = convert_pix2pixhd(first_frame_generator, None,
+                                                      parse_flags("pix2pixhd", first_flags))
         first_run = output / "first_frame"
         _write_run(first_run, single_config, single.networks())
     elif first_frame_generator is not None:

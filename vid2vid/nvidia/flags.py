@@ -52,6 +52,8 @@ _FLAGS: list[tuple[str, type, Any, Any]] = [
     ("densepose_only", bool, None, False),
     ("basic_point_only", bool, None, False),
     ("add_face_disc", bool, None, False),
+    ("no_canny_edge", bool, None, False),
+    ("no_dist_map", bool, None, False),
     ("dataset_mode", str, None, "temporal"),
 ]
 

@@ -7,6 +7,11 @@ as ``model{n}_1`` (front end) and ``model{n}_2`` (blocks, upsampling, and the ou
 at the last): our ``global_body``, ``front[n-1]``, ``back[n-1]``. Our LocalEnhancer also
 has the global generator's own output layers (``global_head``) for training G1 alone;
 NVIDIA's file has none, so they keep their initial weights.
+
+NVIDIA/vid2vid's edge2face first frames come from a pix2pixHD-like single-image generator
+(``Global_with_z``: ``model_downsample``, ``model_resnet``, ``model_upsample``,
+``model_upsample_conv``; our FeatureInjectedGenerator's ``front``, ``blocks``, ``back``, ``head``),
+its encoder E, and ``features.npy``, every training face's features (our feature bank).
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from vid2vid.config import ConfigError
+from vid2vid.data.face import FACE_CHANNELS
 from vid2vid.data.labels import LabelDataConfig
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig, Pix2PixHDModelConfig
 from vid2vid.nvidia.flags import OriginalFlags
@@ -26,6 +33,7 @@ from vid2vid.nvidia.state_dicts import (
     conv_weights,
     load_into,
     norm_kind,
+    read_npy_object,
     read_state_dict,
     rename_resnet_blocks,
 )
@@ -129,6 +137,9 @@ def convert_pix2pixhd(generator_file: Path, encoder_file: Path | None, flags: Or
     if any(key.startswith(("model_down_seg.", "model_down_img.")) for key in state):
         raise CheckpointError(f"{generator_file} is a vid2vid generator (its tensors are model_down_seg.*, "
                               f"model_down_img.*), not pix2pixHD's: convert its folder's latest_net_G0.pth as vid2vid")
+    if "model_downsample.1.weight" in state:
+        raise CheckpointError(f"{generator_file} is edge2face's first-frame generator (Global_with_z): pass it as "
+                              f"--first-frame-generator when converting the edge2face vid2vid checkpoint")
     config = pix2pixhd_config(flags, state)
     model = Pix2PixHD.for_inference(config, torch.device("cpu"))
     hint = _input_hint(config.model)
@@ -144,3 +155,67 @@ def convert_pix2pixhd(generator_file: Path, encoder_file: Path | None, flags: Or
                   f"--nef {config.model.nef}, --n_downsample_E {config.model.n_downsample_E}, "
                   f"--feat_num {config.model.feat_num}")
     return config, model
+
+
+_INJECTED = {"model_downsample.": "front.", "model_resnet.": "blocks.", "model_upsample.": "back.",
+             "model_upsample_conv.": "head."}
+
+
+def _rename_injected(key: str) -> str:
+    part, rest = key.split(".", 1)
+    return rename_resnet_blocks(_INJECTED.get(part + ".", part + ".") + rest)
+
+
+def _feature_bank(path: Path, feat_num: int) -> Tensor:
+    """features.npy ({part label: (images, feat_num + 1) array}) as a (parts, images, feat_num) tensor."""
+    features = read_npy_object(path)
+    if not isinstance(features, dict) or not features or not all(isinstance(v, np.ndarray) for v in features.values()):
+        raise CheckpointError(f"{path} is not NVIDIA's features.npy (a dict from part labels to feature arrays)")
+    parts = max(int(k) for k in features) + 1
+    shapes = {int(k): v.shape for k, v in features.items()}
+    images = shapes.get(parts - 1, (0,))[0]
+    if sorted(shapes) != list(range(parts)) or any(len(v) != 2 or v[0] != images or v[1] < feat_num
+                                                   for v in shapes.values()):
+        raise CheckpointError(f"{path}: expected features of parts 0 .. {parts - 1}, each (images, >= {feat_num}) "
+                              f"for the same images; found {shapes}")
+    return torch.from_numpy(np.stack([features[k][:, :feat_num] for k in range(parts)]).astype(np.float32))
+
+
+def convert_edge2face_first_frames(generator_file: Path, encoder_file: Path, features_file: Path, load_size: int
+                                   ) -> tuple[Pix2PixHDConfig, Pix2PixHD]:
+    """The pix2pixHD run that makes edge2face's first frames: NVIDIA's ``edge2face_single`` G
+    (Global_with_z over the 15 face maps), E, and features.npy (structure read from the weights).
+
+    Raises:
+        CheckpointError: unreadable or ill-fitting files, each named.
+    """
+    state = read_state_dict(generator_file)
+    stem = state.get("model_downsample.1.weight")
+    if stem is None or stem.shape[1] <= FACE_CHANNELS:
+        raise CheckpointError(f"{generator_file} is not edge2face's single-image generator (Global_with_z: "
+                              f"model_downsample.1.weight of more than {FACE_CHANNELS} input channels)")
+    encoder = read_state_dict(encoder_file)
+    encoder_convs = conv_weights(encoder, "model.")
+    if not encoder_convs:
+        raise CheckpointError(f"{encoder_file} is not a feature encoder (its tensors are not model.*)")
+    feat_num = stem.shape[1] - FACE_CHANNELS
+    bank = _feature_bank(features_file, feat_num)
+    n_down_E = sum(1 for _, w in encoder_convs if w.shape[-1] == 3) // 2  # as many 3x3 convs up as down
+    try:
+        model = Pix2PixHDModelConfig(
+            label_nc=0, input_nc=FACE_CHANNELS, use_instance=False, output_nc=3, ngf=stem.shape[0], norm="instance",
+            netG="global_with_features", n_downsample_global=len(conv_weights(state, "model_downsample.")) - 1,
+            n_blocks_global=block_count(state, "model_resnet."), use_features=True, feat_num=feat_num,
+            nef=encoder_convs[0][1].shape[0], n_downsample_E=n_down_E, feature_bank=tuple(bank.shape[:2]),
+            lambda_vgg=10.0, vgg_required=False)
+        data = LabelDataConfig(preprocess="scale_width", load_size=load_size, flip=False)
+    except ValueError as e:
+        raise ConfigError(f"the original's flags: {e}") from None
+    config = Pix2PixHDConfig(model=model, data=data, train=TrainConfig())
+    network = Pix2PixHD.for_inference(config, torch.device("cpu"))
+    load_into(network.generator, state, _rename_injected, generator_file,
+              f"{FACE_CHANNELS} face maps + {feat_num} features, ngf {model.ngf}")
+    load_into(network.encoder, encoder, rename_resnet_blocks, encoder_file,
+              f"--nef {model.nef}, {n_down_E} downsamplings, --feat_num {feat_num}")
+    network.bank.bank.copy_(bank)
+    return config, network

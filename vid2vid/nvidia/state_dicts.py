@@ -3,11 +3,14 @@ renaming its tensors, and checking every shape against the network the flags des
 
 from __future__ import annotations
 
+import importlib
+import pickle
 import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from torch import Tensor, nn
 
 from vid2vid import serialization
@@ -102,3 +105,40 @@ def load_into(network: nn.Module, state: dict[str, Tensor], rename: Rename, path
         warnings.warn(f"{path}: dropped {len(dropped)} running statistics of instance-norm layers, which do not "
                       f"affect the output: {', '.join(dropped)}", stacklevel=2)
     network.load_state_dict(renamed)
+
+
+# What a pickled numpy object array may name: numpy's array and scalar rebuilders under their
+# NumPy 1 and NumPy 2 module names. Anything else (os.system ...) stops the reading.
+_NUMPY_GLOBALS = {(module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+                  for name in ("_reconstruct", "scalar")} | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _NumpyOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _NUMPY_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which is not a numpy array part")
+        if module == "numpy":
+            return getattr(np, name)
+        return getattr(importlib.import_module("numpy._core.multiarray"), name)
+
+
+def read_npy_object(path: Path) -> object:
+    """The Python object an ``np.save(path, obj)`` file holds (NVIDIA's ``features.npy``: a dict of
+    arrays), read as ``np.load(allow_pickle=True, encoding="latin1")`` would, but refusing any
+    pickled reference other than numpy arrays, so that a shared file cannot run code.
+
+    Raises:
+        CheckpointError: missing, not a .npy file, not an object array, or naming anything else.
+    """
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            _, _, dtype = read_header(f)
+            if not dtype.hasobject:
+                raise CheckpointError(f"{path} holds a {dtype} array, not a saved Python object")
+            array = _NumpyOnly(f, encoding="latin1").load()
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
+        raise CheckpointError(f"cannot read {path}: {e}") from None
+    return array.item() if isinstance(array, np.ndarray) and array.shape == () else array

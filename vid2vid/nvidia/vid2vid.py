@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from vid2vid.config import ConfigError
+from vid2vid.data.face import FACE_CHANNELS
 from vid2vid.data.sequences import SequenceDataConfig
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, Vid2VidModelConfig
 from vid2vid.nvidia.flags import OriginalFlags
@@ -150,14 +151,21 @@ def _data_config(flags: OriginalFlags) -> SequenceDataConfig:
             raise ConfigError(f"--dataset_mode pose --resize_or_crop {flags.resize_or_crop}: pose models are "
                               f"supported with --resize_or_crop scaleHeight (NVIDIA's test scripts)")
         kind, preprocess = "openpose", "scale_height_and_middle_half"
+    elif flags.dataset_mode == "face":
+        if flags.input_nc != FACE_CHANNELS or flags.no_canny_edge or flags.no_dist_map:
+            raise ConfigError(f"--dataset_mode face --input_nc {flags.input_nc}"
+                              f"{' --no_canny_edge' if flags.no_canny_edge else ''}"
+                              f"{' --no_dist_map' if flags.no_dist_map else ''}: only face models with the edges "
+                              f"and distance maps (--input_nc {FACE_CHANNELS}, NVIDIA's edge2face) are supported")
+        kind = "face"
     elif flags.label_nc:
         kind = "labels"
     elif flags.input_nc == 3:
         kind = "images"
     else:
         raise ConfigError(f"--dataset_mode {flags.dataset_mode} --label_nc 0 --input_nc {flags.input_nc}: converting "
-                          f"vid2vid models with inputs other than label maps, 3-channel pictures and the pose "
-                          f"dataset's (edge2face: --dataset_mode face) is not supported yet")
+                          f"vid2vid models with inputs other than label maps, 3-channel pictures, the pose "
+                          f"dataset's and the face dataset's is not supported")
     try:
         return SequenceDataConfig(input=kind, densepose=kind == "openpose", openpose_basic=flags.basic_point_only,
                                   preprocess=preprocess, load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
