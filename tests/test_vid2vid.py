@@ -642,7 +642,7 @@ def test_first_frames_from_a_pix2pixhd_run(demo, baseline):
         config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}")
     other = Vid2Vid(config("model.first_frame=pix2pixhd", f"model.first_frame_run={baseline}", "model.label_nc=7",
                            "model.training_history=real"))
-    with pytest.raises(ValueError, match="must take the same label maps"):
+    with pytest.raises(ValueError, match="must take this model.s inputs: the same label maps"):
         other.first_frame_generator
 
 
