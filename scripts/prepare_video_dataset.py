@@ -7,7 +7,8 @@
 Writes OUTPUT/train_B/<video>_<k>/00000.png ... (and OUTPUT/test_B/ for every
 --test-every-th sequence). --edges writes Canny edge maps of the frames to
 OUTPUT/train_A/ as inputs; --face-landmarks LM.npy (one per video, (frames, 68, 2)
-in output pixel coordinates, or folders of 68-line .txt files) writes edge2face maps instead.
+in output pixel coordinates, or folders of 68-line .txt files) writes each frame's landmarks
+there instead (text files), the inputs of data.input=face (NVIDIA's edge2face maps).
 --flow dis writes OUTPUT/<split>_flow/ with OpenCV's DIS flow (no weights; pip install
 opencv-python-headless), what model.flow_source=files reads.
 """
@@ -20,7 +21,7 @@ import sys
 from flownet.dis import dis_flow, require_dis
 from flownet.sequence import compute_dataset_flow
 from vid2vid.cli import command, image_size
-from vid2vid.data.edges import read_landmarks
+from vid2vid.data.face import read_video_landmarks
 from vid2vid.data.prepare import VideoPreparation, prepare_video_dataset
 
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
     config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
                               test_every=args.test_every, test_tail=args.test_tail, edges=edges)
-    landmarks = [read_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
+    landmarks = [read_video_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
     if args.flow == "dis":
         require_dis()
     written = prepare_video_dataset(args.videos, args.output, config, landmarks)

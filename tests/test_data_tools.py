@@ -12,7 +12,7 @@ from PIL import Image
 
 import flownet
 from vid2vid.data.checker import check_sequence_dataset
-from vid2vid.data.edges import canny_edges, face_edges, read_landmarks
+from vid2vid.data.edges import canny_edges
 from vid2vid.data.frames import iter_frames, write_video
 from vid2vid.data.label_maps import CITYSCAPES_PALETTE, colors_to_ids, ids_to_colors, parse_remap, remap_labels
 from vid2vid.data.images import DatasetError
@@ -48,6 +48,17 @@ def test_videos_become_sequences_with_a_test_split(tmp_path):
     edges = np.asarray(Image.open(tmp_path / "out" / "train_A" / "clip_000" / "00000.png"))
     assert edges.shape == (48, 64) and edges.max() == 255 and edges[18, 12] == 0  # inside the square: no edge
     assert check_sequence_dataset(tmp_path / "out").ok
+
+
+def test_face_landmarks_become_the_inputs_of_face_models(tmp_path):
+    from vid2vid.data.face import read_landmarks
+
+    video = moving_square_video(tmp_path / "clip.mp4", frames=6)
+    landmarks = np.random.default_rng(0).uniform(10, 40, (6, 68, 2))
+    prepare_video_dataset([video], tmp_path / "out", VideoPreparation(sequence_length=3, edges="face"), [landmarks])
+    written = sorted((tmp_path / "out" / "train_A" / "clip_001").iterdir())
+    assert [p.name for p in written] == ["00000.txt", "00001.txt", "00002.txt"]
+    assert np.abs(read_landmarks(written[2]) - landmarks[5]).max() <= 0.005  # the frames' own, in order
 
 
 def test_frame_rate_subsampling_and_resizing(tmp_path):
@@ -88,23 +99,21 @@ def test_canny_edges_of_a_known_image():
     assert (border == 255).sum() >= 60  # the square's outline, 4 x 20 pixels give or take
 
 
-def test_face_edges_draw_the_landmarks_and_canny_outside_the_face(tmp_path):
+def test_face_landmarks_are_read_per_video_and_written_per_frame(tmp_path):
+    from vid2vid.data.face import read_landmarks, read_video_landmarks, write_landmarks
+
     t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
     landmarks = np.stack((32 + 12 * np.cos(t), 32 + 12 * np.sin(t)), 1)
-    drawn = face_edges(landmarks, (64, 64))
-    assert drawn.max() == 255 and drawn[32, 32] == 0 and drawn[0, 0] == 0
-    frame = np.zeros((64, 64, 3), np.uint8)
-    frame[:, 55:] = 255  # an edge outside the face: kept
-    frame[28:36, 28:36] = 255  # an edge inside the face: dropped
-    with_frame = face_edges(landmarks, (64, 64), frame)
-    assert with_frame[:, 52:58].max() == 255 and with_frame[26:38, 26:38].max() == 0
-    with pytest.raises(ValueError, match="68"):
-        face_edges(landmarks[:10], (64, 64))
     np.save(tmp_path / "lm.npy", landmarks[None].repeat(3, 0))
-    assert read_landmarks(tmp_path / "lm.npy").shape == (3, 68, 2)
+    assert read_video_landmarks(tmp_path / "lm.npy").shape == (3, 68, 2)
     (tmp_path / "txt").mkdir()
-    np.savetxt(tmp_path / "txt" / "00000.txt", landmarks)
-    assert read_landmarks(tmp_path / "txt").shape == (1, 68, 2)
+    np.savetxt(tmp_path / "txt" / "00000.txt", landmarks)  # "x y" rows
+    write_landmarks(tmp_path / "txt" / "00001.txt", landmarks)  # "x,y" rows, as NVIDIA's face dataset
+    assert read_video_landmarks(tmp_path / "txt").shape == (2, 68, 2)
+    assert np.abs(read_landmarks(tmp_path / "txt" / "00001.txt") - landmarks).max() <= 0.005
+    with pytest.raises(ValueError, match="expected \\(frames, 68, 2\\)"):
+        np.save(tmp_path / "short.npy", landmarks[None, :10])
+        read_video_landmarks(tmp_path / "short.npy")
 
 
 # ------------------------------------------------------------------------------ labels

@@ -213,6 +213,54 @@ def test_evaluate_unpaired_prints_a_row_per_model(tmp_path, demo):
     rows = [line for line in result.stdout.splitlines() if line.startswith("| input") or line.startswith("| cyclegan")]
     assert len(rows) == 2 and rows[0].startswith("| input (unchanged) | 0.000 | 1.000 |")
     assert len(rows[1].split("|")) == 11  # every column, the boundary F1 included (the demo has ground truth)
+    assert "FID and KID: pass --inception-weights FILE" in result.stdout
+    seeded_inception(tmp_path / "pt_inception.pth")
+    result = subprocess.run([sys.executable, "scripts/evaluate_unpaired.py", "--checkpoint", str(tmp_path / "run"),
+                             "--data", str(demo), "--inception-weights", str(tmp_path / "pt_inception.pth")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("| method | FID ↓ | KID ↓ |")[1].splitlines()[2:4]
+    assert [row.split("|")[1].strip() for row in table] == ["input (unchanged)", "cyclegan (run)"]
+    assert all(float(row.split("|")[2]) > 0 for row in table)  # summer and an untrained model's against winter
+
+
+def seeded_inception(path: Path) -> None:
+    """A FID Inception weights file of the real one's layout, seeded (He-scaled convs, so that the
+    features do not vanish through the 94 layers), as pytorch-fid saves it (no num_batches_tracked)."""
+    from vid2vid.models.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    network = FIDInceptionV3()
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    torch.save({k: v for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}, path)
+
+
+def test_fid_and_kid_with_the_inception_weights_the_user_supplies(tmp_path):
+    from vid2vid.models.inception import load_fid_inception
+    from vid2vid.serialization import CheckpointError
+    from vid2vid.unpaired_evaluation import fid_kid
+
+    seeded_inception(tmp_path / "pt_inception.pth")
+    inception = load_fid_inception(tmp_path / "pt_inception.pth")
+    assert inception(torch.rand(2, 3, 40, 56)).shape == (2, 2048)
+    torch.manual_seed(1)
+    real = [torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(3)]
+    other = [torch.rand(1, 3, 32, 32).pow(3) * 2 - 1 for _ in range(3)]  # darker images
+    fid_same, kid_same, _ = fid_kid(real, real, inception)
+    fid_other, kid_other, _ = fid_kid(real, other, inception)
+    assert abs(fid_same) < 1e-3 and fid_other > 1e-2 and kid_other > kid_same
+
+    state = torch.load(tmp_path / "pt_inception.pth", weights_only=True)
+    state["Mixed_6b.branch7x7_2.conv.weight"] = torch.zeros(128, 128, 1, 5)
+    torch.save(state, tmp_path / "wrong.pth")
+    with pytest.raises(CheckpointError, match=r"wrong.pth does not fit the FID Inception-v3.*Mixed_6b.branch7x7_2.conv"
+                                              r".weight is \(128, 128, 1, 5\), expected \(128, 128, 1, 7\)"):
+        load_fid_inception(tmp_path / "wrong.pth")
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "vgg.pth")
+    with pytest.raises(CheckpointError, match="vgg.pth does not fit the FID Inception-v3"):
+        load_fid_inception(tmp_path / "vgg.pth")
 
 
 # ----------------------------------------------------------------------------- SSAL-GAN
@@ -256,3 +304,56 @@ def test_ssal_trains_resumes_and_translates_by_reference_or_random_style(tmp_pat
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("| ssal"))
     assert float(row.split("|")[7]) > 0  # two references, two different outputs: some diversity
+
+
+def test_a_videos_come_with_the_frame_before_and_the_exact_flow(tmp_path):
+    from vid2vid.data.unpaired import build_unpaired_video_demo_dataset
+    from vid2vid.models.temporal import flow_confidence
+
+    root = build_unpaired_video_demo_dataset(tmp_path / "video", train=2, test=1, frames=4, size=32)
+    config = UnpairedDataConfig(load_size=36, crop_size=32)
+    data = UnpairedDataset(root, "train", config, temporal=True, with_flow=True, seed=1)
+    assert len(data) == 8 and len(data.items_A) == 2 * 3  # frames 1 .. 3 of each video (as many B images: 8)
+    for i in range(6):
+        item = data[i]
+        assert item["A_path"].endswith(f"seq{i // 3:02d}#{i % 3 + 1}") and item["A_flow"].shape == (2, 32, 32)
+        # the same crop and flip for the frames and the flow: the flow explains the frames
+        a, previous, flow = item["A"][None], item["A_prev"][None], item["A_flow"][None]
+        trusted = flow_confidence(a, previous, flow).mean()
+        assert trusted > 0.7 and trusted > flow_confidence(a, previous, -flow).mean() + 0.03
+    still = UnpairedDataset(root, "train", config)  # without the temporal loss: every frame is an image of A
+    assert len(still.items_A) == 8 and "A_prev" not in still[0]
+    with pytest.raises(DatasetError, match="lambda_temporal needs videos in"):
+        UnpairedDataset(build_unpaired_demo_dataset(tmp_path / "images", train=2, test=1, size=32), "train", config,
+                        temporal=True)
+    for flow in (root / "trainA_flow" / "seq01").glob("0002.flo"):
+        flow.unlink()
+    with pytest.raises(DatasetError, match="seq01 has 4 frames: expected 3 flows"):
+        UnpairedDataset(root, "train", config, temporal=True, with_flow=True)
+
+
+def test_the_temporal_loss_is_zero_for_a_video_that_follows_its_flow():
+    from vid2vid.models.temporal import TemporalConsistency
+
+    frames = torch.rand(1, 3, 24, 40) * 2 - 1
+    shifted = torch.roll(frames, 2, dims=3)  # everything moves 2 pixels right: flow t -> t-1 is -2 in x
+    batch = {"A": shifted, "A_prev": frames, "A_flow": torch.tensor([-2.0, 0.0]).view(1, 2, 1, 1).expand(1, 2, 24, 40)}
+    loss = TemporalConsistency(10.0, None)
+    assert float(loss(lambda x: x * 0.5, shifted * 0.5, batch)) < 1e-6  # a translation that follows the motion
+    assert float(loss(lambda x: x * 0.5, frames * 0.5, batch)) > 0.1  # one that stands still flickers
+
+
+def test_unpaired_video_training_and_its_warping_error(tmp_path):
+    from vid2vid.data.unpaired import build_unpaired_video_demo_dataset
+
+    build_unpaired_video_demo_dataset(tmp_path / "video", train=2, test=1, frames=4, size=32)
+    losses = run(tmp_path / "run", "--config", "configs/cut_video_demo.yaml", "--max-iters", "3",
+                 f"data.root={tmp_path / 'video'}", "model.num_patches=16")
+    assert len(losses) == 3 and all("temporal" in record for record in losses)
+    result = subprocess.run([sys.executable, "scripts/evaluate_unpaired.py", "--checkpoint", str(tmp_path / "run"),
+                             "--data", str(tmp_path / "video")], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("| method | warping error ↓ | motion ratio |")[1]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "---" not in line}
+    assert set(rows) == {"input (unchanged)", "cut (run)"}
+    assert float(rows["input (unchanged)"].split("|")[2]) < 1.0  # the exact flow explains the source

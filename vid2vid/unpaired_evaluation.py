@@ -8,6 +8,7 @@ Images are (B, 3, H, W) in -1..1 throughout, as the models make them.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vid2vid.data.images import DatasetError
+from vid2vid.errors import UserError
 from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogram, unit_range
 
 
@@ -164,3 +166,44 @@ def score_unpaired(make: Callable[[Tensor], list[tuple[Tensor, Tensor | None]]],
     means = (totals / made_count).tolist()
     return UnpairedScores(*means[:6], seconds=seconds / made_count,
                           boundary_f1=means[6] if structures is not None else None)
+
+
+class _Given(torch.nn.Module):
+    """torchmetrics' feature extractor for features computed already (each image's once, for both metrics)."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features
+
+
+def fid_kid(real: Iterable[Tensor], made: Iterable[Tensor], inception: torch.nn.Module,
+            subset_size: int = 50) -> tuple[float, float, float]:
+    """(FID, KID mean, KID std) between real images and made ones (batches (B, 3, H, W) in -1..1), by
+    torchmetrics on the pool features of the FID Inception network
+    (:func:`vid2vid.models.inception.load_fid_inception`). KID's subsets are as large as the smaller
+    set allows, up to ``subset_size``.
+
+    Raises:
+        UserError: torchmetrics is not installed.
+    """
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.kid import KernelInceptionDistance
+    except ImportError:
+        raise UserError("FID and KID need torchmetrics: pip install torchmetrics (or '.[fid]')") from None
+    with torch.no_grad():
+        features = [torch.cat([inception(unit_range(b)) for images in sets for b in images.split(16)]).double()
+                    for sets in ([*real], [*made])]
+    given = _Given(features[0].shape[1])
+    fid = FrechetInceptionDistance(feature=given)
+    with warnings.catch_warnings():  # that it keeps every feature: these are a test set's
+        warnings.filterwarnings("ignore", "Metric `Kernel Inception Distance` will save all extracted features")
+        kid = KernelInceptionDistance(feature=given, subset_size=max(2, min(subset_size, *map(len, features))))
+    for values, is_real in zip(features, (True, False)):
+        fid.update(values, real=is_real)
+        kid.update(values, real=is_real)
+    kid_mean, kid_std = kid.compute()
+    return float(fid.compute()), float(kid_mean), float(kid_std)

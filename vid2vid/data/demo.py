@@ -18,6 +18,18 @@ from PIL import Image
 from vid2vid.data.procedural import Polygon, random_texture, sample_texture, seeded_generator, uniform
 
 
+def is_built(folder: Path, recipe: dict) -> bool:
+    """Whether ``folder`` already holds the generated dataset ``recipe`` describes (its demo_dataset.json)."""
+    marker = folder / "demo_dataset.json"
+    return marker.exists() and json.loads(marker.read_text()) == recipe
+
+
+def mark_built(folder: Path, recipe: dict) -> Path:
+    """Records that ``folder`` holds the dataset of ``recipe`` (read by :func:`is_built`); returns folder."""
+    (folder / "demo_dataset.json").write_text(json.dumps(recipe))
+    return folder
+
+
 def demo_picture(seed: int, index: int, size: int) -> torch.Tensor:
     """A (3, size, size) picture in 0..1: a smooth background and 2-5 textured polygons."""
     gen = seeded_generator(seed, index)
@@ -44,8 +56,7 @@ def build_demo_dataset(folder: str | os.PathLike, *, train: int = 64, test: int 
     a dataset with the same parameters is there already; returns the folder."""
     folder = Path(folder)
     recipe = {"train": train, "test": test, "size": size, "seed": seed}
-    marker = folder / "demo_dataset.json"
-    if marker.exists() and json.loads(marker.read_text()) == recipe:
+    if is_built(folder, recipe):
         return folder
     for phase, count, offset in (("train", train, 0), ("test", test, train)):
         (folder / phase).mkdir(parents=True, exist_ok=True)
@@ -54,8 +65,7 @@ def build_demo_dataset(folder: str | os.PathLike, *, train: int = 64, test: int 
             pair = torch.cat((edge_map(picture), picture), 2)
             array = (pair.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
             Image.fromarray(np.ascontiguousarray(array)).save(folder / phase / f"{i:04d}.png")
-    marker.write_text(json.dumps(recipe))
-    return folder
+    return mark_built(folder, recipe)
 
 
 # The label demo: class 1 is the background, classes 2 .. DEMO_LABEL_NC - 1 the shapes.
@@ -95,8 +105,7 @@ def build_label_demo_dataset(folder: str | os.PathLike, *, train: int = 32, test
     ``<phase>_img/``) of generated scenes with DEMO_LABEL_NC classes, unless already there."""
     folder = Path(folder)
     recipe = {"kind": "labels", "train": train, "test": test, "size": size, "seed": seed}
-    marker = folder / "demo_dataset.json"
-    if marker.exists() and json.loads(marker.read_text()) == recipe:
+    if is_built(folder, recipe):
         return folder
     for phase, count, offset in (("train", train, 0), ("test", test, train)):
         for sub in ("label", "inst", "img"):
@@ -107,8 +116,7 @@ def build_label_demo_dataset(folder: str | os.PathLike, *, train: int = 32, test
             Image.fromarray(instance.astype(np.uint16)).save(folder / f"{phase}_inst" / f"{i:04d}.png")
             array = (picture * 255).round().byte().permute(1, 2, 0).numpy()
             Image.fromarray(np.ascontiguousarray(array)).save(folder / f"{phase}_img" / f"{i:04d}.png")
-    marker.write_text(json.dumps(recipe))
-    return folder
+    return mark_built(folder, recipe)
 
 
 def demo_video(seed: int, index: int, frames: int, size: int) -> dict[str, np.ndarray]:
@@ -160,8 +168,7 @@ def build_video_demo_dataset(folder: str | os.PathLike, *, train: int = 16, test
 
     folder = Path(folder)
     recipe = {"kind": "video", "train": train, "test": test, "frames": frames, "size": size, "seed": seed}
-    marker = folder / "demo_dataset.json"
-    if marker.exists() and json.loads(marker.read_text()) == recipe:
+    if is_built(folder, recipe):
         return folder
     for phase, count, offset in (("train", train, 0), ("test", test, train)):
         for i in range(count):
@@ -175,5 +182,4 @@ def build_video_demo_dataset(folder: str | os.PathLike, *, train: int = 16, test
                 Image.fromarray(video["image"][t]).save(dirs["B"] / f"{t:04d}.png")
                 if t:
                     write_flo(dirs["flow"] / f"{t - 1:04d}.flo", video["flow"][t - 1])
-    marker.write_text(json.dumps(recipe))
-    return folder
+    return mark_built(folder, recipe)

@@ -17,6 +17,7 @@ transform) and scikit-image (the Canny detector the models were trained with):
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,6 +63,31 @@ def read_landmarks(path: str | os.PathLike) -> np.ndarray:
         raise DatasetError(f"{path} holds {points.shape[0]} rows of {points.shape[1]} numbers; face landmarks "
                            f"are 68 rows of x,y")
     return points
+
+
+def read_video_landmarks(path: str | os.PathLike) -> np.ndarray:
+    """A video's landmarks (frames, 68, 2): an ``.npy`` array, or a folder of per-frame text files
+    (``x,y`` or ``x y`` rows, as NVIDIA's face dataset keeps them)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            files = sorted(path.glob("*.txt"))
+            if not files:
+                raise DatasetError(f"{path} holds no .txt landmark files")
+            landmarks = np.stack([np.loadtxt(f, delimiter="," if "," in f.read_text() else None).reshape(-1, 2)
+                                  for f in files])
+        else:
+            landmarks = np.load(path)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"cannot read face landmarks {path}: {e}") from None
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
+        raise DatasetError(f"{path}: expected (frames, 68, 2) landmarks, got shape {landmarks.shape}")
+    return landmarks
+
+
+def write_landmarks(path: str | os.PathLike, landmarks: np.ndarray) -> None:
+    """One frame's landmarks (68, 2) as a text file of ``x,y`` rows, as :func:`read_landmarks` reads them."""
+    np.savetxt(path, landmarks, fmt="%.2f", delimiter=",")
 
 
 def face_crop_box(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:

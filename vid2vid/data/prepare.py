@@ -23,7 +23,8 @@ import numpy as np
 from PIL import Image
 
 from vid2vid.config import ConfigError
-from vid2vid.data.edges import canny_edges, face_edges
+from vid2vid.data.edges import canny_edges
+from vid2vid.data.face import write_landmarks
 from vid2vid.data.frames import iter_frames, video_frame_rate
 from vid2vid.data.images import DatasetError
 
@@ -46,7 +47,8 @@ class VideoPreparation:
     """the last this many frames of each video go to test_* as one sequence (<video>_tail), the frames
     before them to train_*; 0: none. Excludes test_every"""
     edges: Literal["none", "canny", "face"] = "none"
-    """inputs to write in *_A: none, Canny edge maps, or edge2face maps (needs landmarks)"""
+    """inputs to write in *_A: none, Canny edge maps, or face: each frame's landmarks (given per video) as a
+    text file, the inputs of data.input=face (NVIDIA's edge2face maps, drawn as the data is read)"""
 
     def __post_init__(self):
         if self.sequence_length < 2:
@@ -126,7 +128,7 @@ def _write_sequence(output: Path, split: str, name: str, chunk: list[tuple[int, 
         elif config.edges == "face":
             if index >= len(landmarks):
                 raise DatasetError(f"{video}: frame {index} has no landmarks ({len(landmarks)} given)")
-            Image.fromarray(face_edges(landmarks[index], frame.shape[:2], frame)).save(inputs / f"{j:05d}.png")
+            write_landmarks(inputs / f"{j:05d}.txt", landmarks[index])
     return PreparedSequence(name, split, len(chunk))
 
 

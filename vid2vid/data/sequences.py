@@ -103,7 +103,7 @@ class ClipSchedule:
         return min(self.total, self.start * 2 ** ((epoch - self.image_epochs) // self.step_epochs))
 
 
-def _entries(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+def sequence_entries(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     """Sequence name -> sub-folder or file with one of the suffixes."""
     found = {}
     for path in sorted(folder.iterdir()):
@@ -227,7 +227,7 @@ class SequenceDataset(Dataset):
         frames_folder = self._folder(phase, "B", "img")
         if not frames_folder.is_dir():
             raise DatasetError(f"no frames folder {frames_folder} (one sub-folder or video per sequence)")
-        sequences = _entries(frames_folder, VIDEO_SUFFIXES)
+        sequences = sequence_entries(frames_folder, VIDEO_SUFFIXES)
         if not sequences:
             raise DatasetError(f"{frames_folder} holds no sequence folders or videos")
         names = list(sequences)[: config.max_sequences]
@@ -253,7 +253,7 @@ class SequenceDataset(Dataset):
         for name in names:
             sources = {}
             for column, (folder, suffixes) in columns.items():
-                entries = _entries(folder, suffixes) if folder.is_dir() else {}
+                entries = sequence_entries(folder, suffixes) if folder.is_dir() else {}
                 if name not in entries:
                     raise DatasetError(f"sequence {name!r} of {frames_folder} has no counterpart in {folder}")
                 file_suffixes = {"flow": (".flo",), "label": LABEL_SUFFIXES.get(config.input, IMAGE_SUFFIXES)}

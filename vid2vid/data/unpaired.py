@@ -1,5 +1,7 @@
 """Unpaired images for CycleGAN and its kin: CycleGAN's layout, ``<phase>A/`` and
-``<phase>B/`` folders of images, B drawn independently of A.
+``<phase>B/`` folders of images, B drawn independently of A. A may hold videos instead
+(sub-folders of frames, or video files), with the flows between their frames in
+``<phase>A_flow/<sequence>/`` (.flo) for the temporal loss.
 
 Every draw (which B goes with A number i, each image's crop and flip) is a function of
 (seed, epoch, index), so that a resumed run sees the same batches. The built-in demo
@@ -9,20 +11,22 @@ textures and speckle, and keeps the geometry (``<phase>A_structure/``) for evalu
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from vid2vid.data.demo import demo_scene
+from flownet.flow_utils import read_flo
+from vid2vid.data.demo import demo_scene, demo_video, is_built, mark_built
 from vid2vid.data.images import DatasetError, list_images, read_image, to_tensor
 from vid2vid.data.procedural import random_texture, seeded_generator, uniform
+from vid2vid.data.sequences import VIDEO_SUFFIXES, FrameSource, as_picture, sequence_entries, transform_flow
 from vid2vid.data.transforms import PreprocessConfig
 
 
@@ -34,6 +38,9 @@ class UnpairedDataConfig(PreprocessConfig):
     """dataset folder with trainA/, trainB/ (testA/, testB/); None builds the demo domains in the run's folder"""
     max_size: int | None = None
     """use at most this many images of each domain (sorted by name)"""
+    demo: Literal["images", "video"] = "images"
+    """what root null builds: the two demo domains as images, or video (A: moving scenes as frame folders with
+    their exact flows in <phase>A_flow/, B: the winter images)"""
 
 
 def read_colour(path: Path) -> tuple[Image.Image, str]:
@@ -47,46 +54,87 @@ class UnpairedDataset(Dataset):
     """Item i: ``{"A": (3, H, W), "B": (3, H, W), "A_path": str, "B_path": str}`` in -1..1:
     image i of A (cycled), and a B drawn at random, each with its own crop and flip; as many
     items as the larger domain has images. With ``train=False`` B is image i of B (cycled)
-    and the crops are centred."""
+    and the crops are centred.
+
+    When ``<phase>A/`` holds videos (sub-folders of frames or video files) its frames are A's images;
+    with ``temporal`` each item also has the frame before, ``A_prev`` (a sequence's first frame is never
+    A then), and with ``with_flow`` ``A_flow`` (2, H, W): the flow from A to A_prev in pixels, read from
+    ``<phase>A_flow/<sequence>/`` (entry i from frame i+1 to i, as vid2vid's datasets), all three through
+    the same crop and flip."""
 
     def __init__(self, root: str | os.PathLike, phase: str, config: UnpairedDataConfig, *, train: bool = True,
-                 seed: int = 0, multiple: int = 1):
+                 seed: int = 0, multiple: int = 1, temporal: bool = False, with_flow: bool = False):
         self.root, self.config, self.train, self.seed, self.epoch = Path(root), config, train, seed, 0
-        self.files = {}
+        self.temporal = temporal
+        self.files, self.videos, self.flows = {}, [], []
         for domain in ("A", "B"):
             folder = self.root / f"{phase}{domain}"
             files = list_images(folder)[: config.max_size]
-            if not files:
+            if domain == "A" and not files:
+                self.videos = [FrameSource(path) for path in sequence_entries(folder, VIDEO_SUFFIXES).values()]
+                self.videos = self.videos[: config.max_size]
+            if not files and not self.videos:
                 raise DatasetError(f"{folder} holds no images (CycleGAN's layout: {phase}A/ and {phase}B/, one "
-                                   f"folder of images each)")
+                                   f"folder of images each; A may hold videos instead)")
             self.files[domain] = files
-        for files in self.files.values():
-            first, _ = read_colour(files[0])  # the size check; every file is read as it is used
-            config.preprocessing.check(first.size, multiple, files[0])
+        if temporal and not self.videos:
+            raise DatasetError(f"model.lambda_temporal needs videos in {self.root / f'{phase}A'} (a sub-folder of "
+                               f"frames or a video file per sequence), not images")
+        if with_flow:
+            self.flows = [FrameSource(self.root / f"{phase}A_flow" / video.path.name.removesuffix(video.path.suffix),
+                                      (".flo",)) if (self.root / f"{phase}A_flow").is_dir() else None
+                          for video in self.videos]
+            for video, flows in zip(self.videos, self.flows):
+                if flows is None or flows.length != video.length - 1:
+                    raise DatasetError(f"{video.path} has {video.length} frames: expected {video.length - 1} flows "
+                                       f"(.flo) in {self.root / f'{phase}A_flow' / video.path.stem}")
+        # A's items: image paths, or (video, frame) pairs
+        self.items_A = self.files["A"] or [(v, t) for v, video in enumerate(self.videos)
+                                           for t in range(int(temporal), video.length)]
+        first = self.files["A"][0] if self.files["A"] else None
+        a_picture = read_colour(first)[0] if first else as_picture(self.videos[0].read(0, 1)[0])
+        config.preprocessing.check(a_picture.size, multiple, first or self.videos[0].path)
+        b_picture, _ = read_colour(self.files["B"][0])  # the size checks; every file is read as it is used
+        config.preprocessing.check(b_picture.size, multiple, self.files["B"][0])
         self._warned = False  # of images converted to RGB: once
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return max(len(self.files["A"]), len(self.files["B"]))
+        return max(len(self.items_A), len(self.files["B"]))
 
-    def _load(self, path: Path, rng: np.random.Generator) -> torch.Tensor:
+    def _load(self, path: Path, rng: np.random.Generator) -> dict:
+        """{"A": an image file with its own crop and flip, "A_path": its path}."""
         image, mode = read_colour(path)
         if mode != "RGB" and not self._warned:
             self._warned = True
             warnings.warn(f"converted to RGB: {path.name} ({mode}) in {path.parent}, and any other image that is "
                           f"not RGB", stacklevel=2)
         geometry = self.config.preprocessing.draw(image.size, rng, self.train)
-        return to_tensor(geometry.apply(image))
+        return {"A": to_tensor(geometry.apply(image)), "A_path": str(path)}
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        a_files, b_files = self.files["A"], self.files["B"]
-        a_path = a_files[index % len(a_files)]
+        b_files = self.files["B"]
+        item = self.items_A[index % len(self.items_A)]
         b_path = b_files[int(rng.integers(len(b_files)))] if self.train else b_files[index % len(b_files)]
-        return {"A": self._load(a_path, rng), "B": self._load(b_path, rng), "A_path": str(a_path),
-                "B_path": str(b_path)}
+        a = self._load(item, rng) if isinstance(item, Path) else self._video_frames(*item, rng)
+        return {**a, "B": self._load(b_path, rng)["A"], "B_path": str(b_path)}
+
+    def _video_frames(self, video: int, t: int, rng: np.random.Generator) -> dict:
+        """Frame t of a video as A (with the frame before it and the flow between, as asked), one crop and flip."""
+        source = self.videos[video]
+        frames = [as_picture(f) for f in source.read(t - 1, 2)] if self.temporal else \
+            [as_picture(source.read(t, 1)[0])]
+        geometry = self.config.preprocessing.draw(frames[-1].size, rng, self.train)
+        out = {"A": to_tensor(geometry.apply(frames[-1])), "A_path": f"{source.path}#{t}"}
+        if self.temporal:
+            out["A_prev"] = to_tensor(geometry.apply(frames[0]))
+        if self.flows:
+            flow = transform_flow(read_flo(self.flows[video].read(t - 1, 1)[0]), geometry)
+            out["A_flow"] = torch.from_numpy(flow).permute(2, 0, 1)
+        return out
 
 
 # ----------------------------------------------------------------------------- the demo domains
@@ -131,8 +179,7 @@ def build_unpaired_demo_dataset(folder: str | os.PathLike, *, train: int = 48, t
     images are different scenes: the data is unpaired."""
     folder = Path(folder)
     recipe = {"kind": "unpaired", "train": train, "test": test, "size": size, "seed": seed}
-    marker = folder / "demo_dataset.json"
-    if marker.exists() and json.loads(marker.read_text()) == recipe:
+    if is_built(folder, recipe):
         return folder
     for phase, count, offset in (("train", train, 0), ("test", test, 2 * train)):
         for sub in ("A", "B", "A_structure"):
@@ -144,5 +191,32 @@ def build_unpaired_demo_dataset(folder: str | os.PathLike, *, train: int = 48, t
                 Image.fromarray(np.ascontiguousarray(array)).save(folder / f"{phase}{domain}" / f"{i:04d}.png")
                 if domain == "A":
                     Image.fromarray(structure).save(folder / f"{phase}A_structure" / f"{i:04d}.png")
-    marker.write_text(json.dumps(recipe))
-    return folder
+    return mark_built(folder, recipe)
+
+
+def build_unpaired_video_demo_dataset(folder: str | os.PathLike, *, train: int = 8, test: int = 2, frames: int = 16,
+                                      size: int = 64, seed: int = 0) -> Path:
+    """Writes an unpaired video layout, unless already there: ``<phase>A/seqNN/`` frames of the vid2vid
+    demo's moving scenes (textured shapes gliding over a panning background), ``<phase>A_flow/seqNN/``
+    their exact flows (.flo, frame t+1 -> t), and ``<phase>B/`` the winter domain's images."""
+    from flownet.flow_utils import write_flo
+
+    folder = Path(folder)
+    recipe = {"kind": "unpaired_video", "train": train, "test": test, "frames": frames, "size": size, "seed": seed}
+    if is_built(folder, recipe):
+        return folder
+    for phase, count, offset in (("train", train, 0), ("test", test, train)):
+        (folder / f"{phase}B").mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            video = demo_video(seed, offset + i, frames, size)
+            for sub in ("A", "A_flow"):
+                (folder / f"{phase}{sub}" / f"seq{i:02d}").mkdir(parents=True, exist_ok=True)
+            for t in range(frames):
+                Image.fromarray(video["image"][t]).save(folder / f"{phase}A" / f"seq{i:02d}" / f"{t:04d}.png")
+                if t:
+                    write_flo(folder / f"{phase}A_flow" / f"seq{i:02d}" / f"{t - 1:04d}.flo", video["flow"][t - 1])
+        for i in range(count * 4):  # as many winter images as there are videos' frames, roughly
+            _, picture = demo_domain_picture(seed, "B", offset * 8 + 2 * i + 1, size)
+            array = (picture * 255).round().byte().permute(1, 2, 0).numpy()
+            Image.fromarray(np.ascontiguousarray(array)).save(folder / f"{phase}B" / f"{i:04d}.png")
+    return mark_built(folder, recipe)

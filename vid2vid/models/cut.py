@@ -28,6 +28,7 @@ from vid2vid.models.discriminators import build_discriminator
 from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.models.losses import GANLoss
+from vid2vid.models.temporal import temporal_consistency
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
 
@@ -83,6 +84,7 @@ class PatchNCETask:
             "D": torch.optim.Adam(self.D.parameters(), lr=train.lr, betas=betas),
         }
         self.gan_loss = GANLoss(config.gan_mode)
+        self.temporal = temporal_consistency(config, device)
 
     @property
     def multiple(self) -> int:
@@ -162,7 +164,10 @@ class CUT(PatchNCETask):
                 if self.nce_idt:  # G(b) should stay b, in PatchNCE's terms
                     losses["NCE_Y"] = self._nce(real_b, made[len(real_a):], flipped)
                     nce = 0.5 * (nce + losses["NCE_Y"])
-            ctx.step(losses["G_GAN"] + nce, "G", "generator")
+                if self.temporal is not None:  # G(a_t) against G(a_t-1) warped, both flipped as this step's
+                    g, turn = unwrap(self.G), (lambda x: torch.flip(x, [3])) if flipped else (lambda x: x)
+                    losses["temporal"] = self.temporal(lambda x: turn(g(turn(x))), turn(fake_b), batch)
+            ctx.step(losses["G_GAN"] + nce + losses.get("temporal", 0), "G", "generator")
         finally:
             critic.requires_grad_(True)
         return {**{k: v.detach() for k, v in losses.items()}, "D_real": d_real.detach(), "D_fake": d_fake.detach()}

@@ -20,6 +20,7 @@ from vid2vid.models.discriminators import build_discriminator
 from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.models.losses import GANLoss
+from vid2vid.models.temporal import temporal_consistency
 from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
 
 
@@ -88,6 +89,7 @@ class CycleGAN:
             "D": torch.optim.Adam([*self.D_A.parameters(), *self.D_B.parameters()], lr=train.lr, betas=betas),
         }
         self.gan_loss = GANLoss(c.gan_mode)
+        self.temporal = temporal_consistency(c, device)
 
     @property
     def multiple(self) -> int:
@@ -129,6 +131,8 @@ class CycleGAN:
                 if c.lambda_identity > 0:  # G leaves B alone, F leaves A alone (keeps colours)
                     losses["idt_B"] = F.l1_loss(self.G(real_b).float(), real_b.float()) * c.lambda_B * c.lambda_identity
                     losses["idt_A"] = F.l1_loss(self.F(real_a).float(), real_a.float()) * c.lambda_A * c.lambda_identity
+                if self.temporal is not None:  # G(a_t) against G(a_t-1) warped
+                    losses["temporal"] = self.temporal(unwrap(self.G), fake_b, batch)
             ctx.step(sum(losses.values()), "G", "generators")
         finally:
             for critic in critics:

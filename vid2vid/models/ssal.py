@@ -270,6 +270,9 @@ class SSAL(PatchNCETask):
                 losses["histogram"] = histogram * c.lambda_histogram
                 decay = max(0.0, 1 - ctx.iteration / c.ds_iters) if c.ds_iters else 0.0
                 diversity = (made[1].float() - made[2].float()).abs().mean()
+                if self.temporal is not None:  # G(a_t, s) against G(a_t-1, s) warped, s the reference's style
+                    g = unwrap(G)
+                    losses["temporal"] = self.temporal(lambda x: g(x, styles[0].detach()), fake, batch)
                 total = sum(losses.values()) - c.lambda_ds * decay * diversity
             ctx.step(total, "G", "generator")
         finally:

@@ -9,6 +9,7 @@ from frame i+1 to frame i (backward, the direction the generator warps in), in p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -87,3 +88,59 @@ def flow_confidence(current: Tensor, previous: Tensor, flow: Tensor, threshold: 
 def masked_l1(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """mean |prediction - target| * mask, the mask broadcast over channels (NVIDIA/vid2vid's MaskedL1Loss)."""
     return ((prediction.float() - target.float()).abs() * mask).mean()
+
+
+def flow_estimator(source: str, flownet_checkpoint: str | None, device: torch.device
+                   ) -> Callable[[Tensor, Tensor], Tensor] | None:
+    """The reference-flow estimator a ``model.flow_source`` names (frames a, b in 0..255 -> flow a -> b):
+    FlowNet2 from its checkpoint (``flownet``) or DIS (``dis``); None for ``files`` and ``none``.
+
+    Raises:
+        ValueError: DIS without OpenCV.
+    """
+    if source == "flownet":
+        import flownet  # loaded only when asked for
+
+        model = flownet.load_checkpoint(flownet_checkpoint).to(device).eval().requires_grad_(False)
+        return functools.partial(flownet.estimate, model)
+    if source == "dis":
+        from flownet.dis import dis_flow, require_dis
+
+        try:
+            require_dis()
+        except ValueError as e:
+            raise ValueError(f"model.flow_source=dis: {e}") from None
+        return dis_flow
+    return None
+
+
+class TemporalConsistency:
+    """Unpaired video translation without flicker (the unpaired models' ``model.lambda_temporal``):
+    the output of frame t must equal the output of frame t-1 warped by the source's flow (t -> t-1),
+    where that flow explains the source frames (:func:`flow_confidence`). The earlier output is a
+    target (no gradient); the flow comes with the batch (``A_flow``, from .flo files) or from an
+    estimator (FlowNet2)."""
+
+    def __init__(self, weight: float, estimator: Callable[[Tensor, Tensor], Tensor] | None):
+        self.weight, self.estimator = weight, estimator
+
+    def __call__(self, make: Callable[[Tensor], Tensor], output: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """weight * masked L1 between ``output`` (made from batch ``A``) and ``make(A_prev)`` warped."""
+        current, previous = batch["A"], batch["A_prev"]
+        with torch.no_grad():
+            if "A_flow" in batch:
+                flow = batch["A_flow"]
+            else:
+                flow = estimate_backward_flows(self.estimator, torch.stack((previous, current), 1))[:, 0]
+            earlier = make(previous)
+            trusted = flow_confidence(current, previous, flow)
+        return masked_l1(output, warp(earlier.float(), flow.float()), trusted) * self.weight
+
+
+def temporal_consistency(config: object, device: torch.device) -> TemporalConsistency | None:
+    """The unpaired models' temporal term from their config (``lambda_temporal``, ``flow_source``,
+    ``flownet_checkpoint``); None when lambda_temporal is 0."""
+    if not config.lambda_temporal:
+        return None
+    return TemporalConsistency(config.lambda_temporal, flow_estimator(config.flow_source, config.flownet_checkpoint,
+                                                                      device))

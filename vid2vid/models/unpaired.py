@@ -100,8 +100,17 @@ class UnpairedModelConfig:
     """ssal: diversity-sensitive weight at the start (two random styles, different outputs)"""
     ds_iters: int = 10000
     """ssal: iterations over which the diversity-sensitive weight decays linearly to 0"""
+    lambda_temporal: float = 0.0
+    """trained on A videos: the output of frame t must equal the output of frame t-1 warped by the source's flow,
+    where that flow explains the source frames (L1); 0: off"""
+    flow_source: Literal["files", "flownet"] = "files"
+    """lambda_temporal's flow: .flo files in <phase>A_flow/<sequence>/, or FlowNet2 (model.flownet_checkpoint)"""
+    flownet_checkpoint: str | None = None
+    """flow_source flownet: the FlowNet2 checkpoint (NVIDIA/flownet2-pytorch's .pth.tar)"""
 
     def __post_init__(self):
+        if self.lambda_temporal and self.flow_source == "flownet" and not self.flownet_checkpoint:
+            raise ValueError("model.flow_source=flownet needs model.flownet_checkpoint (a FlowNet2 checkpoint)")
         if self.name in ("cut", "fastcut") and not self.netG.startswith("resnet"):
             raise ValueError(f"{self.name} reads the encoder layers of a ResNet generator; netG={self.netG}")
         if self.pool_size < 0 or min(self.lambda_A, self.lambda_B, self.lambda_identity) < 0:

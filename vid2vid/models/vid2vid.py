@@ -46,6 +46,7 @@ from vid2vid.models.temporal import (
     chain_flows,
     estimate_backward_flows,
     flow_confidence,
+    flow_estimator,
     masked_l1,
     temporal_skips,
     video_clips,
@@ -300,21 +301,9 @@ class Vid2Vid:
         self.vgg_loss = (vgg_loss_or_none(c.vgg_weights, c.vgg_required, device)
                          if with_losses and c.lambda_vgg > 0 else None)
         # the reference flow of the real frames, when not read from files: (a, b) in 0..255 -> flow a -> b
-        self.flow_estimator: Callable[[Tensor, Tensor], Tensor] | None = None
-        if with_losses and c.flow_source == "flownet":
-            import flownet  # loaded only when asked for
-
-            model = flownet.load_checkpoint(c.flownet_checkpoint).to(device).eval().requires_grad_(False)
-            self.flow_estimator = functools.partial(flownet.estimate, model)
-        elif with_losses and c.flow_source == "dis":
-            from flownet.dis import dis_flow, require_dis
-
-            try:
-                require_dis()
-            except ValueError as e:
-                raise ValueError(f"model.flow_source=dis: {e}") from None
-            self.flow_estimator = dis_flow
-        elif with_losses and c.flow_source == "none":
+        self.flow_estimator: Callable[[Tensor, Tensor], Tensor] | None = \
+            flow_estimator(c.flow_source, c.flownet_checkpoint, device) if with_losses else None
+        if with_losses and c.flow_source == "none":
             warnings.warn("model.flow_source=none: the flow, warp and mask losses are off and the video "
                           "discriminators see frames without flow", stacklevel=2)
         if with_losses and c.init_from_pix2pixhd:
