@@ -341,6 +341,17 @@ def test_the_temporal_loss_is_zero_for_a_video_that_follows_its_flow():
     loss = TemporalConsistency(10.0, None)
     assert float(loss(lambda x: x * 0.5, shifted * 0.5, batch)) < 1e-6  # a translation that follows the motion
     assert float(loss(lambda x: x * 0.5, frames * 0.5, batch)) > 0.1  # one that stands still flickers
+    # without .flo files the estimator (FlowNet2's estimate) gives the flow, from frames in 0..255
+    seen = []
+
+    def estimator(a, b):
+        seen.append((float(a.min()), float(a.max())))
+        return batch["A_flow"].expand(len(a), -1, -1, -1)
+
+    estimated = TemporalConsistency(10.0, estimator)
+    without_files = {k: v for k, v in batch.items() if k != "A_flow"}
+    assert float(estimated(lambda x: x * 0.5, shifted * 0.5, without_files)) < 1e-6
+    assert seen and seen[0][0] >= 0 and 200 < seen[0][1] <= 255
 
 
 def test_unpaired_video_training_and_its_warping_error(tmp_path):

@@ -38,7 +38,13 @@ def _pix2pix_batch(config: Pix2PixConfig, batch: int, h: int, w: int) -> dict[st
 
 
 def _unpaired_batch(config: UnpairedConfig, batch: int, h: int, w: int) -> dict[str, Tensor]:
-    return {"A": _float(batch, 3, h, w), "B": _float(batch, 3, h, w)}
+    """A and B images; with model.lambda_temporal, A's previous frame and the flow to it (from .flo files)."""
+    images = {"A": _float(batch, 3, h, w), "B": _float(batch, 3, h, w)}
+    if config.model.lambda_temporal:
+        images["A_prev"] = _float(batch, 3, h, w)
+        if config.model.flow_source == "files":
+            images["A_flow"] = _float(batch, 2, h, w)
+    return images
 
 
 def _pix2pixhd_batch(config: Pix2PixHDConfig, batch: int, h: int, w: int) -> dict[str, Tensor]:
