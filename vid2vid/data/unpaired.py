@@ -80,14 +80,13 @@ class UnpairedDataset(Dataset):
         if temporal and not self.videos:
             raise DatasetError(f"model.lambda_temporal needs videos in {self.root / f'{phase}A'} (a sub-folder of "
                                f"frames or a video file per sequence), not images")
-        if with_flow:
-            self.flows = [FrameSource(self.root / f"{phase}A_flow" / video.path.name.removesuffix(video.path.suffix),
-                                      (".flo",)) if (self.root / f"{phase}A_flow").is_dir() else None
-                          for video in self.videos]
-            for video, flows in zip(self.videos, self.flows):
-                if flows is None or flows.length != video.length - 1:
-                    raise DatasetError(f"{video.path} has {video.length} frames: expected {video.length - 1} flows "
-                                       f"(.flo) in {self.root / f'{phase}A_flow' / video.path.stem}")
+        for video in self.videos if with_flow else ():
+            folder = self.root / f"{phase}A_flow" / video.path.name.removesuffix(video.path.suffix)
+            flows = FrameSource(folder, (".flo",)) if folder.is_dir() else None
+            if flows is None or flows.length != video.length - 1:
+                raise DatasetError(f"{video.path} has {video.length} frames: expected {video.length - 1} flows "
+                                   f"(.flo) in {folder}")
+            self.flows.append(flows)
         # A's items: image paths, or (video, frame) pairs
         self.items_A = self.files["A"] or [(v, t) for v, video in enumerate(self.videos)
                                            for t in range(int(temporal), video.length)]
