@@ -13,6 +13,7 @@ from test_pix2pix import tiny_config
 from vid2vid.data.aligned import AlignedDataset
 from vid2vid.models.pix2pix import Pix2Pix
 from vid2vid.training import Trainer, init_distributed, seed_everything, shutdown_distributed, unwrap
+from vid2vid.training.distributed import collective
 
 
 def flat_parameters(task) -> torch.Tensor:
@@ -50,11 +51,11 @@ def main(kind: str, root: str, output: str) -> None:
     config, task, data = build(kind, root)
     trainer = Trainer(task, data, config.train, output, context, progress=False)
     initial = flat_parameters(task)
-    dist.broadcast(initial, src=0)
+    collective(dist.broadcast, initial, src=0)
     trainer.fit()
     final = flat_parameters(task)
     gathered = [torch.empty_like(final) for _ in range(context.world_size)]
-    dist.all_gather(gathered, final)
+    collective(dist.all_gather, gathered, final)
     if context.is_main:
         report = {
             "world_size": context.world_size,

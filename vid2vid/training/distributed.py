@@ -8,9 +8,12 @@ LOCAL_RANK and the rendezvous variables; multi-node runs use torchrun's usual
 
 from __future__ import annotations
 
+import collections
 import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -44,7 +47,7 @@ class DistContext:
     def _on_every_rank(self, flag: torch.Tensor, op: dist.ReduceOp) -> bool:
         """A (1,) int32 flag combined over the ranks by op (MIN: all, MAX: any), read on the host."""
         if self.distributed:
-            dist.all_reduce(flag, op=op)
+            collective(dist.all_reduce, flag, op=op)
         return bool(flag.item())
 
     def all_finite(self, value: torch.Tensor) -> bool:
@@ -92,16 +95,27 @@ def init_distributed(device: str = "auto") -> DistContext:
     return DistContext(rank, world_size, base)
 
 
-def shutdown_distributed() -> None:
-    """Leaves the process group. Call it once the DDP-wrapped modules are no longer referenced.
+# The handles of the last collectives, kept here so that gloo's worker threads never free their
+# tensors themselves: dropping a tensor Python has seen takes the GIL, and a worker thread still
+# waiting for it when the interpreter exits aborts the process ("terminate called without an active
+# exception"; torch keeps the group's threads alive after destroy_process_group once DDP was built).
+# Older handles are long finished: they go, in this thread, as new ones come.
+_RECENT_WORK: collections.deque = collections.deque(maxlen=8)
 
-    Why the care: gloo's worker threads free a finished collective's tensors themselves, and when
-    Python has already dropped those tensors that takes the GIL. A thread still waiting for the GIL
-    when the interpreter shuts down aborts the process ("terminate called without an active
-    exception"). Since torch keeps the group (and its threads) alive after destroy_process_group
-    once a DDP module has been built, the threads must be done before we return: the barrier waits
-    without the GIL, so a thread blocked on it finishes freeing while the ranks meet."""
+
+def collective(operation: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """``operation(*args, **kwargs)`` (a torch.distributed collective: all_reduce, all_gather,
+    broadcast ...), waited for; its handle kept (see _RECENT_WORK). Use it for every collective on
+    tensors Python holds."""
+    work = operation(*args, **kwargs, async_op=True)
+    work.wait()
+    _RECENT_WORK.append(work)
+
+
+def shutdown_distributed() -> None:
+    """Leaves the process group. Call it once the DDP-wrapped modules are no longer referenced."""
     if dist.is_initialized():
         dist.barrier()
         gc.collect()  # DDP modules in reference cycles: freed now, while the group can still be torn down
         dist.destroy_process_group()
+        _RECENT_WORK.clear()  # every collective is done: freed here, with the GIL
