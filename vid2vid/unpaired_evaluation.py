@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vid2vid.data.images import DatasetError
+from vid2vid.data.label_maps import instance_boundaries
 from vid2vid.errors import UserError
-from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogram, unit_range
+from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogram, moments_gap, unit_range
 
 
 def self_similarity(images: Tensor, stride: int = 4, window: int = 9) -> Tensor:
@@ -66,29 +67,17 @@ def edge_f1(source: Tensor, output: Tensor) -> Tensor:
     return matched_f1(edges(source), edges(output))
 
 
-def boundaries(structure: Tensor) -> Tensor:
-    """The region boundaries of an id map (B, 1, H, W): pixels whose id differs from a 4-neighbour's."""
-    boundary = torch.zeros_like(structure, dtype=torch.bool)
-    horizontal = structure[..., :, 1:] != structure[..., :, :-1]
-    vertical = structure[..., 1:, :] != structure[..., :-1, :]
-    boundary[..., :, 1:] |= horizontal
-    boundary[..., :, :-1] |= horizontal
-    boundary[..., 1:, :] |= vertical
-    boundary[..., :-1, :] |= vertical
-    return boundary
-
-
 def boundary_f1(structure: Tensor, output: Tensor) -> Tensor:
     """(B,) F1 of the output's edges against the true region boundaries of ``structure`` ids
-    (B, 1, H, W): the shapes kept, without credit for edges the output adds elsewhere."""
-    return matched_f1(boundaries(structure), edges(output))
+    (B, 1, H, W) (pixels whose id differs from a 4-neighbour's): the shapes kept, without credit
+    for edges the output adds elsewhere."""
+    return matched_f1(instance_boundaries(structure) > 0, edges(output))
 
 
 def moment_distance(output: Tensor, reference: Tensor) -> Tensor:
     """(B,) ||mean difference|| + ||covariance difference||_F of RGB (0..1) against the reference
     (B or 1 images)."""
-    (m1, c1), (m2, c2) = colour_moments(output), colour_moments(reference)
-    return (m1 - m2).norm(dim=1) + (c1 - c2).flatten(1).norm(dim=1)
+    return moments_gap(colour_moments(output), colour_moments(reference))
 
 
 def colourfulness(images: Tensor) -> Tensor:
@@ -148,8 +137,7 @@ def score_unpaired(make: Callable[[Tensor], list[tuple[Tensor, Tensor | None]]],
             target_histogram, (target_mean, target_cov) = log_chroma_histogram(guides), colour_moments(guides)
         else:
             target_histogram, (target_mean, target_cov) = reference_histogram, pooled_reference
-        m, c = colour_moments(output)
-        moments = (m - target_mean).norm(dim=1) + (c - target_cov).flatten(1).norm(dim=1)
+        moments = moments_gap(colour_moments(output), (target_mean, target_cov))
         totals += torch.tensor([
             float(self_similarity_distance(source.expand_as(output), output).sum()),
             float(edge_f1(source.expand_as(output), output).sum()),

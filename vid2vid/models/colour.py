@@ -43,3 +43,10 @@ def colour_moments(images: Tensor) -> tuple[Tensor, Tensor]:
     mean = x.mean(2)
     centred = x - mean[..., None]
     return mean, centred @ centred.transpose(1, 2) / x.shape[2]
+
+
+def moments_gap(moments: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> Tensor:
+    """(B,) ||mean difference|| + ||covariance difference||_F between colour moments (as
+    :func:`colour_moments` gives them), the target's broadcast (B or 1)."""
+    (m1, c1), (m2, c2) = moments, target
+    return (m1 - m2).norm(dim=1) + (c1 - c2).flatten(1).norm(dim=1)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogram
+from vid2vid.models.colour import colour_moments, hellinger, log_chroma_histogram, moments_gap
 from vid2vid.models.cut import PatchNCETask, patch_nce
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import ResnetBlock, run_padded
@@ -228,8 +228,7 @@ class SSAL(PatchNCETask):
     @staticmethod
     def _colour(output: Tensor, reference: Tensor) -> tuple[Tensor, Tensor]:
         """(moment distance, histogram Hellinger distance) of each output to its reference, means."""
-        (m1, c1), (m2, c2) = colour_moments(output), colour_moments(reference)
-        moments = ((m1 - m2).norm(dim=1) + (c1 - c2).flatten(1).norm(dim=1)).mean()
+        moments = moments_gap(colour_moments(output), colour_moments(reference)).mean()
         return moments, hellinger(log_chroma_histogram(output), log_chroma_histogram(reference)).mean()
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, Tensor]:
