@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,22 +57,33 @@ def read_folder(folder: Path, limit: int | None) -> list[torch.Tensor]:
 
 
 def read_videos(data: Path, limit: int | None) -> list[dict[str, torch.Tensor]]:
-    """testA's videos: {"image": (T, 3, H, W) in -1..1, "flow": (T-1, 2, H, W) or absent}, at most
-    ``limit`` frames in all."""
-    videos, left = [], limit if limit is not None else float("inf")
+    """testA's videos: {"image": (T, 3, H, W) in -1..1, "flow": (T-1, 2, H, W) or absent, "start": the
+    index of its first frame among all the videos' frames}, at most ``limit`` frames in all."""
+    videos, left, start = [], limit if limit is not None else float("inf"), 0
     for name, path in sequence_entries(data / "testA", VIDEO_SUFFIXES).items():
         if left < 2:
             break
         source = FrameSource(path, IMAGE_SUFFIXES)
         count = int(min(source.length, left))
-        video = {"image": torch.stack([to_tensor(as_picture(f)) for f in source.read(0, count)])}
+        video = {"image": torch.stack([to_tensor(as_picture(f)) for f in source.read(0, count)]), "start": start}
         flows = data / "testA_flow" / name
         if flows.is_dir():
             video["flow"] = torch.stack([torch.from_numpy(read_flo(f)).permute(2, 0, 1)
                                          for f in list_files(flows, (".flo",))[: count - 1]])
         videos.append(video)
-        left -= count
+        left, start = left - count, start + count
     return videos
+
+
+def keeping_first(make: Callable, kept: list[torch.Tensor]) -> Callable:
+    """``make`` (source -> [(sample, reference or None)]) that also keeps each source's first sample in
+    ``kept``, in order: what FID, KID and the video measures judge, made once."""
+    def made(source: torch.Tensor) -> list:
+        samples = make(source)
+        kept.append(samples[0][0])
+        return samples
+
+    return made
 
 
 def read_structures(folder: Path, limit: int | None) -> list[torch.Tensor] | None:
@@ -104,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     shape = references[0].shape
     reference = torch.cat([r for r in references if r.shape == shape])  # pooled: one size is enough
     structures = read_structures(Path(args.data) / "testA_structure", args.max_images)
-    rows = {"input (unchanged)": score_unpaired(lambda x: [(x, None)], sources, reference, structures)}
-    video_makers = {"input (unchanged)": lambda video: video["image"]}
-    makers = {"input (unchanged)": lambda x: [(x, None)]}
+    outputs: dict[str, list[torch.Tensor]] = {"input (unchanged)": []}  # each source's first sample, per method
+    rows = {"input (unchanged)": score_unpaired(keeping_first(lambda x: [(x, None)], outputs["input (unchanged)"]),
+                                                sources, reference, structures)}
     guides = torch.cat(references[: args.n_references]) if len({r.shape for r in references}) == 1 else reference
     for run in args.checkpoint:
         model, config, folder = load_run(run, UnpairedConfig, build_unpaired, device)
@@ -119,9 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             def make(x, m=model):
                 return [(m.translate(x.to(device)).cpu(), None)]
         name = f"{config.model.name} ({folder.name})"
-        rows[name] = score_unpaired(make, sources, reference, structures)
-        makers[name] = make
-        video_makers[name] = lambda video, make=make: torch.cat([make(f[None])[0][0] for f in video["image"]])
+        outputs[name] = []
+        rows[name] = score_unpaired(keeping_first(make, outputs[name]), sources, reference, structures)
     print(f"{len(sources)} test images of {Path(args.data) / 'testA'}; reference: {len(reference)} images of "
           f"testB (colourfulness {float(colourfulness(reference).mean()):.1f})\n")
     print(HEADER)
@@ -135,16 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"\nagainst the {len(references)} images of testB (one output per source; KID × 1000)\n\n"
               f"| method | FID ↓ | KID ↓ |\n| --- | ---: | ---: |")
-        for name, make in makers.items():
-            outputs = [make(source)[0][0] for source in sources]
-            fid, kid, kid_std = fid_kid([r.to(device) for r in references], [o.to(device) for o in outputs],
-                                        inception)
+        for name, made in outputs.items():
+            fid, kid, kid_std = fid_kid([r.to(device) for r in references], [o.to(device) for o in made], inception)
             print(f"| {name} | {fid:.2f} | {1000 * kid:.2f} ± {1000 * kid_std:.2f} |")
     with_flow = [video for video in videos if "flow" in video]
     if with_flow:
         print(f"\n{len(with_flow)} videos with flows (testA_flow/); reference-guided models keep one reference "
               f"per video\n\n| method | warping error ↓ | motion ratio |\n| --- | ---: | ---: |")
-        for name, score in score_videos(video_makers, with_flow).items():
+        # the sources are the videos' frames in order: a video's outputs are the slice from its start
+        makers = {name: lambda video, made=made: torch.cat(made[video["start"]:video["start"] + len(video["image"])])
+                  for name, made in outputs.items()}
+        for name, score in score_videos(makers, with_flow).items():
             print(f"| {name} | {score.warping_error:.2f} | {score.motion_ratio:.3f} |")
     return 0
 
