@@ -152,21 +152,20 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                 geometry = data.preprocessing.draw(tuple(frame_size), np.random.default_rng(0), train=False)
                 data.preprocessing.check(tuple(frame_size), model.multiple, Path(source))
             # pictures are used as they are: hand the one read above, not its file to decode again
-            if kind == "face":
-                label, instance = (t[None] for t in face_input(landmarks, real, box, geometry))
+            if kind == "face":  # the maps, and the face's parts as the instances
+                label, instance_map = (t[None] for t in face_input(landmarks, real, box, geometry))
             else:
                 label = frame_input(data, picture if kind == "images" else item, picture, geometry, iuv)[None]
-            if remap:
-                label = remap_labels(label, remap)
-                if int(label.max()) >= config.model.label_nc:
-                    raise DatasetError(f"the remapped labels reach {int(label.max())}, beyond model.label_nc "
-                                       f"{config.model.label_nc}")
-            if isinstance(instance, Tensor):  # the face's parts
-                instance_map = instance
-            elif instance is not None:
-                instance_map = ids_tensor(read_ids(instance), geometry)[None]
-            else:
-                instance_map = label if kind == "labels" else torch.zeros(1, 1, *label.shape[-2:], dtype=torch.long)
+                if remap:
+                    label = remap_labels(label, remap)
+                    if int(label.max()) >= config.model.label_nc:
+                        raise DatasetError(f"the remapped labels reach {int(label.max())}, beyond model.label_nc "
+                                           f"{config.model.label_nc}")
+                if instance is not None:
+                    instance_map = ids_tensor(read_ids(instance), geometry)[None]
+                else:
+                    instance_map = label if kind == "labels" else torch.zeros(1, 1, *label.shape[-2:],
+                                                                              dtype=torch.long)
             item_tensors = {"label": label.to(device), "instance": instance_map.to(device)}
             target = None
             if real is not None:
