@@ -16,6 +16,7 @@ transform) and scikit-image (the Canny detector the models were trained with):
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -74,8 +75,9 @@ def read_video_landmarks(path: str | os.PathLike) -> np.ndarray:
             files = sorted(path.glob("*.txt"))
             if not files:
                 raise DatasetError(f"{path} holds no .txt landmark files")
-            landmarks = np.stack([np.loadtxt(f, delimiter="," if "," in f.read_text() else None).reshape(-1, 2)
-                                  for f in files])
+            texts = [f.read_text() for f in files]  # each read once: its delimiter, then its numbers
+            landmarks = np.stack([np.loadtxt(io.StringIO(t), delimiter="," if "," in t else None).reshape(-1, 2)
+                                  for t in texts])
         else:
             landmarks = np.load(path)
     except (OSError, ValueError) as e:
