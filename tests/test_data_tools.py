@@ -13,7 +13,7 @@ from PIL import Image
 import flownet
 from vid2vid.data.checker import check_sequence_dataset
 from vid2vid.data.edges import canny_edges
-from vid2vid.data.frames import iter_frames, write_video
+from vid2vid.data.frames import VideoFile, iter_frames, write_video
 from vid2vid.data.label_maps import CITYSCAPES_PALETTE, colors_to_ids, ids_to_colors, parse_remap, remap_labels
 from vid2vid.data.images import DatasetError
 from vid2vid.data.pose import BODY_COLORS, read_densepose_iuv, read_openpose, render_pose
@@ -30,6 +30,32 @@ def moving_square_video(path, frames=13, size=(48, 64), fps=10):
 
     write_video(path, (frame(t) for t in range(frames)), fps=fps)
     return path
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def test_video_reads_seek_to_the_frames_asked_for(tmp_path):
+    import av
+
+    path = tmp_path / "gop.mp4"
+    with av.open(str(path), "w") as container:  # a keyframe every 5 frames, B-frames reordered between them
+        stream = container.add_stream("libx264", rate=10, options={"g": "5", "bf": "2"})
+        stream.height, stream.width, stream.pix_fmt = 32, 32, "yuv420p"
+        for t in range(23):
+            image = np.full((32, 32, 3), 10 * t, np.uint8)
+            image[:, t:t + 4] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    frames = list(iter_frames(path))
+    video = VideoFile(path)
+    assert len(video) == len(frames) == 23
+    for start, count in ((0, 3), (7, 4), (10, 1), (14, 9), (21, 5), (23, 2)):
+        clip = video.read(start, count)
+        assert len(clip) == len(frames[start:start + count])
+        assert all(np.array_equal(a, b) for a, b in zip(clip, frames[start:start + count])), (start, count)
+    video.timestamps = [None] * len(video)  # a stream without timestamps is read in order
+    assert all(np.array_equal(a, b) for a, b in zip(video.read(12, 3), frames[12:15]))
 
 
 # ----------------------------------------------------------------------------- prepare
@@ -110,7 +136,8 @@ def test_face_landmarks_are_read_per_video_and_written_per_frame(tmp_path):
     np.savetxt(tmp_path / "txt" / "00000.txt", landmarks)  # "x y" rows
     write_landmarks(tmp_path / "txt" / "00001.txt", landmarks)  # "x,y" rows, as NVIDIA's face dataset
     assert read_video_landmarks(tmp_path / "txt").shape == (2, 68, 2)
-    assert np.abs(read_landmarks(tmp_path / "txt" / "00001.txt") - landmarks).max() <= 0.005
+    for name in ("00000.txt", "00001.txt"):
+        assert np.abs(read_landmarks(tmp_path / "txt" / name) - landmarks).max() <= 0.005
     with pytest.raises(ValueError, match="expected \\(frames, 68, 2\\)"):
         np.save(tmp_path / "short.npy", landmarks[None, :10])
         read_video_landmarks(tmp_path / "short.npy")

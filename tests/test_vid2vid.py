@@ -469,14 +469,20 @@ def test_training_leaves_a_checkpoint_samples_and_a_video(trained):
     assert [r["iteration"] for r in records] == [1, 2]
 
 
-def test_render_script_remap_and_styles(trained, demo, tmp_path):
+@pytest.fixture(scope="module")
+def clustered(trained):
+    """The trained run with its feature clusters, the styles rendering picks from."""
     result = run_script("scripts/encode_features.py", "--run", str(trained), "--clusters", "2")
     assert result.returncode == 0, result.stderr
+    return trained
+
+
+def test_render_script_remap_and_styles(clustered, demo, tmp_path):
     source = str(demo / "test_A" / "seq00")
     outputs = {}
     for name, extra in {"style0": ["--style", "0"], "style1": ["--style", "1"],
                         "remap": ["--style", "0", "--remap", "2:3,4:5"]}.items():
-        result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(trained), "--input", source,
+        result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(clustered), "--input", source,
                             "--output", str(tmp_path / name), "--quiet", *extra)
         assert result.returncode == 0, result.stderr
         outputs[name] = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / name / "frames").glob("*.png"))])
@@ -493,7 +499,7 @@ def test_render_script_remap_and_styles(trained, demo, tmp_path):
     ("remapped beyond", "beyond model.label_nc"),
     ("missing input", "does not exist"),
 ])
-def test_render_bad_inputs(trained, demo, tmp_path, case, message):
+def test_render_bad_inputs(clustered, demo, tmp_path, case, message):
     source, extra = str(demo / "test_A" / "seq00"), ["--style", "0"]
     if case == "pictures for labels":
         source = str(demo / "test_B" / "seq00")
@@ -506,7 +512,7 @@ def test_render_bad_inputs(trained, demo, tmp_path, case, message):
         extra += ["--remap", "2:7"]
     else:
         source = str(tmp_path / "nowhere")
-    result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(trained), "--input", source,
+    result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(clustered), "--input", source,
                         "--output", str(tmp_path / "out"), "--quiet", *extra)
     assert result.returncode == 1 and message in result.stderr, result.stderr
 

@@ -55,9 +55,10 @@ def _libraries():
 
 
 def read_landmarks(path: str | os.PathLike) -> np.ndarray:
-    """A frame's 68 landmarks (68, 2) float from a text file of ``x,y`` rows."""
+    """A frame's 68 landmarks (68, 2) float from a text file of ``x,y`` rows (``x y`` rows read too)."""
     try:
-        points = np.loadtxt(path, delimiter=",", ndmin=2)
+        text = Path(path).read_text()
+        points = np.loadtxt(io.StringIO(text), delimiter="," if "," in text else None, ndmin=2)
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read face landmarks {path}: {e}") from None
     if points.shape != (68, 2):
@@ -68,18 +69,15 @@ def read_landmarks(path: str | os.PathLike) -> np.ndarray:
 
 def read_video_landmarks(path: str | os.PathLike) -> np.ndarray:
     """A video's landmarks (frames, 68, 2): an ``.npy`` array, or a folder of per-frame text files
-    (``x,y`` or ``x y`` rows, as NVIDIA's face dataset keeps them)."""
+    (as NVIDIA's face dataset keeps them, read by :func:`read_landmarks`)."""
     path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.txt"))
+        if not files:
+            raise DatasetError(f"{path} holds no .txt landmark files")
+        return np.stack([read_landmarks(f) for f in files])
     try:
-        if path.is_dir():
-            files = sorted(path.glob("*.txt"))
-            if not files:
-                raise DatasetError(f"{path} holds no .txt landmark files")
-            texts = [f.read_text() for f in files]  # each read once: its delimiter, then its numbers
-            landmarks = np.stack([np.loadtxt(io.StringIO(t), delimiter="," if "," in t else None).reshape(-1, 2)
-                                  for t in texts])
-        else:
-            landmarks = np.load(path)
+        landmarks = np.load(path)
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read face landmarks {path}: {e}") from None
     if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):

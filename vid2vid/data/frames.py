@@ -3,6 +3,8 @@ files (anything PyAV decodes), behind one lazy reader."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,14 +40,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def video_frame_rate(path: str | os.PathLike) -> float | None:
     """The frame rate a video file declares, or None if it declares none."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise FrameReadError(f"{path} has no video stream")
-            rate = container.streams.video[0].average_rate
-            return float(rate) if rate else None
-    except av.FFmpegError as e:
-        raise FrameReadError(f"cannot decode video {path}: {e}") from None
+    with _open_video(Path(path)) as (_, stream):
+        return float(stream.average_rate) if stream.average_rate else None
 
 
 def iter_frames(source: str | os.PathLike) -> Iterator[np.ndarray]:
@@ -58,14 +54,56 @@ def iter_frames(source: str | os.PathLike) -> Iterator[np.ndarray]:
         for path in list_frame_files(source):
             yield read_image(path)
         return
+    with _open_video(source) as (container, stream):
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+
+
+class VideoFile:
+    """A video's frames by index. Opening it decodes it once, for its length and each frame's
+    timestamp (containers rarely know their frame count); a read then seeks to the keyframe at or
+    before its first frame and decodes from there, instead of from the start of the video."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.timestamps: list[int | None] = []
+        with _open_video(self.path) as (container, stream):
+            self.timestamps = [frame.pts for frame in container.decode(stream)]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def read(self, start: int, count: int) -> list[np.ndarray]:
+        """Frames start .. start + count - 1 (fewer at the end), as (H, W, 3) uint8 RGB arrays."""
+        wanted = self.timestamps[start:start + count]
+        if not wanted:
+            return []
+        if any(t is None for t in wanted):  # streams without timestamps can only be read in order
+            return list(itertools.islice(iter_frames(self.path), start, start + count))
+        frames = []
+        with _open_video(self.path) as (container, stream):
+            container.seek(wanted[0], stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.pts is not None and frame.pts < wanted[0]:
+                    continue  # between the keyframe and the first frame asked for
+                if frame.pts != wanted[len(frames)]:
+                    break  # the seek landed past the frame: read in order instead
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) == len(wanted):
+                    return frames
+        return list(itertools.islice(iter_frames(self.path), start, start + count))
+
+
+@contextlib.contextmanager
+def _open_video(path: Path) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    """A video file's container and first video stream, with decoding errors as FrameReadError."""
     try:
-        with av.open(str(source)) as container:
+        with av.open(str(path)) as container:
             if not container.streams.video:
-                raise FrameReadError(f"{source} has no video stream")
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
+                raise FrameReadError(f"{path} has no video stream")
+            yield container, container.streams.video[0]
     except av.FFmpegError as e:
-        raise FrameReadError(f"cannot decode video {source}: {e}") from None
+        raise FrameReadError(f"cannot decode video {path}: {e}") from None
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

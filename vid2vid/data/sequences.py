@@ -19,7 +19,6 @@ schedule an item is a whole sequence (evaluation).
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from torch.utils.data import Dataset
 from flownet.flow_utils import read_flo
 from vid2vid.data.edges import canny_edges
 from vid2vid.data.face import FACE_CHANNELS, face_crop_box, face_input, read_landmarks
-from vid2vid.data.frames import iter_frames
+from vid2vid.data.frames import VideoFile
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_tensor
 from vid2vid.data.labels import check_label_range, ids_tensor
 from vid2vid.data.pose import read_densepose_iuv, read_openpose, render_pose
@@ -132,13 +131,14 @@ class FrameSource:
             self.length = len(self.files)
         else:
             self.files = None
-            self.length = sum(1 for _ in iter_frames(path))  # decoded once: containers rarely know their count
+            self.video = VideoFile(path)
+            self.length = len(self.video)
 
     def read(self, start: int, count: int) -> list:
         """Files (for folders) or (H, W, 3) uint8 frames (for videos) start .. start + count - 1."""
         if self.files is not None:
             return self.files[start:start + count]
-        return list(itertools.islice(iter_frames(self.path), start, start + count))
+        return self.video.read(start, count)
 
 
 def transform_flow(flow: np.ndarray, geometry: Geometry) -> np.ndarray:
