@@ -423,10 +423,10 @@ FACE_PART_LIST = [[list(range(0, 17)) + list(range(68, 83)) + [0]], [range(17, 2
 FACE_LABEL_LIST = [1, 2, 2, 3, 4, 4, 5, 6]
 
 
-def face_dataset_sequence(keypoint_files, image_files, load_size):
+def face_dataset_sequence(keypoint_files, image_files, load_size, no_dist_map=False, no_canny_edge=False):
     """FaceDataset at test time over one sequence (--resize_or_crop scaleWidth): the crop from the first
-    frame's keypoints; per frame A (15, H, W) in 0..1 (edges + Canny outside the face, 14 distance maps),
-    the part labels (1, H, W) and B normalised."""
+    frame's keypoints; per frame A (15, H, W) in 0..1 (edges + Canny outside the face, 14 distance maps;
+    the flags take out the maps or the Canny edges), the part labels (1, H, W) and B normalised."""
     import cv2
     import numpy as np
     from PIL import Image
@@ -478,13 +478,16 @@ def face_dataset_sequence(keypoint_files, image_files, load_size):
                     sub_edge = edge[i:i + 3]
                     curve_x, curve_y = _interp_points(keypoints[sub_edge, 0], keypoints[sub_edge, 1])
                     _draw_grey_edge(im_edges, curve_x, curve_y)
-                    _draw_grey_edge(im_edge, curve_x, curve_y)
-                im_dist = cv2.distanceTransform(255 - im_edge, cv2.DIST_L1, 3)
-                im_dist = np.clip((im_dist / 3), 0, 255).astype(np.uint8)
-                dist_tensor.append(transform(crop(Image.fromarray(im_dist)), Image.BILINEAR))
-        edges = feature.canny(np.array(img.convert("L")))
-        edges = edges * (part_labels == 0)
-        im_edges += (edges * 255).astype(np.uint8)
+                    if not no_dist_map:
+                        _draw_grey_edge(im_edge, curve_x, curve_y)
+                if not no_dist_map:
+                    im_dist = cv2.distanceTransform(255 - im_edge, cv2.DIST_L1, 3)
+                    im_dist = np.clip((im_dist / 3), 0, 255).astype(np.uint8)
+                    dist_tensor.append(transform(crop(Image.fromarray(im_dist)), Image.BILINEAR))
+        if not no_canny_edge:
+            edges = feature.canny(np.array(img.convert("L")))
+            edges = edges * (part_labels == 0)
+            im_edges += (edges * 255).astype(np.uint8)
         edge_tensor = transform(Image.fromarray(crop(im_edges)), Image.BILINEAR)
         inputs.append(torch.cat([edge_tensor, *dist_tensor]))
         parts.append(transform(Image.fromarray(crop(part_labels.astype(np.uint8))), Image.NEAREST) * 255.0)

@@ -399,8 +399,8 @@ def test_pose_flags_that_cannot_be_expressed_are_named(tmp_path):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--densepose_only"])
     with pytest.raises(ValueError, match="pose models are supported with --resize_or_crop scaleHeight"):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", pose)  # the default scaleWidth
-    with pytest.raises(ValueError, match="--no_dist_map: only face models with the edges and distance maps"):
-        convert_checkpoint(tmp_path / "ck", tmp_path / "run", ["--dataset_mode", "face", "--input_nc", "1",
+    with pytest.raises(ValueError, match="--input_nc 15 --no_dist_map: NVIDIA's face dataset makes 1 channels"):
+        convert_checkpoint(tmp_path / "ck", tmp_path / "run", ["--dataset_mode", "face", "--input_nc", "15",
                                                                "--no_dist_map"])
     with pytest.raises(ValueError, match="--input_nc 4: converting vid2vid models with inputs other than"):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", ["--dataset_mode", "temporal", "--input_nc", "4"])
@@ -409,12 +409,12 @@ def test_pose_flags_that_cannot_be_expressed_are_named(tmp_path):
     assert "openpose_basic: true" in (tmp_path / "run" / "config.yaml").read_text()
 
 
-def edge2face_checkpoint(root: Path, feat_num: int = 4, images: int = 6):
-    """Seeded edge2face_512/latest_net_G0.pth (15 face maps, 3 frames, ngf 8, 2 blocks, batch norm) and
+def edge2face_checkpoint(root: Path, feat_num: int = 4, images: int = 6, input_nc: int = 15):
+    """Seeded edge2face_512/latest_net_G0.pth (`input_nc` face maps, 3 frames, ngf 8, 2 blocks, batch norm) and
     edge2face_single/ (Global_with_z G, its encoder E, features.npy of `images` training faces)."""
-    g0 = nv.seeded(nv.vid2vid_generators(15 * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1,
+    g0 = nv.seeded(nv.vid2vid_generators(input_nc * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1,
                                          fg=False, kind="batch")[0], 50)
-    single = nv.seeded(nv.GlobalWithZ(15, 3, feat_num, ngf=4, n_down=2, n_blocks=1), 51)
+    single = nv.seeded(nv.GlobalWithZ(input_nc, 3, feat_num, ngf=4, n_down=2, n_blocks=1), 51)
     encoder = nv.seeded(nv.Encoder(3, feat_num, 4, 2), 52)
     rng = np.random.default_rng(53)
     features = {label: rng.normal(0, 0.5, (images, feat_num + 1)).astype(np.float32) for label in range(7)}
@@ -431,19 +431,24 @@ EDGE2FACE_FLAGS = ["--name", "edge2face_512", "--dataroot", "datasets/face/", "-
                    "15", "--loadSize", "64", "--use_single_G", "--ngf", "8", "--n_blocks", "2"]
 
 
-def test_vid2vid_edge2face_renders_as_the_original(tmp_path):
+@pytest.mark.parametrize("variant", [[], ["--input_nc", "1", "--no_dist_map", "--no_canny_edge"]],
+                         ids=["edge2face", "edges only"])
+def test_vid2vid_edge2face_renders_as_the_original(tmp_path, variant):
     # edge2face 512's layout in miniature: landmarks drawn as 15 maps of the square around the face (Canny
     # edges of the real frame's background), first frames by Global_with_z with the features of the
-    # nearest training face; NVIDIA's face dataset layout read as it is
+    # nearest training face; NVIDIA's face dataset layout read as it is. Or a model trained on the
+    # face's lines alone (no distance maps, no background edges)
     import face_landmarks
 
     from vid2vid.data.sequences import SequenceDataset
     from vid2vid.models.vid2vid import Vid2VidConfig
 
-    g0, single, encoder, features = edge2face_checkpoint(tmp_path)
+    edges_only = bool(variant)
+    channels = 1 if edges_only else 15
+    g0, single, encoder, features = edge2face_checkpoint(tmp_path, input_nc=channels)
     data, frames = tmp_path / "datasets" / "face", 5
     face_landmarks.face_sequence(data, "test", "0001", frames, (256, 192))
-    convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS,
+    convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS + variant,
                        tmp_path / "edge2face_single" / "latest_net_G.pth")
     assert "input: face" in (tmp_path / "run" / "config.yaml").read_text()
     result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
@@ -453,9 +458,11 @@ def test_vid2vid_edge2face_renders_as_the_original(tmp_path):
     assert result.returncode == 0, result.stderr
 
     keypoints = sorted((data / "test_keypoints" / "0001").glob("*.txt"))
-    inputs, parts, images = nv.face_dataset_sequence(keypoints, sorted((data / "test_img" / "0001").glob("*.png")), 64)
-    assert inputs.shape == (frames, 15, 64, 64) and set(parts.unique().tolist()) == set(range(7))
-    assert (inputs[:, 0] > 0).float().mean() > 0.05  # face lines and background edges
+    inputs, parts, images = nv.face_dataset_sequence(keypoints, sorted((data / "test_img" / "0001").glob("*.png")), 64,
+                                                     no_dist_map=edges_only, no_canny_edge=edges_only)
+    assert inputs.shape == (frames, channels, 64, 64) and set(parts.unique().tolist()) == set(range(7))
+    lines = (inputs[:, 0] > 0).float().mean()
+    assert 0.05 < lines < 0.3 if edges_only else lines > 0.5  # the face's lines, or with the background's edges
     # the dataset reads the same maps (as training sees them)
     from vid2vid.config import load_config
     config = load_config(Vid2VidConfig, tmp_path / "run" / "config.yaml", [])

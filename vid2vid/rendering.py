@@ -153,7 +153,9 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                 data.preprocessing.check(tuple(frame_size), model.multiple, Path(source))
             # pictures are used as they are: hand the one read above, not its file to decode again
             if kind == "face":  # the maps, and the face's parts as the instances
-                label, instance_map = (t[None] for t in face_input(landmarks, real, box, geometry))
+                label, instance_map = (t[None] for t in face_input(landmarks, real, box, geometry,
+                                                                   data.face_distance_maps,
+                                                                   data.face_background_edges))
             else:
                 label = frame_input(data, picture if kind == "images" else item, picture, geometry, iuv)[None]
                 if remap:

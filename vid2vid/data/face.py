@@ -5,6 +5,8 @@ jaw line is mirrored above the eyes to close the face, and each of 14 polylines 
 outline, eyebrows, nose, eyes, lips) is drawn as 3-point parabolas (or lines) one pixel
 wide. The input of a frame is 15 maps in 0..1: all the lines plus the Canny edges of the
 real frame outside the face (its background and hair), then one L1 distance map per polyline.
+Models trained with NVIDIA's ``--no_dist_map`` take the first map alone (1 channel), and with
+``--no_canny_edge`` the lines without the background's edges.
 A part-label map (0 background, 1 face, 2 eyebrows, 3 nose, 4 eyes, 5 lips, 6 mouth inside)
 goes along: the first-frame generator averages its features over those parts.
 
@@ -42,6 +44,11 @@ PARTS = (
     (6, (tuple(range(60, 65)), (64, 65, 66, 67, 60))),
 )
 FACE_CHANNELS = 1 + sum(len(polylines) for _, polylines in PARTS)  # 15
+
+
+def face_channels(distance_maps: bool = True) -> int:
+    """Channels of a frame's face input: the edges, and the 14 distance maps unless left out."""
+    return FACE_CHANNELS if distance_maps else 1
 
 
 def _libraries():
@@ -124,9 +131,11 @@ def _stroke(canvas: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> None:
             canvas[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] = 255
 
 
-def face_maps(landmarks: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A whole frame's maps: the edges (H, W) uint8 (the face's lines and the Canny edges of ``grey``
-    outside the face), the 14 distance maps (14, H, W) uint8 (L1 pixels / 3), the parts (H, W) uint8."""
+def face_maps(landmarks: np.ndarray, grey: np.ndarray, distance_maps: bool = True, background_edges: bool = True
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A whole frame's maps: the edges (H, W) uint8 (the face's lines and, with ``background_edges``, the
+    Canny edges of ``grey`` outside the face), the 14 distance maps (14, H, W) uint8 (L1 pixels / 3; none,
+    (0, H, W), without ``distance_maps``), the parts (H, W) uint8."""
     cv2, feature = _libraries()
     points = _with_upper_face(landmarks)
     parts = np.zeros(grey.shape, np.uint8)
@@ -144,18 +153,21 @@ def face_maps(landmarks: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, np.n
                 if curve is not None and curve[0].size:
                     _stroke(edges, *curve)
                     _stroke(line, *curve)
-            distance = cv2.distanceTransform(255 - line, cv2.DIST_L1, 3)
-            distances.append(np.clip(distance / 3, 0, 255).astype(np.uint8))
-    background = feature.canny(grey) & (parts == 0)
-    edges += background.astype(np.uint8) * 255  # uint8 addition, as the original adds them
-    return edges, np.stack(distances), parts
+            if distance_maps:
+                distance = cv2.distanceTransform(255 - line, cv2.DIST_L1, 3)
+                distances.append(np.clip(distance / 3, 0, 255).astype(np.uint8))
+    if background_edges:
+        background = feature.canny(grey) & (parts == 0)
+        edges += background.astype(np.uint8) * 255  # uint8 addition, as the original adds them
+    return edges, np.array(distances, np.uint8).reshape(-1, *grey.shape), parts
 
 
-def face_input(landmarks: np.ndarray, frame: Image.Image, box: tuple[int, int, int, int], geometry: Geometry
-               ) -> tuple[Tensor, Tensor]:
-    """One frame's input (15, H, W) in 0..1 and its parts (1, H, W) int64: the maps of the whole
-    ``frame`` cut to ``box`` and preprocessed by ``geometry`` (bilinear; nearest for the parts)."""
-    edges, distances, parts = face_maps(landmarks, np.asarray(frame.convert("L")))
+def face_input(landmarks: np.ndarray, frame: Image.Image, box: tuple[int, int, int, int], geometry: Geometry,
+               distance_maps: bool = True, background_edges: bool = True) -> tuple[Tensor, Tensor]:
+    """One frame's input (15, H, W) in 0..1 (1 channel without ``distance_maps``) and its parts (1, H, W)
+    int64: the maps of the whole ``frame`` cut to ``box`` and preprocessed by ``geometry`` (bilinear;
+    nearest for the parts)."""
+    edges, distances, parts = face_maps(landmarks, np.asarray(frame.convert("L")), distance_maps, background_edges)
     left, top, right, bottom = box
 
     def prepared(values: np.ndarray, resample: int) -> np.ndarray:

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from flownet.flow_utils import read_flo
 from vid2vid.data.edges import canny_edges
-from vid2vid.data.face import FACE_CHANNELS, face_crop_box, face_input, read_landmarks
+from vid2vid.data.face import face_channels, face_crop_box, face_input, read_landmarks
 from vid2vid.data.frames import VideoFile
 from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, read_image, to_tensor
 from vid2vid.data.labels import check_label_range, ids_tensor
@@ -59,13 +59,17 @@ class SequenceDataConfig(PreprocessConfig):
     (no <phase>_A needed; 1 channel); openpose: OpenPose JSON files (in <phase>_A, or <phase>_openpose as
     NVIDIA's pose datasets name it), drawn as NVIDIA's pose models take them (3 channels); face: 68 facial
     landmarks per frame (text files in <phase>_A, or <phase>_keypoints as NVIDIA's face dataset names them),
-    frames cut to the face, drawn as NVIDIA's edge2face models take them (15 channels in 0 .. 1, see
-    vid2vid.data.face); the face's parts are the instance maps"""
+    frames cut to the face, drawn as NVIDIA's edge2face models take them (15 channels in 0 .. 1, 1 without
+    face_distance_maps; see vid2vid.data.face); the face's parts are the instance maps"""
     densepose: bool = False
     """openpose: DensePose IUV images from <phase>_densepose/<seq>/ too, before the pose maps (3 more channels:
     V, U, and the part index scaled to -1 .. 1, as NVIDIA's pose models take them)"""
     openpose_basic: bool = False
     """openpose: draw the body's limbs only, no head, hands or face (NVIDIA's --basic_point_only)"""
+    face_distance_maps: bool = True
+    """face: the 14 distance maps after the edges (false: the edges alone, 1 channel; NVIDIA's --no_dist_map)"""
+    face_background_edges: bool = True
+    """face: the Canny edges of the frame outside the face join its lines (false: NVIDIA's --no_canny_edge)"""
     preprocess: Preprocess = "scale_width"
     load_size: int = 512
     flow_dir: str | None = None
@@ -77,7 +81,8 @@ class SequenceDataConfig(PreprocessConfig):
     def input_channels(self, label_nc: int) -> int:
         """Channels of one frame's input before one-hot encoding is counted: label_nc for labels."""
         pose = 6 if self.densepose else 3
-        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": pose, "face": FACE_CHANNELS}[self.input]
+        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": pose,
+                "face": face_channels(self.face_distance_maps)}[self.input]
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,9 @@ class SequenceDataset(Dataset):
         landmarks = [read_landmarks(path) for path in landmark_files]
         box = face_crop_box(landmarks[0], frames[0].size)
         geometry = self.config.preprocessing.draw((box[2] - box[0], box[3] - box[1]), rng, self.train)
-        maps, parts = zip(*(face_input(points, frame, box, geometry) for points, frame in zip(landmarks, frames)))
+        c = self.config
+        maps, parts = zip(*(face_input(points, frame, box, geometry, c.face_distance_maps, c.face_background_edges)
+                            for points, frame in zip(landmarks, frames)))
         return {"image": torch.stack([to_tensor(geometry.apply(frame.crop(box))) for frame in frames]),
                 "label": torch.stack(maps), "instance": torch.stack(parts)}
 

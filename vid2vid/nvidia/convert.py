@@ -15,6 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from vid2vid.config import ConfigError, save_config
+from vid2vid.data.face import face_channels
 from vid2vid.data.images import DatasetError
 from vid2vid.inference import INFERENCE_NETWORKS
 from vid2vid.nvidia.flags import parse_flags
@@ -91,7 +92,8 @@ def _convert_vid2vid(folder: Path, output: Path, original_flags: Sequence[str],
         if face:  # NVIDIA's load_single_G for 'face' datasets: G, E and the training faces' features
             single_config, single = convert_edge2face_first_frames(
                 first_frame_generator, Path(encoder) if encoder else first_frame_generator.parent / "latest_net_E.pth",
-                first_frame_generator.parent / "features.npy", flags.loadSize)
+                first_frame_generator.parent / "features.npy", flags.loadSize,
+                face_channels(not flags.no_dist_map))
         else:  # NVIDIA's Vid2VidModelG.load_single_G: the one-hot labels without the edge channel
             first_flags = ["--label_nc", str(flags.label_nc), "--no_instance", "--loadSize", str(flags.loadSize),
                            "--resize_or_crop", RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)]

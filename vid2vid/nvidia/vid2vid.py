@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from vid2vid.config import ConfigError
-from vid2vid.data.face import FACE_CHANNELS
+from vid2vid.data.face import face_channels
 from vid2vid.data.sequences import SequenceDataConfig
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, Vid2VidModelConfig
 from vid2vid.nvidia.flags import OriginalFlags
@@ -152,11 +152,11 @@ def _data_config(flags: OriginalFlags) -> SequenceDataConfig:
                               f"supported with --resize_or_crop scaleHeight (NVIDIA's test scripts)")
         kind, preprocess = "openpose", "scale_height_and_middle_half"
     elif flags.dataset_mode == "face":
-        if flags.input_nc != FACE_CHANNELS or flags.no_canny_edge or flags.no_dist_map:
+        channels = face_channels(not flags.no_dist_map)
+        if flags.input_nc != channels:
             raise ConfigError(f"--dataset_mode face --input_nc {flags.input_nc}"
-                              f"{' --no_canny_edge' if flags.no_canny_edge else ''}"
-                              f"{' --no_dist_map' if flags.no_dist_map else ''}: only face models with the edges "
-                              f"and distance maps (--input_nc {FACE_CHANNELS}, NVIDIA's edge2face) are supported")
+                              f"{' --no_dist_map' if flags.no_dist_map else ''}: NVIDIA's face dataset makes "
+                              f"{channels} channels (the edges{'' if flags.no_dist_map else ' and 14 distance maps'})")
         kind = "face"
     elif flags.label_nc:
         kind = "labels"
@@ -168,6 +168,8 @@ def _data_config(flags: OriginalFlags) -> SequenceDataConfig:
                           f"dataset's and the face dataset's is not supported")
     try:
         return SequenceDataConfig(input=kind, densepose=kind == "openpose", openpose_basic=flags.basic_point_only,
+                                  face_distance_maps=not flags.no_dist_map,
+                                  face_background_edges=not flags.no_canny_edge,
                                   preprocess=preprocess, load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
     except ValueError as e:
         raise ConfigError(f"the original's flags: {e}") from None
