@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 import nvidia_layouts as nv
+from vid2vid.config import ConfigError
 from vid2vid.data.images import DatasetError
 from vid2vid.nvidia import convert_checkpoint
 from vid2vid.nvidia.flags import parse_flags
@@ -414,7 +415,7 @@ def edge2face_checkpoint(root: Path, feat_num: int = 4, images: int = 6, input_n
     edge2face_single/ (Global_with_z G, its encoder E, features.npy of `images` training faces)."""
     g0 = nv.seeded(nv.vid2vid_generators(input_nc * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1,
                                          fg=False, kind="batch")[0], 50)
-    single = nv.seeded(nv.GlobalWithZ(input_nc, 3, feat_num, ngf=4, n_down=2, n_blocks=1), 51)
+    single = nv.seeded(nv.GlobalWithZ(15, 3, feat_num, ngf=4, n_down=2, n_blocks=1), 51)
     encoder = nv.seeded(nv.Encoder(3, feat_num, 4, 2), 52)
     rng = np.random.default_rng(53)
     features = {label: rng.normal(0, 0.5, (images, feat_num + 1)).astype(np.float32) for label in range(7)}
@@ -431,25 +432,28 @@ EDGE2FACE_FLAGS = ["--name", "edge2face_512", "--dataroot", "datasets/face/", "-
                    "15", "--loadSize", "64", "--use_single_G", "--ngf", "8", "--n_blocks", "2"]
 
 
-@pytest.mark.parametrize("variant", [[], ["--input_nc", "1", "--no_dist_map", "--no_canny_edge"]],
-                         ids=["edge2face", "edges only"])
-def test_vid2vid_edge2face_renders_as_the_original(tmp_path, variant):
+@pytest.mark.parametrize("edges_only", [False, True], ids=["edge2face", "edges only"])
+def test_vid2vid_edge2face_renders_as_the_original(tmp_path, edges_only):
     # edge2face 512's layout in miniature: landmarks drawn as 15 maps of the square around the face (Canny
     # edges of the real frame's background), first frames by Global_with_z with the features of the
     # nearest training face; NVIDIA's face dataset layout read as it is. Or a model trained on the
-    # face's lines alone (no distance maps, no background edges)
+    # face's lines alone (--no_dist_map --no_canny_edge), which NVIDIA tests with --no_first_img
     import face_landmarks
 
     from vid2vid.data.sequences import SequenceDataset
     from vid2vid.models.vid2vid import Vid2VidConfig
 
-    edges_only = bool(variant)
     channels = 1 if edges_only else 15
     g0, single, encoder, features = edge2face_checkpoint(tmp_path, input_nc=channels)
     data, frames = tmp_path / "datasets" / "face", 5
     face_landmarks.face_sequence(data, "test", "0001", frames, (256, 192))
-    convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS + variant,
-                       tmp_path / "edge2face_single" / "latest_net_G.pth")
+    if edges_only:
+        flags = [f for f in EDGE2FACE_FLAGS if f != "--use_single_G"]
+        flags += ["--input_nc", "1", "--no_dist_map", "--no_canny_edge", "--no_first_img"]
+        convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", flags)
+    else:
+        convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS,
+                           tmp_path / "edge2face_single" / "latest_net_G.pth")
     assert "input: face" in (tmp_path / "run" / "config.yaml").read_text()
     result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
                              "--input", str(data / "test_keypoints" / "0001"), "--ground-truth",
@@ -470,11 +474,14 @@ def test_vid2vid_edge2face_renders_as_the_original(tmp_path, variant):
     assert torch.equal(clip["label"], inputs) and torch.equal(clip["instance"].float(), parts)
     assert (clip["image"] - images).abs().max() < 1e-6
 
-    with torch.no_grad():
-        first = torch.cat([single(inputs[i:i + 1], nv.face_features(encoder, features, 4, images[i:i + 1],
-                                                                    parts[i:i + 1])) for i in range(2)])
-    made = torch.cat([first, nv.vid2vid_test([g0], inputs, first, [], 3, no_first_img=False)])
-    for t, frame in enumerate(made):
+    if edges_only:  # frames 2, 3, 4 from a black history
+        made, start = nv.vid2vid_test([g0], inputs, None, [], 3, no_first_img=True), 2
+    else:
+        with torch.no_grad():
+            first = torch.cat([single(inputs[i:i + 1], nv.face_features(encoder, features, 4, images[i:i + 1],
+                                                                        parts[i:i + 1])) for i in range(2)])
+        made, start = torch.cat([first, nv.vid2vid_test([g0], inputs, first, [], 3, no_first_img=False)]), 0
+    for t, frame in enumerate(made, start):
         ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
         assert ours.shape == (64, 64, 3)
         assert np.abs(ours.astype(int) - nv.tensor2im(frame).astype(int)).max() <= 1, t
@@ -490,6 +497,9 @@ def test_edge2face_files_that_do_not_fit_are_named(tmp_path):
     with pytest.raises(Exception, match="--input_nc 16"):
         convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run", EDGE2FACE_FLAGS + ["--input_nc", "16"],
                            single / "latest_net_G.pth")
+    with pytest.raises(ConfigError, match="--use_single_G --no_dist_map: .* takes the 15 face maps"):
+        convert_checkpoint(tmp_path / "edge2face_512", tmp_path / "run",
+                           EDGE2FACE_FLAGS + ["--input_nc", "1", "--no_dist_map"], single / "latest_net_G.pth")
     features = np.load(single / "features.npy", allow_pickle=True).item()
     del features[3]
     np.save(single / "features.npy", features)

@@ -15,7 +15,6 @@ from pathlib import Path
 from torch import nn
 
 from vid2vid.config import ConfigError, save_config
-from vid2vid.data.face import face_channels
 from vid2vid.data.images import DatasetError
 from vid2vid.inference import INFERENCE_NETWORKS
 from vid2vid.nvidia.flags import parse_flags
@@ -89,11 +88,14 @@ def _convert_vid2vid(folder: Path, output: Path, original_flags: Sequence[str],
             raise DatasetError(f"--use_single_G: pass --first-frame-generator with the single-image generator "
                                f"(NVIDIA's {expected})")
         first_frame_generator = Path(first_frame_generator)
+        if face and flags.no_dist_map:
+            raise ConfigError("--use_single_G --no_dist_map: NVIDIA's edge2face first-frame generator takes the 15 "
+                              "face maps, which a --no_dist_map model does not draw (the original cannot run it "
+                              "either); convert with --no_first_img, as such a model is tested")
         if face:  # NVIDIA's load_single_G for 'face' datasets: G, E and the training faces' features
             single_config, single = convert_edge2face_first_frames(
                 first_frame_generator, Path(encoder) if encoder else first_frame_generator.parent / "latest_net_E.pth",
-                first_frame_generator.parent / "features.npy", flags.loadSize,
-                face_channels(not flags.no_dist_map))
+                first_frame_generator.parent / "features.npy", flags.loadSize)
         else:  # NVIDIA's Vid2VidModelG.load_single_G: the one-hot labels without the edge channel
             first_flags = ["--label_nc", str(flags.label_nc), "--no_instance", "--loadSize", str(flags.loadSize),
                            "--resize_or_crop", RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)]

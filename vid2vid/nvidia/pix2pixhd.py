@@ -181,30 +181,29 @@ def _feature_bank(path: Path, feat_num: int) -> Tensor:
     return torch.from_numpy(np.stack([features[k][:, :feat_num] for k in range(parts)]).astype(np.float32))
 
 
-def convert_edge2face_first_frames(generator_file: Path, encoder_file: Path, features_file: Path, load_size: int,
-                                   input_nc: int = FACE_CHANNELS) -> tuple[Pix2PixHDConfig, Pix2PixHD]:
+def convert_edge2face_first_frames(generator_file: Path, encoder_file: Path, features_file: Path, load_size: int
+                                   ) -> tuple[Pix2PixHDConfig, Pix2PixHD]:
     """The pix2pixHD run that makes edge2face's first frames: NVIDIA's ``edge2face_single`` G
-    (Global_with_z over the ``input_nc`` face maps: 15, or 1 for --no_dist_map models), E, and
-    features.npy (structure read from the weights).
+    (Global_with_z over the 15 face maps), E, and features.npy (structure read from the weights).
 
     Raises:
         CheckpointError: unreadable or ill-fitting files, each named.
     """
     state = read_state_dict(generator_file)
     stem = state.get("model_downsample.1.weight")
-    if stem is None or stem.shape[1] <= input_nc:
+    if stem is None or stem.shape[1] <= FACE_CHANNELS:
         raise CheckpointError(f"{generator_file} is not edge2face's single-image generator (Global_with_z: "
-                              f"model_downsample.1.weight of more than {input_nc} input channels)")
+                              f"model_downsample.1.weight of more than {FACE_CHANNELS} input channels)")
     encoder = read_state_dict(encoder_file)
     encoder_convs = conv_weights(encoder, "model.")
     if not encoder_convs:
         raise CheckpointError(f"{encoder_file} is not a feature encoder (its tensors are not model.*)")
-    feat_num = stem.shape[1] - input_nc
+    feat_num = stem.shape[1] - FACE_CHANNELS
     bank = _feature_bank(features_file, feat_num)
     n_down_E = sum(1 for _, w in encoder_convs if w.shape[-1] == 3) // 2  # as many 3x3 convs up as down
     try:
         model = Pix2PixHDModelConfig(
-            label_nc=0, input_nc=input_nc, use_instance=False, output_nc=3, ngf=stem.shape[0], norm="instance",
+            label_nc=0, input_nc=FACE_CHANNELS, use_instance=False, output_nc=3, ngf=stem.shape[0], norm="instance",
             netG="global_with_features", n_downsample_global=len(conv_weights(state, "model_downsample.")) - 1,
             n_blocks_global=block_count(state, "model_resnet."), use_features=True, feat_num=feat_num,
             nef=encoder_convs[0][1].shape[0], n_downsample_E=n_down_E, feature_bank=tuple(bank.shape[:2]),
@@ -215,7 +214,7 @@ def convert_edge2face_first_frames(generator_file: Path, encoder_file: Path, fea
     config = Pix2PixHDConfig(model=model, data=data, train=TrainConfig())
     network = Pix2PixHD.for_inference(config, torch.device("cpu"))
     load_into(network.generator, state, _rename_injected, generator_file,
-              f"{input_nc} face maps + {feat_num} features, ngf {model.ngf}")
+              f"{FACE_CHANNELS} face maps + {feat_num} features, ngf {model.ngf}")
     load_into(network.encoder, encoder, rename_resnet_blocks, encoder_file,
               f"--nef {model.nef}, {n_down_E} downsamplings, --feat_num {feat_num}")
     network.bank.bank.copy_(bank)
