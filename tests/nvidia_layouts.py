@@ -139,9 +139,9 @@ def resample(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 class Composite(nn.Module):
     """CompositeGenerator (G0)."""
 
-    def __init__(self, cin, cout, prev_nc, ngf, n_down, n_blocks, fg, kind):
+    def __init__(self, cin, cout, prev_nc, ngf, n_down, n_blocks, fg, kind, no_flow=False):
         super().__init__()
-        self.fg = fg
+        self.fg, self.no_flow = fg, no_flow
         if fg:
             gi = ngf // 2 if n_down > 2 else ngf
             self.indv_down = nn.Sequential(*stem(cin, gi, kind), *downs(gi, n_down, kind))
@@ -157,22 +157,28 @@ class Composite(nn.Module):
         self.model_res_img = nn.Sequential(*[Block(width, kind) for _ in range(n_blocks // 2)])
         self.model_up_img = nn.Sequential(*ups(ngf, n_down, kind))
         self.model_final_img = nn.Sequential(*final(ngf, cout, nn.Tanh()))
-        self.model_res_flow = nn.Sequential(*[Block(width, kind) for _ in range(n_blocks // 2)])
-        self.model_up_flow = nn.Sequential(*ups(ngf, n_down, kind))
-        self.model_final_flow = nn.Sequential(*final(ngf, 2))
-        self.model_final_w = nn.Sequential(*final(ngf, 1, nn.Sigmoid()))
+        if not no_flow:
+            self.model_res_flow = nn.Sequential(*[Block(width, kind) for _ in range(n_blocks // 2)])
+            self.model_up_flow = nn.Sequential(*ups(ngf, n_down, kind))
+            self.model_final_flow = nn.Sequential(*final(ngf, 2))
+            self.model_final_w = nn.Sequential(*final(ngf, 1, nn.Sigmoid()))
 
     def forward(self, x, prev, mask, img_feat_c, flow_feat_c, fg_feat_c, raw_only):
         down = self.model_down_seg(x) + self.model_down_img(prev)
         img_feat = self.model_up_img(self.model_res_img(down))
         raw = self.model_final_img(img_feat)
-        flow_feat = self.model_up_flow(self.model_res_flow(down))
-        flow = self.model_final_flow(flow_feat) * 20
-        weight = self.model_final_w(flow_feat)
+        flow = weight = flow_feat = None
+        if not self.no_flow:
+            flow_feat = self.model_up_flow(self.model_res_flow(down))
+            flow = self.model_final_flow(flow_feat) * 20
+            weight = self.model_final_w(flow_feat)
         return self._compose(x, prev, mask, raw, flow, weight, raw_only, img_feat, flow_feat, None)
 
     def _compose(self, x, prev, mask, raw, flow, weight, raw_only, img_feat, flow_feat, fg_feat_c):
-        final_img = raw if raw_only else raw * weight + resample(prev[:, -3:], flow) * (1 - weight)
+        if raw_only or self.no_flow:
+            final_img = raw
+        else:
+            final_img = raw * weight + resample(prev[:, -3:], flow) * (1 - weight)
         fg_feat = None
         if self.fg:
             if fg_feat_c is None:
@@ -187,9 +193,9 @@ class Composite(nn.Module):
 class CompositeLocal(Composite):
     """CompositeLocalGenerator (G1, G2, ...): ngf is this scale's."""
 
-    def __init__(self, cin, cout, prev_nc, ngf, n_down, n_blocks_local, fg, kind, scale):
+    def __init__(self, cin, cout, prev_nc, ngf, n_down, n_blocks_local, fg, kind, scale, no_flow=False):
         nn.Module.__init__(self)
-        self.fg, self.scale = fg, scale
+        self.fg, self.scale, self.no_flow = fg, scale, no_flow
         if fg:
             gi = ngf // 2 if n_down > 2 else ngf
             self.indv_down = nn.Sequential(*stem(cin, gi, kind), *downs(gi, 1, kind))
@@ -199,24 +205,28 @@ class CompositeLocal(Composite):
         self.model_down_img = nn.Sequential(*stem(prev_nc, ngf, kind), *downs(ngf, 1, kind))
         self.model_up_img = nn.Sequential(*[Block(ngf * 2, kind) for _ in range(n_blocks_local)], *ups(ngf, 1, kind))
         self.model_final_img = nn.Sequential(*final(ngf, cout, nn.Tanh()))
-        self.model_up_flow = nn.Sequential(*[Block(ngf * 2, kind) for _ in range(n_blocks_local)], *ups(ngf, 1, kind))
-        self.model_final_flow = nn.Sequential(*final(ngf, 2))
-        self.model_final_w = nn.Sequential(*final(ngf, 1, nn.Sigmoid()))
+        if not no_flow:
+            self.model_up_flow = nn.Sequential(*[Block(ngf * 2, kind) for _ in range(n_blocks_local)],
+                                               *ups(ngf, 1, kind))
+            self.model_final_flow = nn.Sequential(*final(ngf, 2))
+            self.model_final_w = nn.Sequential(*final(ngf, 1, nn.Sigmoid()))
 
     def forward(self, x, prev, mask, img_feat_c, flow_feat_c, fg_feat_c, raw_only):
         down = self.model_down_seg(x) + self.model_down_img(prev)
         img_feat = self.model_up_img(down + img_feat_c)
         raw = self.model_final_img(img_feat)
-        flow_feat = self.model_up_flow(down + flow_feat_c)
-        flow = self.model_final_flow(flow_feat) * 20 * 2 ** self.scale
-        weight = self.model_final_w(flow_feat)
+        flow = weight = flow_feat = None
+        if not self.no_flow:
+            flow_feat = self.model_up_flow(down + flow_feat_c)
+            flow = self.model_final_flow(flow_feat) * 20 * 2 ** self.scale
+            weight = self.model_final_w(flow_feat)
         return self._compose(x, prev, mask, raw, flow, weight, raw_only, img_feat, flow_feat, fg_feat_c)
 
 
-def vid2vid_generators(cin, prev_nc, ngf, n_down, n_blocks, n_blocks_local, n_scales, fg, kind):
-    """[G0, G1, ...] as Vid2VidModelG builds them (ngf halves per finer scale)."""
-    nets = [Composite(cin, 3, prev_nc, ngf, n_down, n_blocks, fg, kind)]
-    nets += [CompositeLocal(cin, 3, prev_nc, ngf // 2 ** s, n_down, n_blocks_local, fg, kind, s)
+def vid2vid_generators(cin, prev_nc, ngf, n_down, n_blocks, n_blocks_local, n_scales, fg, kind, no_flow=False):
+    """[G0, G1, ...] as Vid2VidModelG builds them (ngf halves per finer scale; --no_flow: no flow parts)."""
+    nets = [Composite(cin, 3, prev_nc, ngf, n_down, n_blocks, fg, kind, no_flow)]
+    nets += [CompositeLocal(cin, 3, prev_nc, ngf // 2 ** s, n_down, n_blocks_local, fg, kind, s, no_flow)
              for s in range(1, n_scales)]
     return nets
 

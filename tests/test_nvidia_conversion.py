@@ -265,7 +265,7 @@ def test_bad_vid2vid_checkpoints_get_messages_that_name_the_file(tmp_path):
              "--n_blocks_local", "1"]
     with pytest.raises(DatasetError, match=r"--use_single_G: pass --first-frame-generator .*latest_net_G_512.pth"):
         convert_checkpoint(folder, tmp_path / "run", [*flags, "--use_single_G"])
-    with pytest.raises(ValueError, match="--no_flow/--openpose_only models .* not supported yet"):
+    with pytest.raises(CheckpointError, match=r"G0.model_res_flow.* has no place .*--n_blocks_local 1, --no_flow\)"):
         convert_checkpoint(folder, tmp_path / "run", [*flags, "--no_flow"])
     with pytest.raises(CheckpointError, match=r"vid/latest_net_G\*.pth: tensor G0.model_down_seg.1.weight is "
                                               r"\(8, 108, 7, 7\), but the flags make it \(8, 105, 7, 7\)"):
@@ -318,11 +318,13 @@ def test_the_script_reports_bad_input_in_one_line(tmp_path):
     assert "nowhere is not a folder" in result.stderr
 
 
-def test_vid2vid_without_first_images_renders_as_the_original(tmp_path):
+@pytest.mark.parametrize("no_flow", [False, True], ids=["flow", "no flow"])
+def test_vid2vid_without_first_images_renders_as_the_original(tmp_path, no_flow):
     # the start of NVIDIA's pose models (--no_first_img: a history of black frames, G's first frame drawn
-    # without warping from the first n_frames_G inputs), here with pictures in and 2 scales
+    # without warping from the first n_frames_G inputs), here with pictures in and 2 scales; and a model
+    # trained with --no_flow (no flow parts: every frame is the image G draws)
     nets = nv.vid2vid_generators(3 * 3, 6, ngf=8, n_down=2, n_blocks=2, n_blocks_local=1, n_scales=2, fg=False,
-                                 kind="batch")
+                                 kind="batch", no_flow=no_flow)
     (tmp_path / "ck").mkdir()
     for s, net in enumerate(nets):
         torch.save(nv.seeded(net, 30 + s).state_dict(), tmp_path / "ck" / f"latest_net_G{s}.pth")
@@ -333,8 +335,9 @@ def test_vid2vid_without_first_images_renders_as_the_original(tmp_path):
         Image.fromarray(np.roll(base, 3 * t, axis=1).astype(np.uint8)).save(tmp_path / "pictures" / f"{t:03d}.png")
     flags = ["--label_nc", "0", "--input_nc", "3", "--loadSize", "64", "--n_scales_spatial", "2", "--no_first_img",
              "--ngf", "8", "--n_downsample_G", "2", "--n_blocks", "2", "--n_blocks_local", "1"]
-    convert_checkpoint(tmp_path / "ck", tmp_path / "run", flags)
-    assert "history_padding: zeros" in (tmp_path / "run" / "config.yaml").read_text()
+    convert_checkpoint(tmp_path / "ck", tmp_path / "run", flags)  # --no_flow read from the weights
+    text = (tmp_path / "run" / "config.yaml").read_text()
+    assert "history_padding: zeros" in text and f"predict_flow: {str(not no_flow).lower()}" in text
     result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
                              "--input", str(tmp_path / "pictures"), "--output", str(tmp_path / "out")],
                             capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -349,13 +352,16 @@ def test_vid2vid_without_first_images_renders_as_the_original(tmp_path):
     assert len(list((tmp_path / "out" / "frames").iterdir())) == 5  # the two before G's first are made too
 
 
-def test_vid2vid_pose2body_renders_as_the_original(tmp_path):
+@pytest.mark.parametrize("openpose_only", [False, True], ids=["densepose and openpose", "openpose only"])
+def test_vid2vid_pose2body_renders_as_the_original(tmp_path, openpose_only):
     # pose2body 256p's layout in miniature: DensePose + OpenPose maps (6 channels a frame) of the middle
-    # half of frames scaled to --loadSize high, --no_first_img; NVIDIA's dataset layout read as it is
+    # half of frames scaled to --loadSize high, --no_first_img; NVIDIA's dataset layout read as it is.
+    # Or --openpose_only: the OpenPose maps alone, and no flow parts (the original sets --no_flow with it)
     import pose_keypoints as pk
 
-    nets = nv.vid2vid_generators(6 * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1, fg=False,
-                                 kind="batch")
+    channels = 3 if openpose_only else 6
+    nets = nv.vid2vid_generators(channels * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1,
+                                 fg=False, kind="batch", no_flow=openpose_only)
     (tmp_path / "pose2body_256p").mkdir()
     torch.save(nv.seeded(nets[0], 40).state_dict(), tmp_path / "pose2body_256p" / "latest_net_G0.pth")
     rng, frames, size = np.random.default_rng(1), 5, (512, 256)
@@ -367,14 +373,18 @@ def test_vid2vid_pose2body_renders_as_the_original(tmp_path):
         pk.keypoint_file(data / "test_openpose" / "dance" / f"frame{t:05d}_keypoints.json", people)
         pk.densepose_image(data / "test_densepose" / "dance" / f"frame{t:05d}_IUV.png", size, rng)
 
-    flags = ["--name", "pose2body_256p", "--dataroot", "datasets/pose", "--dataset_mode", "pose", "--input_nc", "6",
-             "--resize_or_crop", "scaleHeight", "--loadSize", "128", "--no_first_img", "--ngf", "8", "--n_blocks", "2"]
+    flags = ["--name", "pose2body_256p", "--dataroot", "datasets/pose", "--dataset_mode", "pose", "--input_nc",
+             str(channels), "--resize_or_crop", "scaleHeight", "--loadSize", "128", "--no_first_img", "--ngf", "8",
+             "--n_blocks", "2"] + (["--openpose_only"] if openpose_only else [])
     convert_checkpoint(tmp_path / "pose2body_256p", tmp_path / "run", flags)
     text = (tmp_path / "run" / "config.yaml").read_text()
-    assert "input: openpose" in text and "densepose: true" in text and "scale_height_and_middle_half" in text
+    assert "input: openpose" in text and f"densepose: {str(not openpose_only).lower()}" in text
+    assert "scale_height_and_middle_half" in text
+    frames_from = ["--size", f"{size[1]}x{size[0]}"] if openpose_only else [
+        "--densepose", str(data / "test_densepose" / "dance")]
     result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
-                             "--input", str(data / "test_openpose" / "dance"), "--densepose",
-                             str(data / "test_densepose" / "dance"), "--output", str(tmp_path / "out")],
+                             "--input", str(data / "test_openpose" / "dance"), *frames_from,
+                             "--output", str(tmp_path / "out")],
                             capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
 
@@ -382,6 +392,8 @@ def test_vid2vid_pose2body_renders_as_the_original(tmp_path):
                                                 data / "test_densepose" / "dance" / f"frame{t:05d}_IUV.png", size, 128)
                           for t in range(frames)])
     assert inputs.shape == (frames, 6, 128, 128) and (inputs[:, 3:] > -1).float().mean() > 0.02  # limbs in view
+    if openpose_only:
+        inputs = inputs[:, 3:]  # the dataset's OpenPose maps, without the DensePose channels before them
     made = nv.vid2vid_test(nets, inputs, None, [], 3, no_first_img=True)
     for t, frame in enumerate(made, start=2):
         ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
@@ -398,6 +410,8 @@ def test_pose_flags_that_cannot_be_expressed_are_named(tmp_path):
     pose = ["--dataset_mode", "pose", "--input_nc", "6", "--no_first_img"]
     with pytest.raises(ValueError, match="--densepose_only: only pose models with DensePose and OpenPose inputs"):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--densepose_only"])
+    with pytest.raises(ValueError, match=r"--input_nc 6 --openpose_only: .* \(--openpose_only --input_nc 3\)"):
+        convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--openpose_only"])
     with pytest.raises(ValueError, match="pose models are supported with --resize_or_crop scaleHeight"):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", pose)  # the default scaleWidth
     with pytest.raises(ValueError, match="--input_nc 15 --no_dist_map: NVIDIA's face dataset makes 1 channels"):

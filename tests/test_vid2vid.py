@@ -408,6 +408,18 @@ def test_without_flow_the_flow_losses_are_off(demo):
     assert "F_flow" not in losses and "G_T_GAN" in losses
 
 
+def test_a_generator_without_flow_heads_trains_on_the_generated_frames_warp_loss(demo):
+    cfg = config("model.predict_flow=false", "model.n_scales_spatial=2")
+    task, batch = clip_batch(cfg, demo)
+    g = task.sequential_generator
+    assert g.coarsest.flow_decoder is None and g.finer[0].flow_branch is None and g.heads[1].flow is None
+    history = [task.train_step(batch, _ctx(cfg, task)) for _ in range(2)]
+    assert {"G_warp", "G_T_GAN"} <= set(history[0]) and not {"F_flow", "F_warp", "F_mask"} & set(history[0])
+    assert all(torch.isfinite(torch.stack(list(h.values()))).all() for h in history)
+    out = task.generator(batch["label"].new_zeros(1, 4, cfg.input_channels, 32, 32).float(), None)
+    assert "flow" not in out and torch.equal(out["frame"], out["hallucinated"])  # every frame is h_t
+
+
 def test_chunks_carry_the_history(demo):
     """Frames made in chunks of 2 with the history handed over equal frames made at once."""
     torch.manual_seed(0)

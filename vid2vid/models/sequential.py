@@ -15,6 +15,11 @@ with m_F the foreground mask of frame t and h_B the main head's image (as
 NVIDIA/vid2vid computes it); people and cars, which flow follows badly, are
 redrawn each frame.
 
+Without flow heads (``predict_flow=False``, NVIDIA/vid2vid's --no_flow), every
+frame is h_t, made from the labels and the previous frames; temporal coherence
+then comes from the losses alone (the generated frames warped by the reference
+flow, the video discriminators).
+
 Coarse to fine (Sec. 3.2): the coarsest level is pix2pixHD's global generator
 split into label and image encoders, whose sum feeds an image decoder and a flow
 decoder; each finer level is a local enhancer that adds its own front end's
@@ -89,9 +94,10 @@ class FrameOutput:
     hallucinated: Tensor
     """h_t (with the foreground drawn in, when there is a foreground head)"""
     flow: Tensor | None
-    """w_{t-1}, from frame t to frame t-1, in pixels (None for a first frame)"""
+    """w_{t-1}, from frame t to frame t-1, in pixels (None for a first frame, or from a generator
+    without flow heads)"""
     occlusion_mask: Tensor | None
-    """m_t, the weight of h_t (None for a first frame)"""
+    """m_t, the weight of h_t (None where there is no flow)"""
     levels: list[Tensor] | None = None
     """every active level's frame, coarsest first (with all_levels=True), each at its level's size"""
 
@@ -102,7 +108,7 @@ class BranchFeatures:
 
     image: Tensor
     flow: Tensor | None
-    """None for a first frame, which has nothing to warp"""
+    """None for a first frame, which has nothing to warp, or without flow heads"""
     foreground: Tensor | None
 
 
@@ -111,13 +117,13 @@ class CoarsestLevel(nn.Module):
     the foreground branch sees the labels only."""
 
     def __init__(self, labels_nc: int, previous_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
-                 norm: NormKind, use_foreground: bool):
+                 norm: NormKind, use_foreground: bool, predict_flow: bool = True):
         super().__init__()
         half = n_blocks - n_blocks // 2
         self.label_encoder = _encoder(labels_nc, ngf, n_downsampling, half, norm)
         self.image_encoder = _encoder(previous_nc, ngf, n_downsampling, half, norm)
         self.image_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
-        self.flow_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
+        self.flow_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm) if predict_flow else None
         self.foreground = None
         if use_foreground:
             ngf_fg = foreground_width(ngf, n_downsampling)
@@ -129,7 +135,8 @@ class CoarsestLevel(nn.Module):
         features = self.label_encoder(labels)
         if previous is not None:
             features = features + self.image_encoder(previous)
-        return BranchFeatures(self.image_decoder(features), self.flow_decoder(features) if with_flow else None,
+        flow = self.flow_decoder(features) if with_flow and self.flow_decoder is not None else None
+        return BranchFeatures(self.image_decoder(features), flow,
                               self.foreground(labels) if self.foreground is not None else None)
 
 
@@ -140,12 +147,12 @@ class FinerLevel(nn.Module):
     a label front end of its own, at its own width (foreground_width)."""
 
     def __init__(self, labels_nc: int, previous_nc: int, ngf: int, n_blocks: int, norm: NormKind,
-                 use_foreground: bool, n_downsampling: int):
+                 use_foreground: bool, n_downsampling: int, predict_flow: bool = True):
         super().__init__()
         self.label_front = nn.Sequential(*stem_and_downsampling(labels_nc, ngf, 1, norm))
         self.image_front = nn.Sequential(*stem_and_downsampling(previous_nc, ngf, 1, norm))
         self.image_branch = _decoder(ngf, 1, n_blocks, norm)
-        self.flow_branch = _decoder(ngf, 1, n_blocks, norm)
+        self.flow_branch = _decoder(ngf, 1, n_blocks, norm) if predict_flow else None
         self.foreground_front = self.foreground_branch = None
         if use_foreground:
             ngf_fg = foreground_width(ngf, n_downsampling)
@@ -164,21 +171,23 @@ class FinerLevel(nn.Module):
 
 
 class OutputHeads(nn.Module):
-    """A level's 7x7 output convolutions: image, flow, occlusion mask (and foreground image, from
-    ``foreground_nc`` channels); flows come out in pixels times ``flow_scale``."""
+    """A level's 7x7 output convolutions: image, flow, occlusion mask (without ``predict_flow``, the
+    image alone), and foreground image (from ``foreground_nc`` channels); flows come out in pixels
+    times ``flow_scale``."""
 
-    def __init__(self, ngf: int, output_nc: int, foreground_nc: int | None, flow_scale: float):
+    def __init__(self, ngf: int, output_nc: int, foreground_nc: int | None, flow_scale: float,
+                 predict_flow: bool = True):
         super().__init__()
         self.flow_scale = flow_scale
         self.image = nn.Sequential(*to_image(ngf, output_nc))
-        self.flow = nn.Sequential(*to_image(ngf, 2, nn.Identity()))
-        self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid()))
+        self.flow = nn.Sequential(*to_image(ngf, 2, nn.Identity())) if predict_flow else None
+        self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid())) if predict_flow else None
         self.foreground = nn.Sequential(*to_image(foreground_nc, output_nc)) if foreground_nc else None
 
     def forward(self, features: BranchFeatures, previous_frame: Tensor | None, fg_mask: Tensor | None) -> FrameOutput:
         hallucinated = frame = self.image(features.image)
         flow = mask = None
-        if previous_frame is not None:  # a first frame has nothing to warp: h_t is the frame
+        if previous_frame is not None and features.flow is not None:  # else h_t is the frame (a first frame)
             flow = self.flow(features.flow) * self.flow_scale
             mask = self.mask(features.flow)
             frame = compose(warp(previous_frame, flow), hallucinated, mask)  # Eq. 4
@@ -199,7 +208,7 @@ class SequentialGenerator(nn.Module):
 
     def __init__(self, label_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 64,
                  n_downsampling: int = 3, n_blocks: int = 9, norm: NormKind = "instance",
-                 use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3):
+                 use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3, predict_flow: bool = True):
         super().__init__()
         if n_frames_G < 2:
             raise ValueError(f"n_frames_G must be at least 2 (frame t and one previous frame), got {n_frames_G}")
@@ -207,7 +216,7 @@ class SequentialGenerator(nn.Module):
             raise ValueError(f"n_scales must be >= 1 with ngf divisible by 2**(n_scales - 1), got n_scales={n_scales}, "
                              f"ngf={ngf}")
         self.n_frames_G, self.output_nc, self.n_scales = n_frames_G, output_nc, n_scales
-        self.n_downsampling = n_downsampling
+        self.n_downsampling, self.predict_flow = n_downsampling, predict_flow
         # An all-zero history is constant per channel after every conv, which instance norm (no affine) maps to
         # exactly 0, so its encoders add nothing to a first frame and are skipped. Computing them is not only
         # wasted work but unstable: float rounding leaves ~1e-7 after the first norm, and each later norm
@@ -215,12 +224,13 @@ class SequentialGenerator(nn.Module):
         # weights, batch and hardware. Batch norm (NVIDIA's pose models) has a learned shift: computed there.
         self.empty_history_encodes_to_zero = norm == "instance"
         labels_nc, previous_nc = label_nc * n_frames_G, output_nc * (n_frames_G - 1)
-        self.coarsest = CoarsestLevel(labels_nc, previous_nc, ngf, n_downsampling, n_blocks, norm, use_foreground)
+        self.coarsest = CoarsestLevel(labels_nc, previous_nc, ngf, n_downsampling, n_blocks, norm, use_foreground,
+                                      predict_flow)
         self.finer = nn.ModuleList(FinerLevel(labels_nc, previous_nc, ngf // 2 ** s, n_blocks_local, norm,
-                                              use_foreground, n_downsampling) for s in range(1, n_scales))
+                                              use_foreground, n_downsampling, predict_flow) for s in range(1, n_scales))
         self.heads = nn.ModuleList(
             OutputHeads(ngf // 2 ** s, output_nc, foreground_width(ngf // 2 ** s, n_downsampling) if use_foreground
-                        else None, FLOW_SCALE * 2 ** s) for s in range(n_scales))
+                        else None, FLOW_SCALE * 2 ** s, predict_flow) for s in range(n_scales))
 
     @torch.no_grad()
     def start_from_global_generator(self, state: Mapping[str, Tensor]) -> None:
@@ -283,7 +293,7 @@ class SequentialGenerator(nn.Module):
             raise ValueError(f"previous holds {len(previous)} levels' frames, but {scales} levels are active")
         label_pyramid = pyramid(labels, scales)
         masks = pyramid(fg_mask, scales) if fg_mask is not None else [None] * scales
-        features = self.coarsest(label_pyramid[0], previous_pyramid[0], with_flow=not first)
+        features = self.coarsest(label_pyramid[0], previous_pyramid[0], with_flow=self.predict_flow and not first)
         frames = []
         for level in range(scales):
             if level:

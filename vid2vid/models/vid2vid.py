@@ -72,6 +72,10 @@ class Vid2VidModelConfig(LabelModelConfig):
     n_blocks_local: int = 3
     foreground_classes: tuple[int, ...] = ()
     """label ids drawn by the foreground head (Cityscapes: 24 .. 33, people and vehicles); () for none"""
+    predict_flow: bool = True
+    """G predicts the flow to the previous frame and an occlusion mask, and blends the warped previous frame
+    in (Eq. 4); false: no flow heads, every frame is the hallucinated image (NVIDIA/vid2vid's --no_flow; the
+    flow, warp and mask losses of G's flow drop out, the generated frames' warp loss stays)"""
     n_frames_D: int = 3
     n_scales_temporal: int = 3
     lambda_F: float = 10.0
@@ -275,7 +279,7 @@ class Vid2Vid:
         self.n_scales = c.n_scales_spatial
         generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
                                         c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
-                                        c.n_blocks_local)
+                                        c.n_blocks_local, c.predict_flow)
         self.generator = ClipGenerator(init_weights(generator), c.gradient_checkpointing, c.history_per_level,
                                        c.history_padding).to(device)
         self.image_discriminator = init_weights(
@@ -554,7 +558,7 @@ class Vid2Vid:
                     losses["G_VGG"] = self.vgg_loss(fake.flatten(0, 1), images[:, begin:].flatten(0, 1)) * c.lambda_vgg
                 if c.lambda_l1 > 0:
                     losses["G_L1"] = (fake.float() - images[:, begin:].float()).abs().mean() * c.lambda_l1
-                if reference is not None and "flow" in out:
+                if reference is not None and end > max(begin, 1):  # frames with a previous frame
                     losses.update(self._flow_losses(images, sequence_fake, out, reference, scales))
             ctx.step(sum(losses.values()), "G", "generator")
         finally:
@@ -564,20 +568,24 @@ class Vid2Vid:
 
     def _flow_losses(self, images: Tensor, sequence_fake: Tensor, out: dict[str, Tensor],
                      reference: tuple[Tensor, Tensor], scales: int) -> dict[str, Tensor]:
-        """The losses of the chunk's warped frames (its last n'), where the reference flow is trusted."""
+        """The losses of the chunk's frames that follow a frame (G warped their previous frame, when it
+        predicts flow), where the reference flow is trusted."""
         c = self.config.model
         end = images.shape[1]
-        first = end - out["flow"].shape[1]  # the clip index of the chunk's first warped frame
+        first = max(end - out["frame"].shape[1], 1)  # the clip index of the chunk's first such frame
         pick = lambda x, offset: x[:, first - offset:end - offset].flatten(0, 1)  # noqa: E731
-        flow, mask = out["flow"].flatten(0, 1), out["mask"].flatten(0, 1)
         flows, confidence = pick(reference[0], 1), pick(reference[1], 1)
-        real, real_previous = pick(images, 0), pick(images, 1)
         fake, fake_previous = pick(sequence_fake, 0), pick(sequence_fake, 1)
+        g_warp = masked_l1(fake, warp(fake_previous.detach(), flows), confidence) * c.lambda_T
+        if "flow" not in out:  # a generator without flow heads
+            return {"G_warp": g_warp}
+        flow, mask = out["flow"].flatten(0, 1), out["mask"].flatten(0, 1)  # made for exactly these frames
+        real, real_previous = pick(images, 0), pick(images, 1)
         return {
             # flows in pixels of the coarsest level, as NVIDIA/vid2vid divides by 2**(n_scales - 1)
             "F_flow": masked_l1(flow, flows, confidence) * c.lambda_F / 2 ** (scales - 1),
             "F_warp": masked_l1(warp(real_previous, flow), real, confidence) * c.lambda_T,
-            "G_warp": masked_l1(fake, warp(fake_previous.detach(), flows), confidence) * c.lambda_T,
+            "G_warp": g_warp,
             "F_mask": masked_l1(mask, torch.zeros_like(mask), confidence) * c.lambda_mask,
         }
 

@@ -11,7 +11,7 @@ model_down_seg / _img         coarsest.label_encoder / image_encoder
 model_res_img + model_up_img  coarsest.image_decoder (blocks, then upsampling)
 model_res_flow + _up_flow     coarsest.flow_decoder
 indv_down, indv_res + _up     coarsest.foreground (encoder, decoder)
-model_final_img/_flow/_w      heads[0].image / flow / mask
+model_final_img/_flow/_w      heads[0].image / flow / mask (no flow parts with --no_flow)
 indv_final                    heads[0].foreground
 ============================  ==============================================
 
@@ -86,7 +86,7 @@ def merged_generators(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 
 def infer_generators(states: list[dict[str, Tensor]]) -> dict[str, object]:
     """What G0 ... G{n-1} tell of their flags: n_scales_spatial, ngf, n_frames_G, n_downsample_G,
-    n_blocks, n_blocks_local, fg, norm and ``input_channels`` (one frame's label channels)."""
+    n_blocks, n_blocks_local, fg, no_flow, norm and ``input_channels`` (one frame's label channels)."""
     g0 = states[0]
     seg, img = g0.get("model_down_seg.1.weight"), g0.get("model_down_img.1.weight")
     if seg is None or img is None:
@@ -98,6 +98,7 @@ def infer_generators(states: list[dict[str, Tensor]]) -> dict[str, object]:
         "input_channels": seg.shape[1] // n_frames_G, "n_downsample_G": len(downsampling),
         "n_blocks": block_count(g0, "model_down_seg.") + block_count(g0, "model_res_img."),
         "fg": any(k.startswith("indv_") for k in g0),
+        "no_flow": not any(k.startswith("model_final_flow.") for k in g0),
         "norm": norm_kind(g0),
     }
     if len(states) > 1:
@@ -116,8 +117,6 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
     """
     inferred = infer_generators(states)
     value = lambda name: flags.resolve(name, inferred)  # noqa: E731
-    if flags.no_flow or flags.openpose_only:
-        raise ConfigError("--no_flow/--openpose_only models (no flow heads) are not supported yet")
     data = _data_config(flags)
     norm = value("norm")
     try:  # the flags' values checked as any config's are
@@ -127,7 +126,8 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
             norm="batch_frame" if norm == "batch" else norm, n_frames_G=value("n_frames_G"),
             n_downsample_G=value("n_downsample_G"), n_blocks=value("n_blocks"),
             n_scales_spatial=value("n_scales_spatial"), n_blocks_local=value("n_blocks_local"),
-            foreground_classes=foreground, history_per_level=True, training_history="real",
+            foreground_classes=foreground, predict_flow=not (value("no_flow") or flags.openpose_only),
+            history_per_level=True, training_history="real",
             history_padding="zeros" if flags.no_first_img else "repeat",
             first_frame="pix2pixhd" if first_frame_run is not None else "generator",
             first_frame_run=None if first_frame_run is None else str(first_frame_run.resolve()),
@@ -143,10 +143,12 @@ def _data_config(flags: OriginalFlags) -> SequenceDataConfig:
     (DensePose then OpenPose maps, the middle half of frames scaled to --loadSize high)."""
     preprocess = RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)
     if flags.dataset_mode == "pose":
-        if flags.densepose_only or flags.input_nc != 6:
+        if flags.densepose_only or flags.input_nc != (3 if flags.openpose_only else 6):
             raise ConfigError(f"--dataset_mode pose --input_nc {flags.input_nc}"
-                              f"{' --densepose_only' if flags.densepose_only else ''}: only pose models with "
-                              f"DensePose and OpenPose inputs (--input_nc 6) are supported yet")
+                              f"{' --densepose_only' if flags.densepose_only else ''}"
+                              f"{' --openpose_only' if flags.openpose_only else ''}: only pose models with DensePose "
+                              f"and OpenPose inputs (--input_nc 6) or OpenPose alone (--openpose_only --input_nc 3) "
+                              f"are supported")
         if preprocess != "scale_height":
             raise ConfigError(f"--dataset_mode pose --resize_or_crop {flags.resize_or_crop}: pose models are "
                               f"supported with --resize_or_crop scaleHeight (NVIDIA's test scripts)")
@@ -167,7 +169,8 @@ def _data_config(flags: OriginalFlags) -> SequenceDataConfig:
                           f"vid2vid models with inputs other than label maps, 3-channel pictures, the pose "
                           f"dataset's and the face dataset's is not supported")
     try:
-        return SequenceDataConfig(input=kind, densepose=kind == "openpose", openpose_basic=flags.basic_point_only,
+        return SequenceDataConfig(input=kind, densepose=kind == "openpose" and not flags.openpose_only,
+                                  openpose_basic=flags.basic_point_only,
                                   face_distance_maps=not flags.no_dist_map,
                                   face_background_edges=not flags.no_canny_edge,
                                   preprocess=preprocess, load_size=flags.loadSize, crop_size=flags.fineSize, flip=False)
@@ -180,7 +183,7 @@ def _hint(model: Vid2VidModelConfig, channels: int) -> str:
             f"{', --use_instance' if model.use_instance else ''}), --n_frames_G {model.n_frames_G}, --ngf {model.ngf}, "
             f"--n_downsample_G {model.n_downsample_G}, --n_blocks {model.n_blocks}, --n_scales_spatial "
             f"{model.n_scales_spatial}, --n_blocks_local {model.n_blocks_local}"
-            f"{', --fg' if model.foreground_classes else ''}")
+            f"{', --fg' if model.foreground_classes else ''}{'' if model.predict_flow else ', --no_flow'}")
 
 
 def convert_vid2vid(generator_files: list[Path], flags: OriginalFlags, first_frame_run: Path | None
