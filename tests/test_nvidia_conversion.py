@@ -352,16 +352,17 @@ def test_vid2vid_without_first_images_renders_as_the_original(tmp_path, no_flow)
     assert len(list((tmp_path / "out" / "frames").iterdir())) == 5  # the two before G's first are made too
 
 
-@pytest.mark.parametrize("openpose_only", [False, True], ids=["densepose and openpose", "openpose only"])
-def test_vid2vid_pose2body_renders_as_the_original(tmp_path, openpose_only):
+@pytest.mark.parametrize("alone", [None, "openpose", "densepose"])
+def test_vid2vid_pose2body_renders_as_the_original(tmp_path, alone):
     # pose2body 256p's layout in miniature: DensePose + OpenPose maps (6 channels a frame) of the middle
     # half of frames scaled to --loadSize high, --no_first_img; NVIDIA's dataset layout read as it is.
-    # Or --openpose_only: the OpenPose maps alone, and no flow parts (the original sets --no_flow with it)
+    # Or --openpose_only: the OpenPose maps alone, and no flow parts (the original sets --no_flow with it);
+    # or --densepose_only: the DensePose images alone
     import pose_keypoints as pk
 
-    channels = 3 if openpose_only else 6
+    channels = 3 if alone else 6
     nets = nv.vid2vid_generators(channels * 3, 6, ngf=8, n_down=3, n_blocks=2, n_blocks_local=1, n_scales=1,
-                                 fg=False, kind="batch", no_flow=openpose_only)
+                                 fg=False, kind="batch", no_flow=alone == "openpose")
     (tmp_path / "pose2body_256p").mkdir()
     torch.save(nv.seeded(nets[0], 40).state_dict(), tmp_path / "pose2body_256p" / "latest_net_G0.pth")
     rng, frames, size = np.random.default_rng(1), 5, (512, 256)
@@ -375,16 +376,17 @@ def test_vid2vid_pose2body_renders_as_the_original(tmp_path, openpose_only):
 
     flags = ["--name", "pose2body_256p", "--dataroot", "datasets/pose", "--dataset_mode", "pose", "--input_nc",
              str(channels), "--resize_or_crop", "scaleHeight", "--loadSize", "128", "--no_first_img", "--ngf", "8",
-             "--n_blocks", "2"] + (["--openpose_only"] if openpose_only else [])
+             "--n_blocks", "2"] + ([f"--{alone}_only"] if alone else [])
     convert_checkpoint(tmp_path / "pose2body_256p", tmp_path / "run", flags)
     text = (tmp_path / "run" / "config.yaml").read_text()
-    assert "input: openpose" in text and f"densepose: {str(not openpose_only).lower()}" in text
+    assert f"input: {alone or 'openpose'}" in text and f"densepose: {str(alone is None).lower()}" in text
     assert "scale_height_and_middle_half" in text
-    frames_from = ["--size", f"{size[1]}x{size[0]}"] if openpose_only else [
-        "--densepose", str(data / "test_densepose" / "dance")]
+    inputs_from = {None: ["--input", str(data / "test_openpose" / "dance"),
+                          "--densepose", str(data / "test_densepose" / "dance")],
+                   "openpose": ["--input", str(data / "test_openpose" / "dance"), "--size", f"{size[1]}x{size[0]}"],
+                   "densepose": ["--input", str(data / "test_densepose" / "dance")]}[alone]
     result = subprocess.run([sys.executable, "scripts/render_vid2vid.py", "--checkpoint", str(tmp_path / "run"),
-                             "--input", str(data / "test_openpose" / "dance"), *frames_from,
-                             "--output", str(tmp_path / "out")],
+                             *inputs_from, "--output", str(tmp_path / "out")],
                             capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
 
@@ -392,8 +394,8 @@ def test_vid2vid_pose2body_renders_as_the_original(tmp_path, openpose_only):
                                                 data / "test_densepose" / "dance" / f"frame{t:05d}_IUV.png", size, 128)
                           for t in range(frames)])
     assert inputs.shape == (frames, 6, 128, 128) and (inputs[:, 3:] > -1).float().mean() > 0.02  # limbs in view
-    if openpose_only:
-        inputs = inputs[:, 3:]  # the dataset's OpenPose maps, without the DensePose channels before them
+    if alone:  # the dataset's DensePose channels, or its OpenPose maps after them
+        inputs = inputs[:, :3] if alone == "densepose" else inputs[:, 3:]
     made = nv.vid2vid_test(nets, inputs, None, [], 3, no_first_img=True)
     for t, frame in enumerate(made, start=2):
         ours = np.array(Image.open(tmp_path / "out" / "frames" / f"{t:05d}.png"))
@@ -408,10 +410,9 @@ def test_pose_flags_that_cannot_be_expressed_are_named(tmp_path):
     (tmp_path / "ck").mkdir()
     torch.save(nets[0].state_dict(), tmp_path / "ck" / "latest_net_G0.pth")
     pose = ["--dataset_mode", "pose", "--input_nc", "6", "--no_first_img"]
-    with pytest.raises(ValueError, match="--densepose_only: only pose models with DensePose and OpenPose inputs"):
-        convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--densepose_only"])
-    with pytest.raises(ValueError, match=r"--input_nc 6 --openpose_only: .* \(--openpose_only --input_nc 3\)"):
-        convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, "--openpose_only"])
+    for alone in ("--densepose_only", "--openpose_only"):
+        with pytest.raises(ValueError, match=f"--input_nc 6 {alone}: NVIDIA's pose dataset makes 6 channels"):
+            convert_checkpoint(tmp_path / "ck", tmp_path / "run", [*pose, alone])
     with pytest.raises(ValueError, match="pose models are supported with --resize_or_crop scaleHeight"):
         convert_checkpoint(tmp_path / "ck", tmp_path / "run", pose)  # the default scaleWidth
     with pytest.raises(ValueError, match="--input_nc 15 --no_dist_map: NVIDIA's face dataset makes 1 channels"):

@@ -2,6 +2,7 @@
 progressive schedule, the sequence dataset and the demo data, training steps, chunked
 generation, rendering and the scripts, and the bad inputs a user can make."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -180,6 +181,9 @@ def test_openpose_and_densepose_sequences(tmp_path):
     columns = (limbs > -1).any(1).any(1)  # (T, W)
     assert columns[0, 20] and not columns[0, 41] and columns[6, 41]  # it moves right with the keypoints
     assert torch.allclose(parts[0, 20:], torch.full((12, 48), 6 / 12 - 1)) and (parts[0, :20] == -1).all()
+    alone = config("data.input=densepose", "model.use_instance=false", "model.flow_source=none")
+    densepose = sequence_dataset(alone, tmp_path, "train", multiple=4, train=False)[0]["label"]
+    assert alone.input_channels == 3 and torch.equal(densepose, item["label"][:, :3])  # the same IUV channels
     shutil.rmtree(tmp_path / "train_densepose")
     with pytest.raises(DatasetError, match="no counterpart in"):
         sequence_dataset(cfg, tmp_path, "train", multiple=4)
@@ -572,6 +576,11 @@ def test_the_baseline_must_see_the_same_inputs_and_the_refusal_says_so_in_the_sa
     assert vid2vid_inputs(labels) == pix2pixhd_inputs(labels_baseline)
     assert pix2pixhd_inputs(labels_baseline) == "label ids from <phase>_A (label_nc 6), instance maps yes"
     assert vid2vid_inputs(edges) != pix2pixhd_inputs(labels_baseline)
+    pose = load_config(Vid2VidConfig, ROOT / "configs" / "vid2vid_pose2body_256.yaml")  # inputs no baseline takes
+    assert vid2vid_inputs(pose).startswith("OpenPose poses, ")
+    for kind, words in (("densepose", "DensePose IUV images, "), ("face", "face landmarks drawn as edge maps, ")):
+        assert vid2vid_inputs(dataclasses.replace(pose, data=dataclasses.replace(pose.data, input=kind))) \
+            .startswith(words)
 
 
 def test_the_motion_ratio_tells_a_frozen_video_from_one_that_moves():

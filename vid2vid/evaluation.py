@@ -116,7 +116,9 @@ def vid2vid_inputs(config: Vid2VidConfig) -> str:
     """What a vid2vid run's generator takes per frame, in the terms pix2pixhd_inputs uses."""
     m, d = config.model, config.data
     what = {"labels": _labels_or_pictures(m.label_nc), "images": _labels_or_pictures(0),
-            "canny": "Canny edges computed from the frames", "openpose": "OpenPose poses"}[d.input]
+            "canny": "Canny edges computed from the frames",
+            "openpose": "OpenPose poses" + (" after DensePose IUV images" if d.densepose else ""),
+            "densepose": "DensePose IUV images", "face": "face landmarks drawn as edge maps"}[d.input]
     return _inputs(what, m.use_instance)
 
 

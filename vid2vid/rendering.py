@@ -88,7 +88,8 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     Args:
         source: the inputs the model was trained on (config ``data.input``): a folder of label-id
             PNGs (labels), of pictures or a video (images), of frames or a video (canny: the edges
-            are computed from them), of OpenPose JSON files (openpose), of landmark text files (face).
+            are computed from them), of OpenPose JSON files (openpose), of DensePose IUV images
+            (densepose), of landmark text files (face).
         instances: a folder of instance maps (labels); without it the label map serves (class boundaries).
         densepose: a folder of DensePose IUV images (openpose with data.densepose).
         ground_truth: the real frames (folder or video), shown beside the output and, for a model
@@ -140,6 +141,12 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                     raise DatasetError("OpenPose input needs the frame size: pass --size HxW, --ground-truth or "
                                        "--densepose")
                 picture = Image.new("RGB", tuple(frame_size))  # the poses are drawn at the frame's size
+            elif kind == "densepose":  # IUV images are the frames' size
+                if not isinstance(item, Path):
+                    raise DatasetError("DensePose input must be IUV image files, not a video (lossy codecs change "
+                                       "the part indices)")
+                frame_size = _image_size(item)
+                picture = Image.new("RGB", frame_size)
             elif kind == "face":  # the frames cut to the square around the first frame's face
                 landmarks = read_landmarks(item)
                 box = box or face_crop_box(landmarks, real.size)

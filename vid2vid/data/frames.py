@@ -66,9 +66,8 @@ class VideoFile:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.timestamps: list[int | None] = []
         with _open_video(self.path) as (container, stream):
-            self.timestamps = [frame.pts for frame in container.decode(stream)]
+            self.timestamps: list[int | None] = [frame.pts for frame in container.decode(stream)]
 
     def __len__(self) -> int:
         return len(self.timestamps)

@@ -44,7 +44,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 LABEL_SUFFIXES = {"openpose": (".json",), "face": (".txt",)}
 """the input files of the inputs that are not pictures"""
 
-InputKind = Literal["labels", "images", "canny", "openpose", "face"]
+InputKind = Literal["labels", "images", "canny", "openpose", "densepose", "face"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,9 @@ class SequenceDataConfig(PreprocessConfig):
     """labels: <phase>_A holds label ids (one-hot over model.label_nc classes); images: pictures used as
     they are (edge maps, drawn poses: 3 channels); canny: kornia's Canny edges of the frames themselves
     (no <phase>_A needed; 1 channel); openpose: OpenPose JSON files (in <phase>_A, or <phase>_openpose as
-    NVIDIA's pose datasets name it), drawn as NVIDIA's pose models take them (3 channels); face: 68 facial
+    NVIDIA's pose datasets name it), drawn as NVIDIA's pose models take them (3 channels); densepose: DensePose
+    IUV images alone (in <phase>_A, or <phase>_densepose), as NVIDIA's --densepose_only pose models take them
+    (3 channels: V, U, and the part index scaled to -1 .. 1); face: 68 facial
     landmarks per frame (text files in <phase>_A, or <phase>_keypoints as NVIDIA's face dataset names them),
     frames cut to the face, drawn as NVIDIA's edge2face models take them (15 channels in 0 .. 1, 1 without
     face_distance_maps; see vid2vid.data.face); the face's parts are the instance maps"""
@@ -81,7 +83,7 @@ class SequenceDataConfig(PreprocessConfig):
     def input_channels(self, label_nc: int) -> int:
         """Channels of one frame's input before one-hot encoding is counted: label_nc for labels."""
         pose = 6 if self.densepose else 3
-        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": pose,
+        return {"labels": label_nc, "images": 3, "canny": 1, "openpose": pose, "densepose": 3,
                 "face": face_channels(self.face_distance_maps)}[self.input]
 
 
@@ -194,7 +196,17 @@ def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | Image.Imag
         return torch.from_numpy(edges.copy()).float()[None] / 127.5 - 1
     if kind == "openpose":
         return pose_tensor(config, item, frame.size[::-1], geometry, densepose)
+    if kind == "densepose":
+        return densepose_tensor(item, frame.size[::-1], geometry)
     return to_tensor(geometry.apply(as_picture(item)))
+
+
+def densepose_tensor(iuv_file: Path, size: tuple[int, int], geometry: Geometry) -> Tensor:
+    """A DensePose IUV image of a frame of size (H, W) as NVIDIA's pose models take it: (3, H, W) in
+    -1 .. 1, nearest-resampled, the part index (0 .. 24) spread over -1 .. 1."""
+    iuv = to_tensor(geometry.apply(Image.fromarray(read_densepose_iuv(iuv_file, size)), Image.NEAREST))
+    iuv[2] = (iuv[2] + 1) * (255 / 24) - 1
+    return iuv
 
 
 def pose_tensor(config: SequenceDataConfig, keypoints: Path, size: tuple[int, int], geometry: Geometry,
@@ -205,9 +217,7 @@ def pose_tensor(config: SequenceDataConfig, keypoints: Path, size: tuple[int, in
     if config.densepose:
         if densepose is None:
             raise DatasetError(f"data.densepose is set but {keypoints} has no DensePose IUV image")
-        iuv = to_tensor(geometry.apply(Image.fromarray(read_densepose_iuv(densepose, size)), Image.NEAREST))
-        iuv[2] = (iuv[2] + 1) * (255 / 24) - 1  # part indices 0 .. 24 spread over -1 .. 1
-        maps.append(iuv)
+        maps.append(densepose_tensor(densepose, size, geometry))
     drawn = render_pose(read_openpose(keypoints), size, config.openpose_basic)
     maps.append(to_tensor(geometry.apply(Image.fromarray(drawn), Image.NEAREST)))
     return torch.cat(maps)
@@ -238,7 +248,7 @@ class SequenceDataset(Dataset):
         names = list(sequences)[: config.max_sequences]
         columns = {"image": (frames_folder, VIDEO_SUFFIXES)}
         if config.input != "canny":
-            alternative = {"openpose": "openpose", "face": "keypoints"}.get(config.input)
+            alternative = {"openpose": "openpose", "densepose": "densepose", "face": "keypoints"}.get(config.input)
             label_folder = self._folder(phase, "A", alternative) if alternative else self.root / f"{phase}_A"
             columns["label"] = (label_folder, VIDEO_SUFFIXES if config.input == "images" else ())
         if use_instance:

@@ -140,19 +140,18 @@ def vid2vid_config(flags: OriginalFlags, states: list[dict[str, Tensor]], first_
 
 def _data_config(flags: OriginalFlags) -> SequenceDataConfig:
     """The inputs as the original's dataset made them: label maps, pictures, or NVIDIA's PoseDataset
-    (DensePose then OpenPose maps, the middle half of frames scaled to --loadSize high)."""
+    (DensePose then OpenPose maps, or either alone; the middle half of frames scaled to --loadSize high)."""
     preprocess = RESIZE_OR_CROP.get(flags.resize_or_crop, flags.resize_or_crop)
     if flags.dataset_mode == "pose":
-        if flags.densepose_only or flags.input_nc != (3 if flags.openpose_only else 6):
-            raise ConfigError(f"--dataset_mode pose --input_nc {flags.input_nc}"
-                              f"{' --densepose_only' if flags.densepose_only else ''}"
-                              f"{' --openpose_only' if flags.openpose_only else ''}: only pose models with DensePose "
-                              f"and OpenPose inputs (--input_nc 6) or OpenPose alone (--openpose_only --input_nc 3) "
-                              f"are supported")
+        alone = " --openpose_only" if flags.openpose_only else " --densepose_only" if flags.densepose_only else ""
+        if flags.openpose_only and flags.densepose_only or flags.input_nc != (3 if alone else 6):
+            raise ConfigError(f"--dataset_mode pose --input_nc {flags.input_nc}{alone}: NVIDIA's pose dataset makes "
+                              f"6 channels (DensePose and OpenPose), or 3 with one of --openpose_only and "
+                              f"--densepose_only")
         if preprocess != "scale_height":
             raise ConfigError(f"--dataset_mode pose --resize_or_crop {flags.resize_or_crop}: pose models are "
                               f"supported with --resize_or_crop scaleHeight (NVIDIA's test scripts)")
-        kind, preprocess = "openpose", "scale_height_and_middle_half"
+        kind, preprocess = "densepose" if flags.densepose_only else "openpose", "scale_height_and_middle_half"
     elif flags.dataset_mode == "face":
         channels = face_channels(not flags.no_dist_map)
         if flags.input_nc != channels:
