@@ -558,7 +558,7 @@ class Vid2Vid:
                     losses["G_VGG"] = self.vgg_loss(fake.flatten(0, 1), images[:, begin:].flatten(0, 1)) * c.lambda_vgg
                 if c.lambda_l1 > 0:
                     losses["G_L1"] = (fake.float() - images[:, begin:].float()).abs().mean() * c.lambda_l1
-                if reference is not None and end > max(begin, 1):  # frames with a previous frame
+                if reference is not None:
                     losses.update(self._flow_losses(images, sequence_fake, out, reference, scales))
             ctx.step(sum(losses.values()), "G", "generator")
         finally:
@@ -569,10 +569,12 @@ class Vid2Vid:
     def _flow_losses(self, images: Tensor, sequence_fake: Tensor, out: dict[str, Tensor],
                      reference: tuple[Tensor, Tensor], scales: int) -> dict[str, Tensor]:
         """The losses of the chunk's frames that follow a frame (G warped their previous frame, when it
-        predicts flow), where the reference flow is trusted."""
+        predicts flow), where the reference flow is trusted; none for a chunk of a clip's first frame alone."""
         c = self.config.model
         end = images.shape[1]
         first = max(end - out["frame"].shape[1], 1)  # the clip index of the chunk's first such frame
+        if first == end:
+            return {}
         pick = lambda x, offset: x[:, first - offset:end - offset].flatten(0, 1)  # noqa: E731
         flows, confidence = pick(reference[0], 1), pick(reference[1], 1)
         fake, fake_previous = pick(sequence_fake, 0), pick(sequence_fake, 1)
