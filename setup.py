@@ -97,6 +97,27 @@ def extension():
     )
 
 
+class BuildExtChecked(BuildExtension.with_options(use_ninja=True)):
+    """Builds vid2vid._C, then checks once that an error raised inside it reaches Python as an
+    exception (vid2vid/ops/extension.py; the first import checks again and refuses a build that fails)."""
+
+    def run(self):
+        super().run()
+        from pathlib import Path
+
+        from vid2vid.ops.extension import failure_message, run_error_check
+
+        for ext in self.extensions:
+            check = run_error_check(Path(self.get_ext_fullpath(ext.name)))
+            if check.ok:
+                print(f"vid2vid: checked: errors raised in {ext.name} reach Python as exceptions ({check.built_by})")
+            elif not check.final:
+                print(f"vid2vid: could not check that errors raised in {ext.name} reach Python: it {check.detail}")
+            else:
+                print(f"vid2vid: WARNING: {failure_message(check)}. Until then the operators use CuPy or the "
+                      "pure-PyTorch reference", file=sys.stderr)
+
+
 class BuildPyWithKernels(build_py):
     """Ships the device-code headers inside the package, for the CuPy backend."""
 
@@ -121,6 +142,6 @@ setup(
                     "fid": ["torchmetrics"],
                     "test": ["pytest", "safetensors", "opencv-python-headless", "scikit-image", "torchmetrics"]},
     ext_modules=[extension()],
-    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True), "build_py": BuildPyWithKernels},
+    cmdclass={"build_ext": BuildExtChecked, "build_py": BuildPyWithKernels},
     zip_safe=False,
 )

@@ -25,6 +25,26 @@ bool cuda_enabled() {
 #endif
 }
 
+// Which compiler built this file, and with which C++ library: the one-time check that errors
+// reach Python (vid2vid/ops/extension.py) names it when they do not.
+std::string build_info() {
+  std::string info;
+#if defined(__clang__)
+  info = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  info = std::string("GCC ") + __VERSION__;
+#else
+  info = "an unknown compiler";
+#endif
+#ifdef __GLIBCXX__
+  info += ", libstdc++ " + std::to_string(__GLIBCXX__);
+#endif
+#ifdef _GLIBCXX_USE_CXX11_ABI
+  info += ", _GLIBCXX_USE_CXX11_ABI=" + std::to_string(_GLIBCXX_USE_CXX11_ABI);
+#endif
+  return info;
+}
+
 // [blocks, threads] of a kernel's launch, from the same function its CUDA launcher calls:
 // the CuPy backend launches with these (see LaunchConfig in common/kernel_common.cuh).
 std::vector<int64_t> launch_config(const std::string& kernel, const std::vector<int64_t>& sizes,
@@ -49,6 +69,7 @@ std::vector<int64_t> launch_config(const std::string& kernel, const std::vector<
 
 TORCH_LIBRARY(vid2vid_C, m) {
   m.def("cuda_enabled() -> bool", &cuda_enabled);
+  m.def("build_info() -> str", &build_info);
   m.def("launch_config(str kernel, int[] sizes, int? max_blocks=None) -> int[]", &launch_config);
   m.def("warp_forward(Tensor input, Tensor flow) -> Tensor");
   m.def("warp_backward(Tensor grad_output, Tensor input, Tensor flow) -> (Tensor, Tensor)");

@@ -35,10 +35,24 @@ from vid2vid.ops.backends import format_backend_info
 assert c.cuda_enabled, 'vid2vid._C was built without CUDA'
 assert torch.cuda.is_available(), 'torch sees no GPU'
 print(format_backend_info())"
-if ! ldd vid2vid/_C*.so | grep -q libstdc++; then
-  echo "warning: vid2vid/_C*.so links libstdc++ statically: errors raised by the operators will crash" \
-       "Python. Rebuild with CXX=/usr/bin/g++ CC=/usr/bin/gcc (README, Building the extension)" | tee -a "$OUT/backends.log"
-fi
+toolchain() {  # what a report of compiled ops that crash on errors needs (docs/troubleshooting.md)
+  echo "== g++ on PATH: $(command -v g++) (CXX=${CXX:-unset})"; g++ --version | head -n 1
+  echo "== /usr/bin/g++"; /usr/bin/g++ --version 2>&1 | head -n 1
+  python - <<'EOF'
+import torch
+import vid2vid._C  # the raw build, past the error check, to read what it reports of itself
+config = torch.__config__.show()
+settings = dict(item.strip().split("=", 1) for item in config.split("Build settings:")[-1].split(", ") if "=" in item)
+print("== torch", torch.__version__, "built with", config.splitlines()[1].strip("- "), "| CXX_COMPILER",
+      settings.get("CXX_COMPILER"), "| _GLIBCXX_USE_CXX11_ABI", torch._C._GLIBCXX_USE_CXX11_ABI)
+print("== torch's CXX_FLAGS:", settings.get("CXX_FLAGS"))
+print("== vid2vid._C was built by", torch.ops.vid2vid_C.build_info())
+from vid2vid.ops import extension
+print("== error check:", extension.checked_errors(extension.extension_file()))
+EOF
+  echo "== ldd vid2vid/_C*.so"; ldd vid2vid/_C*.so
+}
+step toolchain "$OUT/toolchain.log" toolchain
 step tests "$OUT/tests.log" python -m pytest -q -rs tests/test_ops_cuda.py tests/test_ops_api.py tests/test_ops_numerics.py
 step bench "$OUT/bench.txt" python scripts/bench_ops.py --device cuda
 step vid2vid "$OUT/vid2vid.log" python - "$OUT" <<'EOF'

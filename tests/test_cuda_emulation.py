@@ -11,7 +11,7 @@ import torch
 from tests.cuda_emulation import CSRC, EmulationError, Emulator, build, load_cupy_backend
 from tests.ops_cases import (CORRELATION_CASES, DTYPES, WARP_SHAPES, check_channel_norm, check_correlation,
                               check_warp, random_flow)
-from vid2vid.ops import compiled
+from vid2vid.ops import extension
 
 # a grid cap so low that grid-stride loops go round more than once
 LOW_CAP = 2
@@ -66,11 +66,11 @@ def test_launches_use_the_compiled_launchers_geometry(emulator, monkeypatch):
     backend.correlation_backward(torch.randn(1, 9, 5, 6), torch.randn(1, 40, 5, 6), torch.randn(1, 40, 5, 6),
                                  1, 1, 1, 1, 1)
     assert emulator.launches == [
-        ("vid2vid::warp_forward_kernel<float>", *compiled.launch_config("warp", [2 * 23 * 31], LOW_CAP)),
-        ("vid2vid::correlation_backward_kernel<float>", *compiled.launch_config("correlation_backward", [30, 40])),
+        ("vid2vid::warp_forward_kernel<float>", *extension.launch_config("warp", [2 * 23 * 31], LOW_CAP)),
+        ("vid2vid::correlation_backward_kernel<float>", *extension.launch_config("correlation_backward", [30, 40])),
     ]
-    assert compiled.launch_config("warp", [2 * 23 * 31], LOW_CAP) == (2, 256)
-    assert compiled.launch_config("correlation_backward", [30, 40]) == (30, 64)
+    assert extension.launch_config("warp", [2 * 23 * 31], LOW_CAP) == (2, 256)
+    assert extension.launch_config("correlation_backward", [30, 40]) == (30, 64)
 
 
 def test_syncthreads_and_shared_memory(emulator):

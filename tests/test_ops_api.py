@@ -2,6 +2,8 @@
 nn.Module wrappers, backend selection and every bad input."""
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,7 @@ import torch
 
 import vid2vid
 import vid2vid.ops as ops
-from vid2vid.ops import backends, reference
+from vid2vid.ops import backends, extension, reference
 from vid2vid.ops.kernel_sources import KERNELS, kernel_source_dir
 from tests.ops_cases import CORRELATION_CASES, random_flow
 
@@ -185,12 +187,118 @@ def test_channel_norm_bad_input(cpu_backend, arg, error, message):
         ops.channel_norm(arg)
 
 
+def run_isolated(code: str, **env: str) -> str:
+    """Runs code in a fresh interpreter and returns its output; an interpreter that dies (as one whose
+    compiled ops cannot raise does) fails the test with the signal, instead of ending the session."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env={**os.environ, **env}, cwd=Path(__file__).resolve().parent.parent)
+    if result.returncode < 0:
+        pytest.fail(f"the interpreter was killed by {signal.Signals(-result.returncode).name}: an error raised in "
+                    f"vid2vid._C did not reach Python (docs/troubleshooting.md#compiled-ops-crash-python)\n"
+                    f"{result.stdout}{result.stderr}")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_raw_compiled_ops_check_their_arguments():
-    # Called directly, past the Python checks, the C++ binding still refuses bad shapes.
-    with pytest.raises(RuntimeError, match="flow must have 2 channels"):
-        torch.ops.vid2vid_C.warp_forward(X, torch.zeros(2, 3, 4, 5))
-    with pytest.raises(RuntimeError, match="kernel_size must be odd"):
-        torch.ops.vid2vid_C.correlation_forward(A, A, 1, 2, 1, 1, 1)
+    # Called directly, past the Python checks (and past the one-time check), the C++ binding still
+    # refuses bad shapes.
+    out = run_isolated("""
+        import pytest, torch, vid2vid._C
+        with pytest.raises(RuntimeError, match="flow must have 2 channels"):
+            torch.ops.vid2vid_C.warp_forward(torch.zeros(2, 3, 4, 5), torch.zeros(2, 3, 4, 5))
+        a = torch.zeros(1, 2, 6, 6)
+        with pytest.raises(RuntimeError, match="kernel_size must be odd"):
+            torch.ops.vid2vid_C.correlation_forward(a, a, 1, 2, 1, 1, 1)
+        print("raised")
+    """)
+    assert out.strip() == "raised"
+
+
+# -------------------------------------------------- errors inside vid2vid._C reach Python
+
+
+@pytest.fixture
+def build_copy(tmp_path, monkeypatch):
+    """A copy of the built vid2vid._C, so that its check is fresh and its cache is the test's own."""
+    monkeypatch.delenv(extension.PLANT_CRASH, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    built = extension.extension_file()
+    copy = tmp_path / built.name
+    shutil.copy2(built, copy)
+    return copy
+
+
+def test_the_error_check_runs_once_per_build_and_is_kept_beside_it(build_copy, monkeypatch):
+    check = extension.checked_errors(build_copy)
+    assert check.ok and check.final and check.detail == "raised RuntimeError"
+    assert check.built_by.startswith(("GCC ", "clang ")), check.built_by
+    assert (build_copy.parent / (build_copy.name + ".error-check.json")).is_file()
+
+    def no_subprocess(path):
+        raise AssertionError("the cached answer was not used")
+
+    monkeypatch.setattr(extension, "run_error_check", no_subprocess)
+    assert extension.checked_errors(build_copy) == check
+    os.utime(build_copy, ns=(0, 10**9))  # a rebuilt file is checked again
+    with pytest.raises(AssertionError, match="cached answer"):
+        extension.checked_errors(build_copy)
+
+
+def test_the_error_check_is_kept_in_the_user_cache_where_the_build_folder_is_read_only(build_copy, monkeypatch):
+    real_write = Path.write_text
+
+    def read_only_beside_the_build(self, *args, **kwargs):
+        if self.parent == build_copy.parent:
+            raise PermissionError(f"read-only: {self}")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only_beside_the_build)
+    assert extension.checked_errors(build_copy).ok
+    assert len(list((build_copy.parent / "cache" / "vid2vid" / "extension-checks").glob("*.json"))) == 1
+    monkeypatch.setattr(extension, "run_error_check", lambda path: pytest.fail("not read from the user cache"))
+    assert extension.checked_errors(build_copy).ok
+
+
+def test_a_planted_crash_is_found_named_and_never_cached(build_copy, monkeypatch):
+    monkeypatch.setenv(extension.PLANT_CRASH, "1")
+    check = extension.checked_errors(build_copy)
+    assert not check.ok and check.final
+    assert "killed the process with SIGSEGV" in check.detail
+    assert not (build_copy.parent / (build_copy.name + ".error-check.json")).exists()
+    message = extension.failure_message(check)
+    assert f"built by {check.built_by}" in message
+    assert "CXX=/usr/bin/g++ CC=/usr/bin/gcc pip install --no-build-isolation -e ." in message
+    assert message.endswith("(see docs/troubleshooting.md#compiled-ops-crash-python)")
+
+
+def test_a_check_that_cannot_finish_decides_nothing(build_copy, monkeypatch):
+    monkeypatch.setattr(extension, "CHECK_TIMEOUT_S", 0.01)
+    check = extension.checked_errors(build_copy)
+    assert not check.ok and not check.final and "did not finish" in check.detail
+    assert not (build_copy.parent / (build_copy.name + ".error-check.json")).exists()
+
+
+def test_a_build_whose_errors_would_crash_is_not_used_and_the_ops_fall_back_with_one_warning():
+    out = run_isolated("""
+        import warnings, torch
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import vid2vid.ops as ops
+            x, f = torch.randn(1, 3, 4, 4), torch.zeros(1, 2, 4, 4)
+            for _ in range(3):
+                assert torch.equal(ops.warp(x, f), x)
+                ops.channel_norm(x)
+        messages = [str(w.message) for w in caught if "vid2vid" in str(w.message)]
+        assert len(messages) == 1, messages
+        print(messages[0])
+        print(ops.backend_info()["warp"]["cpu"].name)
+    """, **{extension.PLANT_CRASH: "1"})
+    warning, backend = out.strip().splitlines()
+    assert backend == "reference"
+    assert "cpu tensors use the reference backend" in warning and "SIGSEGV" in warning
+    assert "built by GCC" in warning or "built by clang" in warning
+    assert "CXX=/usr/bin/g++" in warning and "compiled-ops-crash-python" in warning
 
 
 # ------------------------------------------------------------------ the build

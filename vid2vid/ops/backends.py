@@ -7,6 +7,10 @@ Automatic choice, best first:
   (the same kernel sources compiled at run time), then ``reference``.
 * any other device: ``reference``.
 
+``compiled`` is refused where an error raised inside vid2vid._C would crash
+the interpreter instead of raising (checked once per build,
+:mod:`vid2vid.ops.extension`).
+
 The environment variable ``VID2VID_OPS_BACKEND`` overrides the choice: a
 backend name (``compiled``, ``cupy``, ``reference`` or ``auto``) for every
 device it can serve (``cupy`` serves CUDA only), or per device, e.g.
@@ -26,6 +30,7 @@ from types import ModuleType
 import torch
 
 from vid2vid.errors import UserError, see
+from vid2vid.ops.extension import ErrorsDoNotReachPython
 
 ENV_VAR = "VID2VID_OPS_BACKEND"
 BACKENDS = ("compiled", "cupy", "reference")
@@ -74,6 +79,8 @@ def _load(name: str) -> tuple[ModuleType | None, str]:
 
 def extension_problem(error: ImportError) -> str:
     """Why vid2vid._C does not import, and what to do."""
+    if isinstance(error, ErrorsDoNotReachPython):  # built, but it would crash on the first error
+        return str(error)
     if "undefined symbol" in str(error):  # built against another torch than the one running
         return (f"vid2vid._C was built against another torch ({error}); rebuild it: {_BUILD_HINT}"
                 + see("undefined-symbol-after-upgrading-torch"))

@@ -1,26 +1,24 @@
 """The compiled backend: the C++/CUDA kernels of ``vid2vid._C`` (csrc/).
 
-Importing this module loads the extension; it raises ImportError where the
-extension was not built.
+Importing this module loads the extension. It raises ImportError where the
+extension was not built, and ErrorsDoNotReachPython (an ImportError) where it
+was built so that an error raised inside it would crash the interpreter
+(checked once per build: :mod:`vid2vid.ops.extension`).
 """
 
 from __future__ import annotations
 
 import torch
 
-import vid2vid._C  # noqa: F401  (registers torch.ops.vid2vid_C)
+from vid2vid.ops.extension import launch_config, require_errors_reach_python  # noqa: F401  (launch_config: for the tests)
+
+require_errors_reach_python()
+
+import vid2vid._C  # noqa: E402, F401  (registers torch.ops.vid2vid_C)
 
 _ops = torch.ops.vid2vid_C
 
 cuda_enabled: bool = bool(_ops.cuda_enabled())
-
-
-def launch_config(kernel: str, sizes: list[int], max_blocks: int | None = None) -> tuple[int, int]:
-    """(blocks, threads) of a kernel's launch ("warp", "channel_norm", "correlation_forward",
-    "correlation_backward"), from the function its CUDA launcher calls; ``max_blocks`` caps
-    grid-stride loops (default: the launcher's cap)."""
-    blocks, threads = _ops.launch_config(kernel, sizes, max_blocks)
-    return blocks, threads
 
 
 def __getattr__(name: str):

@@ -15,7 +15,7 @@ import cupy  # ImportError here means: no CuPy backend
 import numpy as np
 import torch
 
-from vid2vid.ops.compiled import launch_config
+from vid2vid.ops.extension import launch_config
 from vid2vid.ops.geometry import correlation_geometry
 from vid2vid.ops.kernel_sources import kernel_source, kernel_source_dir, name_expression, name_expressions
 from vid2vid.ops.reference import acc_dtype
