@@ -26,29 +26,69 @@ def test_bench_ops_prints_a_table_for_every_cpu_backend():
     assert result.stdout.count("compiled") >= 8 and result.stdout.count("baseline") >= 8
 
 
-def test_benchmark_real_trains_both_models_renders_and_scores(tmp_path):
-    import numpy as np
-    from PIL import Image
+TINY = ["--vid2vid", "model.ngf=8", "model.ndf=8", "model.n_blocks=1", "model.num_D=1",
+        "--pix2pixhd", "model.ngf=8", "model.ndf=8", "model.n_blocks_global=1", "model.num_D=1"]
 
+
+def _demo_clip(path, seed, frames=14, size=48):
     from vid2vid.data.demo import demo_video
     from vid2vid.data.frames import write_video
 
-    frames = demo_video(0, 1, 14, 48)["image"]  # moving textured shapes: any clip will do for the mechanics
-    write_video(tmp_path / "clip.mp4", list(frames))
+    write_video(path, list(demo_video(seed, 1, frames, size)["image"]))  # moving textured shapes
+    return str(path)
+
+
+def test_benchmark_real_trains_both_models_on_each_clip_renders_and_scores(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    clips = [_demo_clip(tmp_path / "first.mp4", 0), _demo_clip(tmp_path / "second.mp4", 1)]
     out = tmp_path / "bench"
-    result = run("scripts/benchmark_real.py", str(tmp_path / "clip.mp4"), "--minutes", "0.001", "--size", "32x48",
-                 "--test-frames", "4", "--output", str(out),
-                 "--vid2vid", "model.ngf=8", "model.ndf=8", "model.n_blocks=1", "model.num_D=1",
-                 "--pix2pixhd", "model.ngf=8", "model.ndf=8", "model.n_blocks_global=1", "model.num_D=1")
+    result = run("scripts/benchmark_real.py", "--clips", *clips, "--minutes", "0.001", "--size", "32x40",
+                 "--test-frames", "4", "--output", str(out), *TINY)
     assert result.returncode == 0, result.stdout + result.stderr
-    table = (out / "results.md").read_text()
-    assert "| method | PSNR (dB) | SSIM | warping error | motion ratio | iterations |" in table
-    for row in ("| vid2vid |", "| pix2pixHD (frame by frame) |", "| real video | inf | 1.000 |"):
-        assert row in table and row in result.stdout
-    for name in ("real", "input", "vid2vid", "pix2pixhd"):
-        assert len(list((out / name / "frames").glob("*.png"))) == 4
-    assert (out / "side_by_side.mp4").stat().st_size > 0
-    assert np.asarray(Image.open(out / "real" / "frames" / "00000.png")).shape == (32, 48, 3)
+    assert "first.mp4: its 48x48 frames are resized to 32x40" in result.stdout  # resized whole, not cropped
+    for clip in ("first", "second"):
+        table = (out / clip / "results.md").read_text()
+        assert "| method | PSNR (dB) | SSIM | warping error | motion ratio | iterations |" in table
+        for row in ("| vid2vid |", "| pix2pixHD (frame by frame) |", "| real video | inf | 1.000 |"):
+            assert row in table
+        for name in ("real", "input", "vid2vid", "pix2pixhd"):
+            assert len(list((out / clip / name / "frames").glob("*.png"))) == 4
+        assert (out / clip / "side_by_side.mp4").stat().st_size > 0
+        assert np.asarray(Image.open(out / clip / "real" / "frames" / "00000.png")).shape == (32, 40, 3)
+    summary = (out / "results.md").read_text()
+    assert "### first" in summary and "### second" in summary and "### mean of 2 clips" in summary
+    assert summary in result.stdout
+    assert Image.open(out / "curves.png").size[0] > 400
+
+    again = run("scripts/benchmark_real.py", "--clips", clips[0], "--minutes", "0.001", "--size", "32x40",
+                "--test-frames", "4", "--output", str(tmp_path / "again"), "--baseline-from", str(out), *TINY)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"pix2pixhd: taken from {out / 'first'}" in again.stdout
+
+
+def test_benchmark_real_refuses_a_clip_too_short_in_one_line(tmp_path):
+    clip = _demo_clip(tmp_path / "short.mp4", 0, frames=10)
+    result = run("scripts/benchmark_real.py", clip, "--test-frames", "4", "--train-frames", "8", "--output",
+                 str(tmp_path / "bench"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: {clip} has 10 frames: too few for 4 test frames and 8 training "
+                                     "frames")
+    result = run("scripts/benchmark_real.py", clip, "--test-frames", "6", "--output", str(tmp_path / "bench"))
+    assert result.stderr.strip().endswith("too few for 6 test frames and 8 training frames (vid2vid's longest "
+                                          "training clip)")
+
+
+def test_the_development_clips_are_real_pictures_moving(tmp_path):
+    from vid2vid.data.development_clips import PHOTO_CLIPS, SIZE, photo_clip_frames
+
+    for name in PHOTO_CLIPS:
+        frames = photo_clip_frames(name, frames=12)
+        assert len(frames) == 12 and frames[0].shape == (*SIZE, 3)
+        change = [float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:])]
+        assert min(change) > 0.5, (name, change)  # the camera (or an object) moves in every frame
+        assert frames[0].std() > 20, name  # a photograph, not a flat field
 
 
 def test_every_size_option_is_height_by_width():

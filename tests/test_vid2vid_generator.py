@@ -106,3 +106,39 @@ def test_the_foreground_is_always_drawn_never_warped(n_scales):
         g(one_hot, None)
     with pytest.raises(ValueError, match="n_frames_G must be at least 2"):
         tiny(n_frames_G=1)
+
+
+@pytest.mark.parametrize("n_scales", [1, 2])
+def test_gated_history_starts_as_the_single_frame_generator_and_learns_to_let_the_history_in(n_scales):
+    # model.start_as_image_generator: when the clips start, h_t is what the single-frame training made of the
+    # newest label map whatever the history, the flow is zero and each frame 95% drawn anew
+    from vid2vid.models.layers import init_weights
+    from vid2vid.models.sequential import MASK_START
+
+    torch.manual_seed(0)
+    g = init_weights(tiny(n_scales=n_scales, gated_history=True))
+    g.start_as_single_frame_generator()
+    labels, previous = torch.randn(2, 12, 32, 32), torch.rand(2, 6, 32, 32) * 2 - 1
+    out, alone = g(labels, previous), g(labels, None)
+    torch.testing.assert_close(out.hallucinated, alone.frame)
+    other_past = torch.cat((torch.randn(2, 8, 32, 32), labels[:, 8:]), 1)  # the older maps are read as nothing
+    torch.testing.assert_close(g(other_past, None).frame, alone.frame)
+    assert torch.equal(out.flow, torch.zeros_like(out.flow))
+    torch.testing.assert_close(out.occlusion_mask, torch.full_like(out.occlusion_mask, MASK_START))
+    torch.testing.assert_close(out.frame, MASK_START * alone.frame + (1 - MASK_START) * previous[:, -3:])
+
+    optimizer = torch.optim.Adam(g.parameters(), lr=1e-2)
+    for _ in range(2):
+        optimizer.zero_grad()
+        g(labels, previous).frame.sub(previous[:, -3:]).abs().mean().backward()  # the history is worth using
+        optimizer.step()
+    gates = [g.coarsest.history_gate] + [level.history_gate for level in g.finer]
+    assert all(gate.weight.abs().sum() > 0 for gate in gates)
+    assert (g(labels, previous).hallucinated - g(labels, None).frame).abs().max() > 1e-3
+
+
+def test_without_gated_history_the_layout_is_nvidias():
+    keys = set(tiny(n_scales=2).state_dict())
+    assert not any("history_gate" in k for k in keys)
+    assert {k for k in tiny(n_scales=2, gated_history=True).state_dict() if "history_gate" in k} == {
+        "coarsest.history_gate.weight", "finer.0.history_gate.weight"}

@@ -40,9 +40,37 @@ class VideoScores:
 def temporal_warping_error(frames: Tensor, real: Tensor, flows: Tensor) -> tuple[float, float]:
     """(sum of |x_t - warp(x_{t-1}, w_t)| in RGB levels over trusted pixels, their count) for frames and
     real frames (T, 3, H, W) in -1..1 and the real flows (T-1, 2, H, W) from each frame to the one before."""
+    error, trusted = _warping_errors(frames, real, flows)
+    return float(error.sum()), float(trusted.sum())
+
+
+def _warping_errors(frames: Tensor, real: Tensor, flows: Tensor) -> tuple[Tensor, Tensor]:
+    """(T-1, 1, H, W) |x_t - warp(x_{t-1}, w_t)| in RGB levels on the pixels the real flow trusts (0 elsewhere),
+    and that trust (0 or 1)."""
     trusted = flow_confidence(real[1:], real[:-1], flows)
-    difference = (frames[1:] - warp(frames[:-1], flows)).abs().mean(1, keepdim=True) * 127.5
-    return float((difference * trusted).sum()), float(trusted.sum())
+    return (frames[1:] - warp(frames[:-1], flows)).abs().mean(1, keepdim=True) * 127.5 * trusted, trusted
+
+
+def sharpness(frames: Tensor) -> Tensor:
+    """(T,) the variance of each frame's Laplacian (grey levels, frames (T, 3, H, W) in -1..1): detail, and
+    noise; compared with the real frames' it tells a blurred frame (well below) from a speckled one (above)."""
+    grey = ((frames.float() + 1) * 127.5).mean(1, keepdim=True)
+    return kornia.filters.laplacian(grey, 3).flatten(1).var(1)
+
+
+def per_frame_scores(frames: Tensor, real: Tensor, flows: Tensor) -> dict[str, list[float]]:
+    """Each frame's PSNR (dB), SSIM, warping error against the frame before (RGB levels over the pixels the
+    real flow trusts; NaN for frame 0) and sharpness over the real frame's (:func:`sharpness`), for frames
+    and real frames (T, 3, H, W) in -1..1 and the real flows (T-1, 2, H, W)."""
+    frames, real = frames.float().clamp(-1, 1), real.float()
+    as_01 = lambda x: (x + 1) / 2  # noqa: E731
+    mse = ((as_01(frames) - as_01(real)) ** 2).flatten(1).mean(1)
+    error, trusted = _warping_errors(frames, real, flows.float())
+    warping = error.flatten(1).sum(1) / trusted.flatten(1).sum(1).clamp_min(1)
+    return {"psnr": (-10 * torch.log10(mse)).tolist(),
+            "ssim": kornia.metrics.ssim(as_01(frames), as_01(real), 11).flatten(1).mean(1).tolist(),
+            "warping error": [float("nan")] + warping.tolist(),
+            "sharpness": (sharpness(frames) / sharpness(real).clamp_min(1e-6)).tolist()}
 
 
 def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
@@ -92,6 +120,31 @@ def vid2vid_frames(model: Vid2Vid) -> Callable[[Mapping[str, Tensor]], Tensor]:
         keys = ("label", "instance") + (("image",) if model.encoder is not None else ())
         return torch.cat([render({k: sequence[k][t:t + 1] for k in keys}) for t in range(len(sequence["label"]))])
     return make
+
+
+@torch.no_grad()
+def composition_diagnosis(model: Vid2Vid, sequence: Mapping[str, Tensor]) -> dict[str, list[float]]:
+    """What each frame vid2vid makes of a sequence is composed of, frame by frame: the PSNR (dB, against the
+    real frame) of the frame, of its hallucinated image h, of the warped previous frame, and of h made from
+    an empty history (the path that single-frame training trains), and the mean occlusion mask (the share of
+    the frame drawn anew rather than warped; NaN where nothing was warped)."""
+    render = FrameByFrame(model)
+    keys = ("label", "instance") + (("image",) if model.encoder is not None else ())
+    psnr = lambda x, t: float(kornia.metrics.psnr((x.clamp(-1, 1) + 1) / 2, (sequence["image"][t:t + 1] + 1) / 2, 1.0))  # noqa: E731
+    found: dict[str, list[float]] = {k: [] for k in ("frame", "hallucinated", "warped", "empty history", "mask")}
+    for t in range(len(sequence["label"])):
+        previous = render.frames[-1] if render.frames else None
+        frame = render({k: sequence[k][t:t + 1] for k in keys})
+        alone = render.clip_generator(render.window, None, model.foreground_masks(
+            {k: sequence[k][t:t + 1, None] for k in keys}))["frame"][:, 0]
+        out = render.output
+        warped = out is not None and "flow" in out and previous is not None
+        found["frame"].append(psnr(frame, t))
+        found["hallucinated"].append(psnr(out["hallucinated"][:, 0], t) if out is not None else psnr(frame, t))
+        found["warped"].append(psnr(warp(previous, out["flow"][:, 0].float()), t) if warped else float("nan"))
+        found["empty history"].append(psnr(alone, t))
+        found["mask"].append(float(out["mask"].mean()) if warped else float("nan"))
+    return found
 
 
 def pix2pixhd_frames(model: Pix2PixHD) -> Callable[[Mapping[str, Tensor]], Tensor]:

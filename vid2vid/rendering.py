@@ -53,6 +53,7 @@ class FrameByFrame:
         inputs = self.model.generator_inputs(batch)[0]
         self.inputs = (self.inputs + [inputs])[-(self.history_length + 1):]
         window = torch.cat([self.inputs[0]] * (self.history_length + 1 - len(self.inputs)) + self.inputs, 1)
+        self.window, self.output = window, None  # what this frame was made from and G's outputs, for diagnosis
         if len(self.frames) < self.history_length and self.model.first_frame_generator is not None:
             frame = self.model.first_frames(batch, 1)[:, 0]
         elif self.model.config.model.history_padding == "zeros" and len(self.inputs) <= self.history_length:
@@ -61,7 +62,7 @@ class FrameByFrame:
         else:
             history = self.levels or (torch.stack(self.frames, 1) if self.frames else None)
             out = self.clip_generator(window, history, self.model.foreground_masks(batch))
-            frame, self.levels = out["frame"][:, 0], out.get("levels")
+            frame, self.levels, self.output = out["frame"][:, 0], out.get("levels"), out
         self.frames = (self.frames + [frame])[-self.history_length:]
         return frame
 

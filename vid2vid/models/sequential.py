@@ -33,6 +33,7 @@ level made itself, as NVIDIA/vid2vid keeps them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ from vid2vid.models.generators import downsample2, resnet_blocks, stem_and_downs
 from vid2vid.models.layers import NormKind
 from vid2vid.ops import warp
 
+MASK_START = 0.95
+"""the occlusion mask's start after start_as_single_frame_generator: each frame 95% drawn anew"""
 FLOW_SCALE = 20.0
 """the coarsest flow head predicts pixels / 20 (the FlowNet2 convention vid2vid keeps); level s, with
 2**s times the pixels, predicts pixels / (20 * 2**s), as NVIDIA/vid2vid"""
@@ -85,6 +88,21 @@ def pyramid(x: Tensor, levels: int) -> list[Tensor]:
     return found
 
 
+class HistoryGate(nn.Module):
+    """A per-channel weight, starting at zero, on the previous frames' features before they join the label
+    features in the image decoder (``gated_history``): G starts the clips as the single-frame generator it
+    learnt first (a history that adds nothing leaves h_t as it was), and lets the history in as far as
+    training finds it useful, instead of adding an untrained encoder's features to a trained decoder's input
+    (model.start_as_image_generator)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, history_features: Tensor) -> Tensor:
+        return self.weight * history_features
+
+
 @dataclass
 class FrameOutput:
     """What the generator makes for frame t (all (B, ., H, W))."""
@@ -117,11 +135,12 @@ class CoarsestLevel(nn.Module):
     the foreground branch sees the labels only."""
 
     def __init__(self, labels_nc: int, previous_nc: int, ngf: int, n_downsampling: int, n_blocks: int,
-                 norm: NormKind, use_foreground: bool, predict_flow: bool = True):
+                 norm: NormKind, use_foreground: bool, predict_flow: bool = True, gated_history: bool = False):
         super().__init__()
         half = n_blocks - n_blocks // 2
         self.label_encoder = _encoder(labels_nc, ngf, n_downsampling, half, norm)
         self.image_encoder = _encoder(previous_nc, ngf, n_downsampling, half, norm)
+        self.history_gate = HistoryGate(ngf * 2 ** n_downsampling) if gated_history else None
         self.image_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm)
         self.flow_decoder = _decoder(ngf, n_downsampling, n_blocks // 2, norm) if predict_flow else None
         self.foreground = None
@@ -132,11 +151,13 @@ class CoarsestLevel(nn.Module):
 
     def forward(self, labels: Tensor, previous: Tensor | None, with_flow: bool = True) -> BranchFeatures:
         """``previous`` None: a history known to encode to zero (see SequentialGenerator.forward)."""
-        features = self.label_encoder(labels)
+        features = image_features = self.label_encoder(labels)
         if previous is not None:
-            features = features + self.image_encoder(previous)
+            history = self.image_encoder(previous)
+            features = features + history
+            image_features = features if self.history_gate is None else image_features + self.history_gate(history)
         flow = self.flow_decoder(features) if with_flow and self.flow_decoder is not None else None
-        return BranchFeatures(self.image_decoder(features), flow,
+        return BranchFeatures(self.image_decoder(image_features), flow,
                               self.foreground(labels) if self.foreground is not None else None)
 
 
@@ -147,10 +168,11 @@ class FinerLevel(nn.Module):
     a label front end of its own, at its own width (foreground_width)."""
 
     def __init__(self, labels_nc: int, previous_nc: int, ngf: int, n_blocks: int, norm: NormKind,
-                 use_foreground: bool, n_downsampling: int, predict_flow: bool = True):
+                 use_foreground: bool, n_downsampling: int, predict_flow: bool = True, gated_history: bool = False):
         super().__init__()
         self.label_front = nn.Sequential(*stem_and_downsampling(labels_nc, ngf, 1, norm))
         self.image_front = nn.Sequential(*stem_and_downsampling(previous_nc, ngf, 1, norm))
+        self.history_gate = HistoryGate(ngf * 2) if gated_history else None
         self.image_branch = _decoder(ngf, 1, n_blocks, norm)
         self.flow_branch = _decoder(ngf, 1, n_blocks, norm) if predict_flow else None
         self.foreground_front = self.foreground_branch = None
@@ -161,13 +183,16 @@ class FinerLevel(nn.Module):
 
     def forward(self, labels: Tensor, previous: Tensor | None, coarser: BranchFeatures) -> BranchFeatures:
         """``previous`` None: a history known to encode to zero (see SequentialGenerator.forward)."""
-        label_features = self.label_front(labels)
-        features = label_features if previous is None else label_features + self.image_front(previous)
+        features = image_features = self.label_front(labels)
+        if previous is not None:
+            history = self.image_front(previous)
+            features = features + history
+            image_features = features if self.history_gate is None else image_features + self.history_gate(history)
         foreground = None
         if self.foreground_branch is not None:
             foreground = self.foreground_branch(self.foreground_front(labels) + coarser.foreground)
         flow = None if coarser.flow is None else self.flow_branch(features + coarser.flow)
-        return BranchFeatures(self.image_branch(features + coarser.image), flow, foreground)
+        return BranchFeatures(self.image_branch(image_features + coarser.image), flow, foreground)
 
 
 class OutputHeads(nn.Module):
@@ -208,7 +233,8 @@ class SequentialGenerator(nn.Module):
 
     def __init__(self, label_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 64,
                  n_downsampling: int = 3, n_blocks: int = 9, norm: NormKind = "instance",
-                 use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3, predict_flow: bool = True):
+                 use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3, predict_flow: bool = True,
+                 gated_history: bool = False):
         super().__init__()
         if n_frames_G < 2:
             raise ValueError(f"n_frames_G must be at least 2 (frame t and one previous frame), got {n_frames_G}")
@@ -225,12 +251,32 @@ class SequentialGenerator(nn.Module):
         self.empty_history_encodes_to_zero = norm == "instance"
         labels_nc, previous_nc = label_nc * n_frames_G, output_nc * (n_frames_G - 1)
         self.coarsest = CoarsestLevel(labels_nc, previous_nc, ngf, n_downsampling, n_blocks, norm, use_foreground,
-                                      predict_flow)
+                                      predict_flow, gated_history)
         self.finer = nn.ModuleList(FinerLevel(labels_nc, previous_nc, ngf // 2 ** s, n_blocks_local, norm,
-                                              use_foreground, n_downsampling, predict_flow) for s in range(1, n_scales))
+                                              use_foreground, n_downsampling, predict_flow, gated_history)
+                                   for s in range(1, n_scales))
         self.heads = nn.ModuleList(
             OutputHeads(ngf // 2 ** s, output_nc, foreground_width(ngf // 2 ** s, n_downsampling) if use_foreground
                         else None, FLOW_SCALE * 2 ** s, predict_flow) for s in range(n_scales))
+
+    @torch.no_grad()
+    def start_as_single_frame_generator(self) -> None:
+        """After the weights' initialisation: sets every level's label stem to read the newest label map
+        alone (the older maps' weights zero), the flow heads to predict zero flow and the occlusion masks to
+        start near 1 (MASK_START); with ``gated_history`` the history gates start at zero too. G then draws
+        each frame from its own map, as pix2pixHD does, and the older maps, the warped previous frame and the
+        history come in as far as training finds them useful. Random weights instead would have the older maps
+        of a moving scene draw ghosts of the frame, and flows of some 15 pixels in every direction."""
+        stems = [self.coarsest.label_encoder[1]] + [level.label_front[1] for level in self.finer]
+        for stem in stems:
+            older = stem.weight.shape[1] // self.n_frames_G * (self.n_frames_G - 1)  # the maps come oldest first
+            stem.weight[:, :older] = 0
+        for head in self.heads:
+            if head.flow is not None:
+                for layer in (head.flow[1], head.mask[1]):
+                    nn.init.zeros_(layer.weight)
+                    nn.init.zeros_(layer.bias)
+                nn.init.constant_(head.mask[1].bias, math.log(MASK_START / (1 - MASK_START)))
 
     @torch.no_grad()
     def start_from_global_generator(self, state: Mapping[str, Tensor]) -> None:

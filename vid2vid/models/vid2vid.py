@@ -76,6 +76,14 @@ class Vid2VidModelConfig(LabelModelConfig):
     """G predicts the flow to the previous frame and an occlusion mask, and blends the warped previous frame
     in (Eq. 4); false: no flow heads, every frame is the hallucinated image (NVIDIA/vid2vid's --no_flow; the
     flow, warp and mask losses of G's flow drop out, the generated frames' warp loss stays)"""
+    start_as_image_generator: bool = False
+    """G starts the clips as the single-frame generator it learnt first (schedule.image_epochs), and the flow
+    and mask only add steadiness: single frames are made from their own label windows (the maps of the frame
+    and the n_frames_G - 1 before it, as rendering makes them), the previous frames' features reach the image
+    decoder through per-channel gates that start at zero, the flow heads start at zero flow and the occlusion
+    masks near 1 (each frame drawn anew). False: NVIDIA/vid2vid's generator and training, where single frames
+    see their own map repeated and the untrained history encoder's features join the trained decoder's input
+    when the clips start (converted NVIDIA models need false)"""
     n_frames_D: int = 3
     n_scales_temporal: int = 3
     lambda_F: float = 10.0
@@ -279,8 +287,11 @@ class Vid2Vid:
         self.n_scales = c.n_scales_spatial
         generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
                                         c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
-                                        c.n_blocks_local, c.predict_flow)
-        self.generator = ClipGenerator(init_weights(generator), c.gradient_checkpointing, c.history_per_level,
+                                        c.n_blocks_local, c.predict_flow, c.start_as_image_generator)
+        init_weights(generator)
+        if c.start_as_image_generator:
+            generator.start_as_single_frame_generator()
+        self.generator = ClipGenerator(generator, c.gradient_checkpointing, c.history_per_level,
                                        c.history_padding).to(device)
         self.image_discriminator = init_weights(
             MultiscaleDiscriminator(config.label_channels + c.output_nc, c.ndf, c.n_layers_D, c.norm, c.num_D)
@@ -502,8 +513,13 @@ class Vid2Vid:
             fg = self.foreground_masks(batch)
             fg = None if fg is None else as_frames(shrink(fg, times))
         with ctx.autocast():
-            inputs = as_frames(self._with_features(condition, batch, times))
-            out = self.generator(inputs.expand(-1, self.config.model.n_frames_G, -1, -1, -1), None, fg, scales)
+            if self.config.model.start_as_image_generator:  # each frame's own label window, as rendering has it
+                windows = [self._frame_windows(batch, condition, t, t + 1, times) for t in range(condition.shape[1])]
+                inputs = torch.stack(windows, 1).flatten(0, 1)
+            else:  # the frame's label map n_frames_G times
+                inputs = as_frames(self._with_features(condition, batch, times)).expand(
+                    -1, self.config.model.n_frames_G, -1, -1, -1)
+            out = self.generator(inputs, None, fg, scales)
         images = as_frames(shrink(batch["image"], times))
         return self._update(ctx, as_frames(condition), images, out["frame"], out, None, None, scales)
 

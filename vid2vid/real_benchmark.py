@@ -1,0 +1,234 @@
+"""vid2vid against frame-by-frame pix2pixHD on real clips, the same time budget for each model
+(``scripts/benchmark_real.py``): one clip's dataset, the two trainings, the renders of its test tail,
+their scores, the per-frame curves, and the tables of several clips and their mean.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flownet.dis import dis_flow
+from vid2vid import serialization
+from vid2vid.config import load_config
+from vid2vid.data.frames import iter_frames, video_frame_rate, write_image, write_video
+from vid2vid.data.prepare import VideoPreparation, frame_stride, prepare_video_dataset
+from vid2vid.errors import UserError
+from vid2vid.evaluation import (VideoScores, per_frame_scores, pix2pixhd_frames, score_videos, scores_table,
+                                vid2vid_frames)
+from vid2vid.inference import load_run
+from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from vid2vid.models.temporal import estimate_backward_flows
+from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
+from vid2vid.training.checkpoint import LATEST
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE_EPOCHS_PER_MINUTE = 3
+"""vid2vid's single-frame epochs (of 50 iterations) per minute of budget: about half of it on 2 CPU cores"""
+MODELS = {"vid2vid": ("scripts/train_vid2vid.py", "configs/vid2vid_edges.yaml"),
+          "pix2pixhd": ("scripts/train_pix2pixhd.py", "configs/pix2pixhd_edges.yaml")}
+METHODS = {"vid2vid": "vid2vid", "pix2pixhd": "pix2pixHD (frame by frame)"}
+"""the runs' names -> the methods' names in the tables"""
+REAL = "real video"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every clip of one benchmark gets."""
+
+    minutes: float = 9.0
+    """training time per model"""
+    size: tuple[int, int] = (144, 176)
+    """(H, W) of the frames"""
+    test_frames: int = 24
+    """the last this many frames are the test tail"""
+    train_frames: int | None = None
+    """the this many frames before the tail are trained on (None: all of them)"""
+    fps: float | None = None
+    """subsample the clip to this frame rate (None: every frame)"""
+    overrides: dict[str, list[str]] = field(default_factory=dict)
+    """run name ("vid2vid", "pix2pixhd") -> its config overrides"""
+
+
+@dataclass
+class ClipResult:
+    name: str
+    scores: dict[str, VideoScores]
+    curves: dict[str, dict[str, list[float]]]
+    """method -> measure -> one value per test frame (per_frame_scores)"""
+    iterations: dict[str, int]
+    note: str
+
+
+def clip_frames(video: Path, budget: Budget) -> list[np.ndarray]:
+    """The clip's frames as the benchmark uses them: subsampled to ``budget.fps``, the last ``train_frames
+    + test_frames``; refuses, in one line with the counts, a clip too short for them."""
+    stride = frame_stride(video_frame_rate(video), budget.fps)
+    frames = [frame for i, frame in enumerate(iter_frames(video)) if i % stride == 0]
+    minimum = max(load_config(Vid2VidConfig, ROOT / MODELS["vid2vid"][1],
+                              budget.overrides.get("vid2vid", [])).schedule.n_frames_total, 2)
+    wanted = budget.train_frames or minimum
+    if len(frames) < wanted + budget.test_frames:
+        raise UserError(f"{video} has {len(frames)} frames{f' at {budget.fps:g} frames/s' if budget.fps else ''}: "
+                        f"too few for {budget.test_frames} test frames and {wanted} training frames"
+                        + ("" if budget.train_frames else " (vid2vid's longest training clip)"))
+    return frames[-(budget.train_frames + budget.test_frames):] if budget.train_frames else frames
+
+
+def prepare_clip(video: Path, data: Path, budget: Budget) -> str:
+    """Writes the clip's edges -> frames dataset into ``data`` (the test tail as test_*); returns what it is.
+    The frames it uses are kept in DATA/source/<clip>/."""
+    frames = clip_frames(video, budget)
+    height, width = frames[0].shape[:2]
+    if (height, width) != budget.size:  # resized whole, never cropped: all that was filmed stays in the frame
+        print(f"{video.name}: its {height}x{width} frames are resized to {budget.size[0]}x{budget.size[1]}")
+    source = data / "source" / video.stem
+    source.mkdir(parents=True)
+    for t, frame in enumerate(frames):
+        write_image(source / f"{t:05d}.png", frame)
+    prepared = prepare_video_dataset([source], data, VideoPreparation(
+        size=budget.size, fit="stretch", sequence_length=10**9, test_tail=budget.test_frames, edges="canny"))
+    return f"{prepared[0].frames} training frames, the last {prepared[-1].frames} for testing"
+
+
+def train(name: str, data: Path, run: Path, budget: Budget) -> int:
+    """Trains one model for the budget; returns the iterations it reached."""
+    script, config = MODELS[name]
+    overrides = budget.overrides.get(name, [])
+    if name == "vid2vid":  # the image phase takes a share of the budget; the user's overrides come after
+        overrides = [f"schedule.image_epochs={round(IMAGE_EPOCHS_PER_MINUTE * budget.minutes)}", *overrides]
+    # epochs of 50 iterations: schedules in epochs stay meaningful on one short clip; no decay (the
+    # budget, not an epoch count, ends the run)
+    argv = [sys.executable, str(ROOT / script), "--config", str(ROOT / config), "--output", str(run), "--quiet",
+            f"data.root={data}", f"train.max_minutes={budget.minutes}", "train.iters_per_epoch=50",
+            "train.epochs=100000", "train.epochs_decay=0", "train.checkpoint_every=500", *overrides]
+    started = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:  # its own one-line message, or the traceback of a bug
+        raise UserError(f"training {name} failed:\n{result.stderr.strip()}")
+    iterations = serialization.load(run / "checkpoints" / LATEST)["iteration"]
+    print(f"{name}: {iterations} iterations in {(time.monotonic() - started) / 60:.1f} min")
+    return iterations
+
+
+def as_uint8(frames: torch.Tensor) -> list[np.ndarray]:
+    """(T, C, H, W) in -1..1 -> T (H, W, 3) uint8 pictures."""
+    pictures = ((frames.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    if pictures.shape[1] == 1:
+        pictures = pictures.expand(-1, 3, -1, -1)
+    return list(pictures.permute(0, 2, 3, 1).numpy())
+
+
+def benchmark_clip(video: Path, output: Path, budget: Budget, baseline_from: Path | None = None) -> ClipResult:
+    """Prepares, trains both models, renders the test tail into OUTPUT/{real,input,vid2vid,pix2pixhd}/frames
+    and OUTPUT/side_by_side.mp4, and scores it; OUTPUT/results.md holds the clip's table.
+
+    ``baseline_from``: the same clip's folder of an earlier benchmark with the same budget, whose pix2pixHD
+    run is taken instead of training one (ablations of vid2vid then share one baseline, in half the time).
+    """
+    data = output / "data"
+    what = prepare_clip(video, data, budget)
+    print(f"{video.name}: {what}, {budget.size[0]}x{budget.size[1]}")
+    iterations = {}
+    for name in MODELS:
+        run = output / "runs" / name
+        if name == "pix2pixhd" and baseline_from is not None:
+            if not (baseline_from / "runs" / name / "checkpoints" / LATEST).is_file():
+                raise UserError(f"{baseline_from} has no pix2pixHD run (runs/{name}) to take as the baseline")
+            shutil.copytree(baseline_from / "runs" / name, run)
+            iterations[name] = serialization.load(run / "checkpoints" / LATEST)["iteration"]
+            print(f"{name}: taken from {baseline_from}")
+        else:
+            iterations[name] = train(name, data, run, budget)
+
+    device = torch.device("cpu")
+    model, config, _ = load_run(output / "runs" / "vid2vid", Vid2VidConfig, Vid2Vid.for_inference, device)
+    baseline, _, _ = load_run(output / "runs" / "pix2pixhd", Pix2PixHDConfig, Pix2PixHD.for_inference, device)
+    test = sequence_dataset(config, data, "test", schedule=None, train=False, multiple=model.multiple)
+    sequence = {k: v for k, v in test[0].items() if torch.is_tensor(v) and v.dim() > 0}
+    sequence["flow"] = estimate_backward_flows(dis_flow, sequence["image"][None])[0]
+    made = {METHODS["vid2vid"]: vid2vid_frames(model)(sequence),
+            METHODS["pix2pixhd"]: pix2pixhd_frames(baseline)(sequence), REAL: sequence["image"]}
+    scores = score_videos({name: (lambda s, f=frames: f) for name, frames in made.items()}, [sequence])
+    curves = {name: per_frame_scores(frames, sequence["image"], sequence["flow"]) for name, frames in made.items()}
+
+    pictures = {"input": as_uint8(sequence["label"]), "vid2vid": as_uint8(made[METHODS["vid2vid"]]),
+                "pix2pixhd": as_uint8(made[METHODS["pix2pixhd"]]), "real": as_uint8(sequence["image"])}
+    for name, frames in pictures.items():
+        (output / name / "frames").mkdir(parents=True, exist_ok=True)
+        for t, frame in enumerate(frames):
+            write_image(output / name / "frames" / f"{t:05d}.png", frame)
+    write_video(output / "side_by_side.mp4", (np.concatenate(row, 1) for row in zip(*pictures.values())), fps=10)
+
+    note = (f"{video.name}: {what}, {budget.size[0]}x{budget.size[1]}, {budget.minutes:g} minutes of training per "
+            f"model, {torch.get_num_threads()} CPU threads; flow for the scores: DIS of the real frames")
+    iterations = {METHODS[name]: count for name, count in iterations.items()}
+    result = ClipResult(video.stem, scores, curves, iterations, note)
+    (output / "results.md").write_text(f"{note}\n\n{clip_table(result)}\n")
+    return result
+
+
+def clip_table(result: ClipResult) -> str:
+    return scores_table(result.scores, {"iterations": {m: str(n) for m, n in result.iterations.items()}})
+
+
+def mean_scores(results: Sequence[ClipResult]) -> dict[str, VideoScores]:
+    """Each method's scores averaged over the clips, each clip counting once."""
+    def mean(method: str, key: str) -> float:
+        return float(np.mean([getattr(r.scores[method], key) for r in results]))
+
+    methods = results[0].scores
+    return {m: VideoScores(mean(m, "psnr"), mean(m, "ssim"), mean(m, "warping_error"), mean(m, "motion_ratio"),
+                           sum(r.scores[m].frames for r in results)) for m in methods}
+
+
+def plot_curves(results: Sequence[ClipResult], path: Path) -> None:
+    """Per-frame PSNR, SSIM, warping error and sharpness (over the real frames') along each clip's test tail,
+    one column per clip, one row per measure (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = list(next(iter(results[0].curves.values())))
+    figure, axes = plt.subplots(len(measures), len(results), figsize=(3.2 * len(results), 2.2 * len(measures)),
+                                squeeze=False, sharex="col")
+    for column, result in enumerate(results):
+        for row, measure in enumerate(measures):
+            ax = axes[row][column]
+            for method, curves in result.curves.items():
+                values = curves[measure]
+                if method == REAL and measure != "warping error":
+                    continue  # the real frames' own PSNR, SSIM and sharpness ratio say nothing
+                ax.plot(range(len(values)), values, label=method, linewidth=1.2)
+            ax.set_title(f"{result.name}: {measure}" if row == 0 else measure, fontsize=8)
+            ax.tick_params(labelsize=7)
+            if row == len(measures) - 1:
+                ax.set_xlabel("test frame", fontsize=7)
+    axes[0][0].legend(fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def summary(results: Sequence[ClipResult]) -> str:
+    """Every clip's table and the mean table, as markdown."""
+    parts = [f"### {r.name}\n\n{r.note}\n\n{clip_table(r)}" for r in results]
+    if len(results) > 1:
+        parts.append(f"### mean of {len(results)} clips\n\n{scores_table(mean_scores(results))}")
+    return "\n\n".join(parts) + "\n"
+
+
+def decline(curve: list[float]) -> float:
+    """How much a per-frame curve falls along the tail: the slope of its least-squares line, per frame."""
+    values = np.array([v for v in curve if not math.isnan(v)])
+    return float(np.polyfit(np.arange(len(values)), values, 1)[0]) if len(values) > 1 else 0.0
