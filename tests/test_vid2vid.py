@@ -370,6 +370,30 @@ def test_image_epochs_train_single_first_frames_before_the_clips(demo):
     assert clips["image"].shape[1] == 7 and {"F_flow", "G_T_GAN"} <= set(task.train_step(clips, ctx))
 
 
+def test_starting_as_an_image_generator_leaves_the_older_label_maps_and_the_history_unread_until_the_clips(demo):
+    # model.start_as_image_generator: the image epochs make each frame from its own map (the older ones read
+    # as nothing, their weights staying zero); the clips then let the older maps and the history in
+    cfg = config("schedule.image_epochs=1", "model.start_as_image_generator=true", "model.lambda_l1=10")
+    task = Vid2Vid(cfg)
+    data = sequence_dataset(cfg, demo, "train", multiple=task.multiple)
+    batch = torch.utils.data.default_collate([data[i] for i in range(len(data))])
+    g = task.sequential_generator
+    stem = g.coarsest.label_encoder[1].weight
+    older = stem.shape[1] // cfg.model.n_frames_G * (cfg.model.n_frames_G - 1)
+    assert torch.equal(stem[:, :older], torch.zeros_like(stem[:, :older]))
+    newest = stem[:, older:].detach().clone()
+    ctx = _ctx(cfg, task)
+    for _ in range(3):
+        assert set(task.train_step(batch, ctx)) == {"G_GAN", "G_FM", "G_L1", "D_real", "D_fake"}
+    assert torch.equal(stem[:, :older], torch.zeros_like(stem[:, :older])) and not torch.equal(stem[:, older:], newest)
+
+    data.set_epoch(1)
+    ctx.epoch = 1
+    clips = torch.utils.data.default_collate([data[i] for i in range(len(data))])
+    assert {"F_flow", "G_T_GAN"} <= set(task.train_step(clips, ctx))
+    assert stem[:, :older].abs().sum() > 0 and g.coarsest.history_gate.weight.abs().sum() > 0
+
+
 def test_reference_flow_from_flownet(tmp_path, demo):
     import flownet
 

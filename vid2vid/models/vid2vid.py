@@ -513,12 +513,12 @@ class Vid2Vid:
             fg = self.foreground_masks(batch)
             fg = None if fg is None else as_frames(shrink(fg, times))
         with ctx.autocast():
-            if self.config.model.start_as_image_generator:  # each frame's own label window, as rendering has it
-                windows = [self._frame_windows(batch, condition, t, t + 1, times) for t in range(condition.shape[1])]
-                inputs = torch.stack(windows, 1).flatten(0, 1)
+            inputs = as_frames(self._with_features(condition, batch, times))
+            if self.config.model.start_as_image_generator:  # the frame's own map, the older ones read as nothing
+                older = inputs.new_zeros(inputs.shape[0], self.config.model.n_frames_G - 1, *inputs.shape[2:])
+                inputs = torch.cat((older, inputs), 1)
             else:  # the frame's label map n_frames_G times
-                inputs = as_frames(self._with_features(condition, batch, times)).expand(
-                    -1, self.config.model.n_frames_G, -1, -1, -1)
+                inputs = inputs.expand(-1, self.config.model.n_frames_G, -1, -1, -1)
             out = self.generator(inputs, None, fg, scales)
         images = as_frames(shrink(batch["image"], times))
         return self._update(ctx, as_frames(condition), images, out["frame"], out, None, None, scales)
