@@ -130,7 +130,9 @@ def composition_diagnosis(model: Vid2Vid, sequence: Mapping[str, Tensor]) -> dic
     the frame drawn anew rather than warped; NaN where nothing was warped)."""
     render = FrameByFrame(model)
     keys = ("label", "instance") + (("image",) if model.encoder is not None else ())
-    psnr = lambda x, t: float(kornia.metrics.psnr((x.clamp(-1, 1) + 1) / 2, (sequence["image"][t:t + 1] + 1) / 2, 1.0))  # noqa: E731
+    def psnr(made: Tensor, t: int) -> float:
+        return float(kornia.metrics.psnr((made.clamp(-1, 1) + 1) / 2, (sequence["image"][t:t + 1] + 1) / 2, 1.0))
+
     found: dict[str, list[float]] = {k: [] for k in ("frame", "hallucinated", "warped", "empty history", "mask")}
     for t in range(len(sequence["label"])):
         previous = render.frames[-1] if render.frames else None

@@ -23,8 +23,8 @@ from vid2vid.config import load_config
 from vid2vid.data.frames import iter_frames, video_frame_rate, write_image, write_video
 from vid2vid.data.prepare import VideoPreparation, frame_stride, prepare_video_dataset
 from vid2vid.errors import UserError
-from vid2vid.evaluation import (VideoScores, per_frame_scores, pix2pixhd_frames, score_videos, scores_table,
-                                vid2vid_frames)
+from vid2vid.evaluation import (VideoScores, composition_diagnosis, per_frame_scores, pix2pixhd_frames,
+                                score_videos, scores_table, vid2vid_frames)
 from vid2vid.inference import load_run
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import estimate_backward_flows
@@ -170,11 +170,21 @@ def benchmark_clip(video: Path, output: Path, budget: Budget, baseline_from: Pat
     write_video(output / "side_by_side.mp4", (np.concatenate(row, 1) for row in zip(*pictures.values())), fps=10)
 
     note = (f"{video.name}: {what}, {budget.size[0]}x{budget.size[1]}, {budget.minutes:g} minutes of training per "
-            f"model, {torch.get_num_threads()} CPU threads; flow for the scores: DIS of the real frames")
+            f"model, {torch.get_num_threads()} CPU threads; flow for the scores: DIS of the real frames. "
+            + composition_summary(composition_diagnosis(model, sequence)))
     iterations = {METHODS[name]: count for name, count in iterations.items()}
     result = ClipResult(video.stem, scores, curves, iterations, note)
     (output / "results.md").write_text(f"{note}\n\n{clip_table(result)}\n")
     return result
+
+
+def composition_summary(diagnosis: dict[str, list[float]]) -> str:
+    """One line on what vid2vid's frames after the first are made of (evaluation.composition_diagnosis)."""
+    later = {name: float(np.nanmean(values[1:])) if len(values) > 1 else math.nan
+             for name, values in diagnosis.items()}
+    return (f"vid2vid's frames after the first: {later['frame']:.2f} dB, {100 * later['mask']:.0f}% drawn anew "
+            f"(the occlusion mask); its hallucinated images {later['hallucinated']:.2f} dB, the warped previous "
+            f"frames {later['warped']:.2f} dB; its first frame {diagnosis['frame'][0]:.2f} dB")
 
 
 def clip_table(result: ClipResult) -> str:
