@@ -418,6 +418,30 @@ def test_reference_flow_from_dis_follows_the_exact_demo_flow(demo):
     assert "F_flow" in task.train_step(batch, _ctx(cfg, task))
 
 
+def test_input_flow_warps_by_the_label_maps_own_motion_before_the_flow_heads_learn(demo, monkeypatch):
+    from flownet.dis import dis_flow
+    from vid2vid.models.pix2pixhd import colorize_labels
+
+    cfg = config("model.input_flow=true", "model.start_as_image_generator=true")
+    task, batch = clip_batch(cfg, demo)
+    condition = task.encode_labels(batch)
+    length = condition.shape[1]
+    with torch.no_grad():
+        flows = task.generator(task._frame_windows(batch, condition, 0, length, 0), None)["flow"]
+    labels = batch["label"].long()
+    pictures = ((colorize_labels(labels.flatten(0, 1), 6) + 1) * 127.5).unflatten(0, labels.shape[:2])
+    expected = torch.stack([dis_flow(pictures[:, t], pictures[:, t - 1]) for t in range(1, length)], 1)
+    assert torch.equal(flows, expected)  # zero flow heads: G warps by the label maps' DIS flow
+    shapes = labels[:, 1:, 0] > 1  # the background's class is one colour: its pan is not in the maps
+    error, still = (flows - batch["flow"]).norm(dim=2)[shapes], batch["flow"].norm(dim=2)[shapes]
+    assert error.mean() < still.mean() / 2
+    assert "F_flow" in task.train_step(batch, _ctx(cfg, task))
+
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(ValueError, match="model.input_flow: DIS optical flow needs OpenCV"):
+        Vid2Vid(cfg)
+
+
 def test_a_missing_flow_folder_names_the_ways_to_get_flow(tmp_path, demo):
     root = _copy(demo, tmp_path)
     shutil.rmtree(root / "train_flow")

@@ -137,6 +137,27 @@ def test_gated_history_starts_as_the_single_frame_generator_and_learns_to_let_th
     assert (g(labels, previous).hallucinated - g(labels, None).frame).abs().max() > 1e-3
 
 
+def test_the_flow_heads_correct_a_base_flow_at_every_level():
+    # model.input_flow: zero-initialised flow heads warp by the inputs' own motion, each level in its pixels
+    from vid2vid.models.layers import init_weights
+    from vid2vid.models.sequential import MASK_START, pyramid
+
+    torch.manual_seed(0)
+    g = init_weights(tiny(n_scales=2, gated_history=True))
+    g.start_as_single_frame_generator()
+    labels, previous = torch.randn(1, 12, 32, 32), torch.rand(1, 6, 32, 32) * 2 - 1
+    base = torch.randn(1, 2, 32, 32) * 3
+    out, still = g(labels, previous, all_levels=True, base_flow=base), g(labels, previous, all_levels=True)
+    assert torch.equal(out.flow, base)
+    coarse_base, coarse_previous = pyramid(base, 2)[0] / 2, pyramid(previous, 2)[0][:, -3:]
+    moved = (1 - MASK_START) * (warp(coarse_previous, coarse_base) - coarse_previous)
+    torch.testing.assert_close(out.levels[0] - still.levels[0], moved)
+    assert g(labels, None, base_flow=base).flow is None  # a first frame has nothing to warp
+    with torch.no_grad():
+        g.heads[1].flow[1].bias.fill_(0.01)
+    torch.testing.assert_close(g(labels, previous, base_flow=base).flow, base + 0.01 * g.heads[1].flow_scale)
+
+
 def test_without_gated_history_the_layout_is_nvidias():
     keys = set(tiny(n_scales=2).state_dict())
     assert not any("history_gate" in k for k in keys)

@@ -15,6 +15,10 @@ with m_F the foreground mask of frame t and h_B the main head's image (as
 NVIDIA/vid2vid computes it); people and cars, which flow follows badly, are
 redrawn each frame.
 
+With a base flow (``base_flow``, model.input_flow: the motion of the inputs themselves, e.g. the optical
+flow between frame t's edge map and frame t-1's), the flow heads predict a correction to it instead of the
+whole flow, so the warp follows the scene before they have learnt anything.
+
 Without flow heads (``predict_flow=False``, NVIDIA/vid2vid's --no_flow), every
 frame is h_t, made from the labels and the previous frames; temporal coherence
 then comes from the losses alone (the generated frames warped by the reference
@@ -45,7 +49,7 @@ from vid2vid.models.layers import NormKind
 from vid2vid.ops import warp
 
 MASK_START = 0.95
-"""the occlusion mask's start after start_as_single_frame_generator: each frame 95% drawn anew"""
+"""the occlusion mask's default start after start_as_single_frame_generator: each frame 95% drawn anew"""
 FLOW_SCALE = 20.0
 """the coarsest flow head predicts pixels / 20 (the FlowNet2 convention vid2vid keeps); level s, with
 2**s times the pixels, predicts pixels / (20 * 2**s), as NVIDIA/vid2vid"""
@@ -209,11 +213,15 @@ class OutputHeads(nn.Module):
         self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid())) if predict_flow else None
         self.foreground = nn.Sequential(*to_image(foreground_nc, output_nc)) if foreground_nc else None
 
-    def forward(self, features: BranchFeatures, previous_frame: Tensor | None, fg_mask: Tensor | None) -> FrameOutput:
+    def forward(self, features: BranchFeatures, previous_frame: Tensor | None, fg_mask: Tensor | None,
+                base_flow: Tensor | None = None) -> FrameOutput:
+        """``base_flow``: (B, 2, H, W) in this level's pixels, which the flow head corrects (None: zero)."""
         hallucinated = frame = self.image(features.image)
         flow = mask = None
         if previous_frame is not None and features.flow is not None:  # else h_t is the frame (a first frame)
             flow = self.flow(features.flow) * self.flow_scale
+            if base_flow is not None:
+                flow = flow + base_flow.to(flow.dtype)
             mask = self.mask(features.flow)
             frame = compose(warp(previous_frame, flow), hallucinated, mask)  # Eq. 4
         if self.foreground is not None:
@@ -260,12 +268,12 @@ class SequentialGenerator(nn.Module):
                         else None, FLOW_SCALE * 2 ** s, predict_flow) for s in range(n_scales))
 
     @torch.no_grad()
-    def start_as_single_frame_generator(self) -> None:
+    def start_as_single_frame_generator(self, mask_start: float = MASK_START) -> None:
         """After the weights' initialisation: sets every level's label stem to read the newest label map
         alone (the older maps' weights zero), the flow heads to predict zero flow and the occlusion masks to
-        start near 1 (MASK_START); with ``gated_history`` the history gates start at zero too. G then draws
-        each frame from its own map, as pix2pixHD does, and the older maps, the warped previous frame and the
-        history come in as far as training finds them useful. Random weights instead would have the older maps
+        start at ``mask_start`` (near 1: each frame drawn anew); with ``gated_history`` the history gates start
+        at zero too. G then draws each frame from its own map, as pix2pixHD does, and the older maps, the warped
+        previous frame and the history come in as far as training finds them useful. Random weights instead would have the older maps
         of a moving scene draw ghosts of the frame, and flows of some 15 pixels in every direction."""
         stems = [self.coarsest.label_encoder[1]] + [level.label_front[1] for level in self.finer]
         for stem in stems:
@@ -276,7 +284,7 @@ class SequentialGenerator(nn.Module):
                 for layer in (head.flow[1], head.mask[1]):
                     nn.init.zeros_(layer.weight)
                     nn.init.zeros_(layer.bias)
-                nn.init.constant_(head.mask[1].bias, math.log(MASK_START / (1 - MASK_START)))
+                nn.init.constant_(head.mask[1].bias, math.log(mask_start / (1 - mask_start)))
 
     @torch.no_grad()
     def start_from_global_generator(self, state: Mapping[str, Tensor]) -> None:
@@ -310,7 +318,7 @@ class SequentialGenerator(nn.Module):
         return 2 ** (self.n_downsampling + (scales or self.n_scales) - 1)
 
     def forward(self, labels: Tensor, previous: Tensor | list[Tensor] | None, fg_mask: Tensor | None = None,
-                scales: int | None = None, all_levels: bool = False) -> FrameOutput:
+                scales: int | None = None, all_levels: bool = False, base_flow: Tensor | None = None) -> FrameOutput:
         """
         Args:
             labels: (B, n_frames_G * label_nc, H, W), the label maps s_{t-L} ... s_t, oldest first.
@@ -322,6 +330,8 @@ class SequentialGenerator(nn.Module):
                 averaged down: soft, as the one-hot labels they see).
             scales: levels to use, coarsest first (default all); (H, W) is the finest one's size.
             all_levels: make every active level's frame (FrameOutput.levels), as per-level histories need.
+            base_flow: (B, 2, H, W) from frame t to frame t-1 in pixels of (H, W), which the flow heads
+                correct (model.input_flow); coarser levels see it averaged down, in their own pixels.
         """
         scales = scales or self.n_scales
         if not 1 <= scales <= self.n_scales:
@@ -339,6 +349,9 @@ class SequentialGenerator(nn.Module):
             raise ValueError(f"previous holds {len(previous)} levels' frames, but {scales} levels are active")
         label_pyramid = pyramid(labels, scales)
         masks = pyramid(fg_mask, scales) if fg_mask is not None else [None] * scales
+        base_flows: list[Tensor | None] = [None] * scales
+        if base_flow is not None and not first:
+            base_flows = [f * 0.5 ** (scales - 1 - level) for level, f in enumerate(pyramid(base_flow, scales))]
         features = self.coarsest(label_pyramid[0], previous_pyramid[0], with_flow=self.predict_flow and not first)
         frames = []
         for level in range(scales):
@@ -346,7 +359,7 @@ class SequentialGenerator(nn.Module):
                 features = self.finer[level - 1](label_pyramid[level], previous_pyramid[level], features)
             if all_levels or level == scales - 1:
                 previous_frame = None if first else previous_pyramid[level][:, -self.output_nc:]
-                out = self.heads[level](features, previous_frame, masks[level])
+                out = self.heads[level](features, previous_frame, masks[level], base_flows[level])
                 frames.append(out.frame)
         out.levels = frames if all_levels else None
         return out
