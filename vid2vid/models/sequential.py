@@ -84,11 +84,12 @@ def foreground_width(ngf: int, n_downsampling: int) -> int:
     return ngf // 2 if n_downsampling > 2 else ngf
 
 
-def pyramid(x: Tensor, levels: int) -> list[Tensor]:
-    """x and its downsamplings (pix2pixHD's 3x3 average), coarsest first: ``levels`` tensors."""
+def pyramid(x: Tensor, levels: int, *, flow: bool = False) -> list[Tensor]:
+    """x and its downsamplings (pix2pixHD's 3x3 average), coarsest first: ``levels`` tensors; a flow's
+    rescaled into each level's pixels."""
     found = [x]
     for _ in range(levels - 1):
-        found.insert(0, downsample2(found[0]))
+        found.insert(0, downsample2(found[0]) * (0.5 if flow else 1.0))
     return found
 
 
@@ -273,8 +274,9 @@ class SequentialGenerator(nn.Module):
         alone (the older maps' weights zero), the flow heads to predict zero flow and the occlusion masks to
         start at ``mask_start`` (near 1: each frame drawn anew); with ``gated_history`` the history gates start
         at zero too. G then draws each frame from its own map, as pix2pixHD does, and the older maps, the warped
-        previous frame and the history come in as far as training finds them useful. Random weights instead would have the older maps
-        of a moving scene draw ghosts of the frame, and flows of some 15 pixels in every direction."""
+        previous frame and the history come in as far as training finds them useful. Random weights instead
+        would have the older maps of a moving scene draw ghosts of the frame, and flows of some 15 pixels in
+        every direction."""
         stems = [self.coarsest.label_encoder[1]] + [level.label_front[1] for level in self.finer]
         for stem in stems:
             older = stem.weight.shape[1] // self.n_frames_G * (self.n_frames_G - 1)  # the maps come oldest first
@@ -351,7 +353,7 @@ class SequentialGenerator(nn.Module):
         masks = pyramid(fg_mask, scales) if fg_mask is not None else [None] * scales
         base_flows: list[Tensor | None] = [None] * scales
         if base_flow is not None and not first:
-            base_flows = [f * 0.5 ** (scales - 1 - level) for level, f in enumerate(pyramid(base_flow, scales))]
+            base_flows = pyramid(base_flow, scales, flow=True)
         features = self.coarsest(label_pyramid[0], previous_pyramid[0], with_flow=self.predict_flow and not first)
         frames = []
         for level in range(scales):

@@ -35,6 +35,7 @@ from torch.utils.checkpoint import checkpoint
 from vid2vid.config import ConfigError
 from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
 from vid2vid.data.sequences import ClipSchedule, SequenceDataConfig, SequenceDataset
+from vid2vid.errors import UserError
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import FeatureEncoder, downsample2
 from vid2vid.models.layers import init_weights, training_mode
@@ -308,7 +309,7 @@ def input_flow_estimator(label_nc: int, channels: int) -> Callable[[Tensor, Tens
 
     try:
         require_dis()
-    except ValueError as e:
+    except UserError as e:
         raise ValueError(f"model.input_flow: {e}") from None
 
     def picture(x: Tensor) -> Tensor:
