@@ -25,9 +25,11 @@ For each clip, in OUTPUT/<clip>/:
    vid2vid's frames are made of (the share drawn anew by the occlusion mask, the PSNR of
    its hallucinated images and of the warped previous frames).
 
-Then OUTPUT/results.md holds every clip's table and their mean, and OUTPUT/curves.png the
-per-frame curves along each test tail (PSNR, SSIM, warping error, and sharpness: the
-variance of the Laplacian over the real frame's, above 1 for speckle, below for blur).
+Then OUTPUT/results.md holds every clip's table and their mean, OUTPUT/frames.png the
+first, middle and last test frames of every clip (input | vid2vid | pix2pixHD | real, a
+row each), and OUTPUT/curves.png the per-frame curves along each test tail (PSNR, SSIM,
+warping error, and sharpness: the variance of the Laplacian over the real frame's, above
+1 for speckle, below for blur).
 
 Needs opencv-python-headless (DIS flow) and matplotlib (the curves). Each clip takes about
 2 * MINUTES + 2 minutes on 2 CPU cores. Extra key=value overrides after --vid2vid /
@@ -44,7 +46,7 @@ from pathlib import Path
 from flownet.dis import require_dis
 from vid2vid.cli import command, image_size
 from vid2vid.config import ConfigError
-from vid2vid.real_benchmark import Budget, benchmark_clip, plot_curves, summary
+from vid2vid.real_benchmark import Budget, benchmark_clip, contact_sheet, plot_curves, summary
 
 
 @command
@@ -83,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(benchmark_clip(clip, args.output / clip.stem, budget, baseline))
         (args.output / "results.md").write_text(summary(results))  # as it goes: a long run shows what it has
         plot_curves(results, args.output / "curves.png")
+        contact_sheet([args.output / r.name for r in results], args.output / "frames.png")
     print(f"\n{summary(results)}\nframes in {args.output}/<clip>/{{real,input,vid2vid,pix2pixhd}}/frames, "
-          f"<clip>/side_by_side.mp4 (input | vid2vid | pix2pixHD | real); per-frame curves in "
+          f"<clip>/side_by_side.mp4 (input | vid2vid | pix2pixHD | real), the first, middle and last test frames "
+          f"of every clip in {args.output / 'frames.png'}; per-frame curves in "
           f"{args.output / 'curves.png'}; {(time.monotonic() - started) / 60:.1f} min in all")
     return 0
 

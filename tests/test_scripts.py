@@ -50,7 +50,8 @@ def test_benchmark_real_trains_both_models_on_each_clip_renders_and_scores(tmp_p
     assert "first.mp4: its 48x48 frames are resized to 32x40" in result.stdout  # resized whole, not cropped
     for clip in ("first", "second"):
         table = (out / clip / "results.md").read_text()
-        assert "| method | PSNR (dB) | SSIM | warping error | motion ratio | iterations |" in table
+        assert ("| method | PSNR (dB) | SSIM | warping error | motion ratio | PSNR trend (dB/frame) | iterations |"
+                in table)
         for row in ("| vid2vid |", "| pix2pixHD (frame by frame) |", "| real video | inf | 1.000 |"):
             assert row in table
         for name in ("real", "input", "vid2vid", "pix2pixhd"):
@@ -61,6 +62,10 @@ def test_benchmark_real_trains_both_models_on_each_clip_renders_and_scores(tmp_p
     assert "### first" in summary and "### second" in summary and "### mean of 2 clips" in summary
     assert summary in result.stdout
     assert Image.open(out / "curves.png").size[0] > 400
+    sheet = np.asarray(Image.open(out / "frames.png"))  # 3 test frames of each clip: input | vid2vid | pix2pixHD | real
+    assert sheet.shape == (2 * 3 * 32, 4 * 40, 3)
+    real_last = np.asarray(Image.open(out / "second" / "real" / "frames" / "00003.png"))
+    np.testing.assert_array_equal(sheet[-32:, -40:], real_last)
 
     again = run("scripts/benchmark_real.py", "--clips", clips[0], "--minutes", "0.001", "--size", "32x40",
                 "--test-frames", "4", "--output", str(tmp_path / "again"), "--baseline-from", str(out), *TINY)

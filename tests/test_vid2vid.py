@@ -255,6 +255,10 @@ def test_bad_configs():
         config("model.flow_source=flownet")
     with pytest.raises(ValueError, match="need label maps"):
         config("data.input=images", "model.foreground_classes=[2]")
+    with pytest.raises(ValueError, match=r"model.mask_start must be in \(0, 1\), got 1.0"):
+        config("model.mask_start=1.0")
+    with pytest.raises(ValueError, match="model.warp_tolerance must be >= 0"):
+        config("model.warp_tolerance=-0.1")
 
 
 # -------------------------------------------------------------------------------- training

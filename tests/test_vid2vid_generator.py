@@ -1,6 +1,8 @@
 """vid2vid's sequential generator: the composition of Eq. 4 and the foreground of Eq. 5,
 shapes at every spatial level, first frames, flow units."""
 
+import math
+
 import pytest
 import torch
 
@@ -135,6 +137,35 @@ def test_gated_history_starts_as_the_single_frame_generator_and_learns_to_let_th
     gates = [g.coarsest.history_gate] + [level.history_gate for level in g.finer]
     assert all(gate.weight.abs().sum() > 0 for gate in gates)
     assert (g(labels, previous).hallucinated - g(labels, None).frame).abs().max() > 1e-3
+
+
+def test_the_warp_tolerance_keeps_the_history_where_it_agrees_with_h_and_rejects_it_where_not():
+    # model.warp_tolerance: the mask holds where the warped previous frame agrees with h; where it differs by
+    # far more than the tolerance (here a square the warp got wrong), the frame is h alone
+    from vid2vid.models.layers import init_weights
+    from vid2vid.models.sequential import AGREEMENT_RADIUS
+
+    torch.manual_seed(0)
+    g = init_weights(tiny(gated_history=True, warp_tolerance=0.3))
+    g.start_as_single_frame_generator(mask_start=0.1)
+    labels = torch.randn(1, 12, 32, 32)
+    h = g(labels, None).frame.detach()  # zero flow, gates at zero: h whatever the history
+    previous = h + 0.01  # agrees with h but for flicker ...
+    previous[..., 8:20, 8:20] = -h[..., 8:20, 8:20].sign()  # ... except a square that is wrong
+    previous = previous.requires_grad_()
+    out = g(labels, torch.cat((torch.zeros_like(h), previous), 1))
+    inside, r = (slice(None), slice(None), slice(8 + AGREEMENT_RADIUS, 20 - AGREEMENT_RADIUS)), AGREEMENT_RADIUS
+    far = out.occlusion_mask.clone()
+    far[..., 8 - r - 1:20 + r + 1, 8 - r - 1:20 + r + 1] = float("nan")
+    torch.testing.assert_close(out.occlusion_mask[inside + (inside[2],)],
+                               torch.ones_like(out.occlusion_mask[inside + (inside[2],)]), atol=1e-3, rtol=0)
+    kept = 1 - 0.9 * math.exp(-0.01**2 / 0.3**2)  # flicker of 0.01 barely moves the mask from 0.1
+    torch.testing.assert_close(far[~far.isnan()], torch.full_like(far[~far.isnan()], kept), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.frame[inside + (inside[2],)], h[inside + (inside[2],)], atol=1e-3, rtol=0)
+    # the agreement carries no gradient: the frame's gradient to the history is (1 - m') alone
+    out.frame.sum().backward()
+    torch.testing.assert_close(previous.grad.sum(1, keepdim=True) / 3, 1 - out.occlusion_mask.detach())
+    assert tiny(warp_tolerance=0.0).heads[0].warp_tolerance == 0  # off unless asked (NVIDIA's composition)
 
 
 def test_the_flow_heads_correct_a_base_flow_at_every_level():

@@ -63,6 +63,19 @@ def _flow_on_the_gpu(config: Vid2VidConfig) -> Vid2VidConfig:
     return dataclasses.replace(config, model=dataclasses.replace(config.model, flow_source="files"))
 
 
+def _input_flow_beside_the_gpu(current: Tensor, previous: Tensor) -> Tensor:
+    """model.input_flow's DIS flow of the inputs runs on the CPU beside the GPU too: for the GPU, a flow tensor
+    of its shape (B, 2, H, W) that arrives with the batch."""
+    return current.new_zeros(current.shape[0], 2, *current.shape[-2:])
+
+
+def _vid2vid_on_the_gpu(config: Vid2VidConfig, device: torch.device) -> Vid2Vid:
+    task = Vid2Vid(_flow_on_the_gpu(config), device)
+    if task.generator.input_flow is not None:
+        task.generator.input_flow = _input_flow_beside_the_gpu
+    return task
+
+
 def _vid2vid_batch(config: Vid2VidConfig, batch: int, h: int, w: int) -> dict[str, Tensor]:
     """A clip of the longest length the schedule reaches (vid2vid.data.sequences.SequenceDataset's items)."""
     frames = config.schedule.n_frames_total
@@ -95,7 +108,7 @@ FAMILIES = {family.name: family for family in (
            lambda c: c.data.crop_size),  # the pix2pix demo is made at crop_size (scripts/train_pix2pix.py)
     Family("pix2pixhd", Pix2PixHDConfig, lambda c, device: Pix2PixHD(c.model, c.train, device), _pix2pixhd_batch,
            lambda c: _default_size(build_label_demo_dataset)),
-    Family("vid2vid", Vid2VidConfig, lambda c, device: Vid2Vid(_flow_on_the_gpu(c), device), _vid2vid_batch,
+    Family("vid2vid", Vid2VidConfig, _vid2vid_on_the_gpu, _vid2vid_batch,
            lambda c: _default_size(build_video_demo_dataset)),
     *(Family(name, UnpairedConfig, lambda c, device: build_unpaired(c, device), _unpaired_batch,
              lambda c: c.data.crop_size)  # A and B images, the demo made at crop_size

@@ -20,7 +20,7 @@ import torch
 from flownet.dis import dis_flow
 from vid2vid import serialization
 from vid2vid.config import load_config
-from vid2vid.data.frames import iter_frames, video_frame_rate, write_image, write_video
+from vid2vid.data.frames import iter_frames, read_image, video_frame_rate, write_image, write_video
 from vid2vid.data.prepare import VideoPreparation, frame_stride, prepare_video_dataset
 from vid2vid.errors import UserError
 from vid2vid.evaluation import (VideoScores, composition_diagnosis, per_frame_scores, pix2pixhd_frames,
@@ -39,6 +39,8 @@ MODELS = {"vid2vid": ("scripts/train_vid2vid.py", "configs/vid2vid_edges.yaml"),
 METHODS = {"vid2vid": "vid2vid", "pix2pixhd": "pix2pixHD (frame by frame)"}
 """the runs' names -> the methods' names in the tables"""
 REAL = "real video"
+PICTURES = ("input", "vid2vid", "pix2pixhd", "real")
+"""what each clip's folder holds the test frames of, as pictures (OUTPUT/<clip>/<name>/frames/NNNNN.png)"""
 
 
 @dataclass(frozen=True)
@@ -161,8 +163,8 @@ def benchmark_clip(video: Path, output: Path, budget: Budget, baseline_from: Pat
     scores = score_videos({name: (lambda s, f=frames: f) for name, frames in made.items()}, [sequence])
     curves = {name: per_frame_scores(frames, sequence["image"], sequence["flow"]) for name, frames in made.items()}
 
-    pictures = {"input": as_uint8(sequence["label"]), "vid2vid": as_uint8(made[METHODS["vid2vid"]]),
-                "pix2pixhd": as_uint8(made[METHODS["pix2pixhd"]]), "real": as_uint8(sequence["image"])}
+    pictures = dict(zip(PICTURES, (as_uint8(sequence["label"]), as_uint8(made[METHODS["vid2vid"]]),
+                                   as_uint8(made[METHODS["pix2pixhd"]]), as_uint8(sequence["image"]))))
     for name, frames in pictures.items():
         (output / name / "frames").mkdir(parents=True, exist_ok=True)
         for t, frame in enumerate(frames):
@@ -187,8 +189,19 @@ def composition_summary(diagnosis: dict[str, list[float]]) -> str:
             f"frames {later['warped']:.2f} dB; its first frame {diagnosis['frame'][0]:.2f} dB")
 
 
+TREND = "PSNR trend (dB/frame)"
+
+
+def psnr_trends(results: Sequence[ClipResult]) -> dict[str, str]:
+    """Each method's PSNR trend along the test tails (:func:`trend`), averaged over the clips."""
+    methods = [m for m in results[0].curves if m != REAL]
+    return {m: f"{np.mean([trend(r.curves[m]['psnr']) for r in results]):+.3f}" for m in methods}
+
+
 def clip_table(result: ClipResult) -> str:
-    return scores_table(result.scores, {"iterations": {m: str(n) for m, n in result.iterations.items()}})
+    """The clip's scores, the PSNR trend along its test tail and the iterations trained."""
+    return scores_table(result.scores, {TREND: psnr_trends([result]),
+                                        "iterations": {m: str(n) for m, n in result.iterations.items()}})
 
 
 def mean_scores(results: Sequence[ClipResult]) -> dict[str, VideoScores]:
@@ -230,15 +243,30 @@ def plot_curves(results: Sequence[ClipResult], path: Path) -> None:
     plt.close(figure)
 
 
+def contact_sheet(clips: Sequence[Path], path: Path, frames_per_clip: int = 3) -> None:
+    """One picture to look at: for each clip's folder, ``frames_per_clip`` test frames spread along the tail
+    (first, ..., last), one row each, as input | vid2vid | pix2pixHD | real."""
+    rows = []
+    for clip in clips:
+        files = sorted((clip / PICTURES[0] / "frames").glob("*.png"))
+        chosen = np.linspace(0, len(files) - 1, min(frames_per_clip, len(files))).round().astype(int)
+        for t in dict.fromkeys(chosen):
+            rows.append(np.concatenate([read_image(clip / name / "frames" / files[t].name) for name in PICTURES], 1))
+    write_image(path, np.concatenate(rows, 0))
+
+
 def summary(results: Sequence[ClipResult]) -> str:
     """Every clip's table and the mean table, as markdown."""
     parts = [f"### {r.name}\n\n{r.note}\n\n{clip_table(r)}" for r in results]
     if len(results) > 1:
-        parts.append(f"### mean of {len(results)} clips\n\n{scores_table(mean_scores(results))}")
+        parts.append(f"### mean of {len(results)} clips\n\n"
+                     f"{scores_table(mean_scores(results), {TREND: psnr_trends(results)})}")
     return "\n\n".join(parts) + "\n"
 
 
-def decline(curve: list[float]) -> float:
-    """How much a per-frame curve falls along the tail: the slope of its least-squares line, per frame."""
-    values = np.array([v for v in curve if not math.isnan(v)])
-    return float(np.polyfit(np.arange(len(values)), values, 1)[0]) if len(values) > 1 else 0.0
+def trend(curve: list[float]) -> float:
+    """Where a per-frame curve goes along the tail: the slope of its least-squares line, per frame (negative:
+    it falls); frames without a value (NaN) are left out."""
+    values = np.asarray(curve, dtype=float)
+    known = ~np.isnan(values)
+    return float(np.polyfit(np.flatnonzero(known), values[known], 1)[0]) if known.sum() > 1 else 0.0

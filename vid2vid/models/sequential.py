@@ -19,6 +19,17 @@ With a base flow (``base_flow``, model.input_flow: the motion of the inputs them
 flow between frame t's edge map and frame t-1's), the flow heads predict a correction to it instead of the
 whole flow, so the warp follows the scene before they have learnt anything.
 
+With a warp tolerance (``warp_tolerance``), the history is rejected where it disagrees with the frame being
+drawn, as temporal anti-aliasing in games rejects its history: where the warped previous frame differs from h_t
+by much more than the tolerance over a small neighbourhood (motion the warp missed, disocclusions, new
+content), the frame is drawn anew whatever m_t says; where they agree, m_t holds, and a low m_t smooths the
+flicker of h_t along the flow:
+
+    m'_t = 1 - (1 - m_t) * exp(-d_t^2 / tolerance^2)
+
+with d_t^2 the squared difference of h_t and the warped previous frame, averaged over the colour channels and
+a 5x5 neighbourhood.
+
 Without flow heads (``predict_flow=False``, NVIDIA/vid2vid's --no_flow), every
 frame is h_t, made from the labels and the previous frames; temporal coherence
 then comes from the losses alone (the generated frames warped by the reference
@@ -42,6 +53,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vid2vid.models.generators import downsample2, resnet_blocks, stem_and_downsampling, to_image, upsampling
@@ -53,6 +65,24 @@ MASK_START = 0.95
 FLOW_SCALE = 20.0
 """the coarsest flow head predicts pixels / 20 (the FlowNet2 convention vid2vid keeps); level s, with
 2**s times the pixels, predicts pixels / (20 * 2**s), as NVIDIA/vid2vid"""
+
+
+AGREEMENT_RADIUS = 2
+"""warp_tolerance compares h and the warped previous frame over (2 * 2 + 1)**2 neighbourhoods, so that
+single pixels of speckle do not reject the history"""
+
+
+def reject_history(occlusion_mask: Tensor, warped_previous: Tensor, hallucinated: Tensor, tolerance: float) -> Tensor:
+    """The occlusion mask raised towards 1 where the warped previous frame disagrees with the hallucinated image
+    by more than ``tolerance`` (in -1..1 units): 1 - (1 - m) * exp(-d^2 / tolerance^2), d^2 their squared
+    difference averaged over channels and an AGREEMENT_RADIUS neighbourhood. The agreement carries no
+    gradient: it judges the warp, and G must not learn to draw h apart from the warp to move it."""
+    with torch.no_grad():
+        difference = (hallucinated.float() - warped_previous.float()).square().mean(1, keepdim=True)
+        size = 2 * AGREEMENT_RADIUS + 1
+        difference = F.avg_pool2d(difference, size, 1, AGREEMENT_RADIUS, count_include_pad=False)
+        agreement = torch.exp(-difference / tolerance**2).to(occlusion_mask.dtype)
+    return 1 - (1 - occlusion_mask) * agreement
 
 
 def compose(warped_previous: Tensor, hallucinated: Tensor, occlusion_mask: Tensor) -> Tensor:
@@ -203,12 +233,13 @@ class FinerLevel(nn.Module):
 class OutputHeads(nn.Module):
     """A level's 7x7 output convolutions: image, flow, occlusion mask (without ``predict_flow``, the
     image alone), and foreground image (from ``foreground_nc`` channels); flows come out in pixels
-    times ``flow_scale``."""
+    times ``flow_scale``. ``warp_tolerance`` > 0 rejects the warped previous frame where it disagrees with h
+    (:func:`reject_history`)."""
 
     def __init__(self, ngf: int, output_nc: int, foreground_nc: int | None, flow_scale: float,
-                 predict_flow: bool = True):
+                 predict_flow: bool = True, warp_tolerance: float = 0.0):
         super().__init__()
-        self.flow_scale = flow_scale
+        self.flow_scale, self.warp_tolerance = flow_scale, warp_tolerance
         self.image = nn.Sequential(*to_image(ngf, output_nc))
         self.flow = nn.Sequential(*to_image(ngf, 2, nn.Identity())) if predict_flow else None
         self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid())) if predict_flow else None
@@ -224,7 +255,10 @@ class OutputHeads(nn.Module):
             if base_flow is not None:
                 flow = flow + base_flow.to(flow.dtype)
             mask = self.mask(features.flow)
-            frame = compose(warp(previous_frame, flow), hallucinated, mask)  # Eq. 4
+            warped = warp(previous_frame, flow)
+            if self.warp_tolerance > 0:
+                mask = reject_history(mask, warped, hallucinated, self.warp_tolerance)
+            frame = compose(warped, hallucinated, mask)  # Eq. 4
         if self.foreground is not None:
             if fg_mask is None:
                 raise ValueError("this generator has a foreground head: pass fg_mask")
@@ -238,12 +272,12 @@ class SequentialGenerator(nn.Module):
 
     Level 0 is the coarsest (ngf channels); level s has ngf / 2**s. With ``scales=k`` active,
     the input is at the resolution of level k-1 and H, W must be multiples of
-    2**(n_downsampling + k - 1)."""
+    2**(n_downsampling + k - 1). ``warp_tolerance``: see the module's docstring (0: off, as NVIDIA's)."""
 
     def __init__(self, label_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 64,
                  n_downsampling: int = 3, n_blocks: int = 9, norm: NormKind = "instance",
                  use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3, predict_flow: bool = True,
-                 gated_history: bool = False):
+                 gated_history: bool = False, warp_tolerance: float = 0.0):
         super().__init__()
         if n_frames_G < 2:
             raise ValueError(f"n_frames_G must be at least 2 (frame t and one previous frame), got {n_frames_G}")
@@ -266,7 +300,7 @@ class SequentialGenerator(nn.Module):
                                    for s in range(1, n_scales))
         self.heads = nn.ModuleList(
             OutputHeads(ngf // 2 ** s, output_nc, foreground_width(ngf // 2 ** s, n_downsampling) if use_foreground
-                        else None, FLOW_SCALE * 2 ** s, predict_flow) for s in range(n_scales))
+                        else None, FLOW_SCALE * 2 ** s, predict_flow, warp_tolerance) for s in range(n_scales))
 
     @torch.no_grad()
     def start_as_single_frame_generator(self, mask_start: float = MASK_START) -> None:

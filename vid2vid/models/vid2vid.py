@@ -89,6 +89,12 @@ class Vid2VidModelConfig(LabelModelConfig):
     """with start_as_image_generator: the occlusion masks' value when the clips start, the share of each frame
     drawn anew (the rest is the warped previous frame). Near 1 with flow heads that start at zero flow; lower
     with input_flow, whose warp follows the scene from the start"""
+    warp_tolerance: float = 0.0
+    """how far (in -1..1 units, over 5x5 neighbourhoods) the warped previous frame may differ from the
+    hallucinated image and still be kept: where it differs by more (motion the warp missed, disocclusions,
+    new content) the frame is drawn anew whatever the occlusion mask says, as temporal anti-aliasing rejects
+    its history; where they agree the mask holds, and a low mask_start then smooths the flicker along the
+    flow. 0: off (NVIDIA/vid2vid's composition)"""
     input_flow: bool = False
     """the flow heads correct the motion of the inputs instead of predicting the whole flow: OpenCV's DIS flow
     from frame t's input map to frame t-1's (the maps as pictures: edge or pose pictures as they are, label
@@ -148,6 +154,8 @@ class Vid2VidModelConfig(LabelModelConfig):
                              "set model.training_history=real")
         if not 0 < self.mask_start < 1:
             raise ValueError(f"model.mask_start must be in (0, 1), got {self.mask_start}")
+        if self.warp_tolerance < 0:
+            raise ValueError(f"model.warp_tolerance must be >= 0 (0: off), got {self.warp_tolerance}")
         if self.flow_source == "flownet" and not self.flownet_checkpoint:
             raise ValueError("model.flow_source=flownet needs model.flownet_checkpoint (a FlowNet2 checkpoint; "
                              "see scripts/compute_flow.py --help for where to get one)")
@@ -339,7 +347,8 @@ class Vid2Vid:
         self.n_scales = c.n_scales_spatial
         generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
                                         c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
-                                        c.n_blocks_local, c.predict_flow, c.start_as_image_generator)
+                                        c.n_blocks_local, c.predict_flow, c.start_as_image_generator,
+                                        c.warp_tolerance)
         init_weights(generator)
         if c.start_as_image_generator:
             generator.start_as_single_frame_generator(c.mask_start)
