@@ -154,14 +154,16 @@ def test_the_warp_tolerance_keeps_the_history_where_it_agrees_with_h_and_rejects
     previous[..., 8:20, 8:20] = -h[..., 8:20, 8:20].sign()  # ... except a square that is wrong
     previous = previous.requires_grad_()
     out = g(labels, torch.cat((torch.zeros_like(h), previous), 1))
-    inside, r = (slice(None), slice(None), slice(8 + AGREEMENT_RADIUS, 20 - AGREEMENT_RADIUS)), AGREEMENT_RADIUS
+    r = AGREEMENT_RADIUS
+    inside = (..., slice(8 + r, 20 - r), slice(8 + r, 20 - r))  # every neighbourhood wholly in the square
+    reaches = (..., slice(8 - r - 1, 20 + r + 1), slice(8 - r - 1, 20 + r + 1))  # any neighbourhood touching it
     far = out.occlusion_mask.clone()
-    far[..., 8 - r - 1:20 + r + 1, 8 - r - 1:20 + r + 1] = float("nan")
-    torch.testing.assert_close(out.occlusion_mask[inside + (inside[2],)],
-                               torch.ones_like(out.occlusion_mask[inside + (inside[2],)]), atol=1e-3, rtol=0)
+    far[reaches] = float("nan")
+    torch.testing.assert_close(out.occlusion_mask[inside], torch.ones_like(out.occlusion_mask[inside]),
+                               atol=1e-3, rtol=0)
     kept = 1 - 0.9 * math.exp(-0.01**2 / 0.3**2)  # flicker of 0.01 barely moves the mask from 0.1
     torch.testing.assert_close(far[~far.isnan()], torch.full_like(far[~far.isnan()], kept), atol=1e-5, rtol=0)
-    torch.testing.assert_close(out.frame[inside + (inside[2],)], h[inside + (inside[2],)], atol=1e-3, rtol=0)
+    torch.testing.assert_close(out.frame[inside], h[inside], atol=1e-3, rtol=0)
     # the agreement carries no gradient: the frame's gradient to the history is (1 - m') alone
     out.frame.sum().backward()
     torch.testing.assert_close(previous.grad.sum(1, keepdim=True) / 3, 1 - out.occlusion_mask.detach())
