@@ -259,6 +259,8 @@ def test_bad_configs():
         config("model.mask_start=1.0")
     with pytest.raises(ValueError, match="model.warp_tolerance must be >= 0"):
         config("model.warp_tolerance=-0.1")
+    with pytest.raises(ValueError, match="model.structure_radius must be >= 0 and needs model.warp_tolerance > 0"):
+        config("model.structure_radius=8")
 
 
 # -------------------------------------------------------------------------------- training

@@ -170,6 +170,36 @@ def test_the_warp_tolerance_keeps_the_history_where_it_agrees_with_h_and_rejects
     assert tiny(warp_tolerance=0.0).heads[0].warp_tolerance == 0  # off unless asked (NVIDIA's composition)
 
 
+def test_the_structure_radius_keeps_the_history_where_the_inputs_show_nothing_that_could_have_moved():
+    # model.structure_radius: h judges the history only near the structure of frame t's input (here a square in
+    # an otherwise flat map); far from it h's disagreement is its own invention, and the learnt mask holds
+    from vid2vid.models.layers import init_weights
+    from vid2vid.models.sequential import near_structure
+
+    labels = torch.zeros(1, 12, 32, 32)
+    labels[:, 8:, 14:18, 14:18] = 1  # frame t's maps (the newest 4 channels): a square, flat elsewhere
+    near = near_structure(labels[:, 8:], 2)
+    expected = torch.zeros(1, 1, 32, 32)
+    expected[..., 11:21, 11:21] = 1  # the square's edge pixels and their neighbours (13 .. 18), 2 pixels more
+    assert torch.equal(near, expected)
+
+    torch.manual_seed(0)
+    g = init_weights(tiny(gated_history=True, warp_tolerance=0.3, structure_radius=2))
+    g.start_as_single_frame_generator(mask_start=0.1)
+    h = g(labels, None).frame.detach()
+    previous = -h.sign()  # disagrees with h everywhere
+    mask = g(labels, torch.cat((torch.zeros_like(h), previous), 1)).occlusion_mask
+    torch.testing.assert_close(mask[..., 13:19, 13:19], torch.ones(1, 1, 6, 6), atol=1e-3, rtol=0)  # rejected
+    torch.testing.assert_close(mask[near == 0], torch.full_like(mask[near == 0], 0.1), atol=1e-5, rtol=0)  # kept
+    everywhere = init_weights(tiny(gated_history=True, warp_tolerance=0.3))
+    everywhere.load_state_dict(g.state_dict())
+    assert everywhere(labels, torch.cat((torch.zeros_like(h), previous), 1)).occlusion_mask.min() > 0.99
+    levels = tiny(n_scales=3, warp_tolerance=0.3, structure_radius=8, n_frames_G=3)
+    assert [head.structure_radius for head in levels.heads] == [2, 4, 8]  # in each level's own pixels
+    with pytest.raises(ValueError, match="pass inputs"):
+        g.heads[0](g.coarsest(labels, torch.cat((torch.zeros_like(h), previous), 1), with_flow=True), previous, None)
+
+
 def test_the_flow_heads_correct_a_base_flow_at_every_level():
     # model.input_flow: zero-initialised flow heads warp by the inputs' own motion, each level in its pixels
     from vid2vid.models.layers import init_weights

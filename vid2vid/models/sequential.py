@@ -28,7 +28,11 @@ flicker of h_t along the flow:
     m'_t = 1 - (1 - m_t) * exp(-d_t^2 / tolerance^2)
 
 with d_t^2 the squared difference of h_t and the warped previous frame, averaged over the colour channels and
-a 5x5 neighbourhood.
+a 5x5 neighbourhood. With a structure radius (``structure_radius``), h_t judges the history only within that
+many pixels of the structure of frame t's input (where the map changes from pixel to pixel: edges, label
+boundaries); farther from it the inputs show nothing that could have moved or appeared, so where h_t
+disagrees with the history there it is h_t's own invention (a shadow drawn into a flat wall), and the history
+is kept as m_t says.
 
 Without flow heads (``predict_flow=False``, NVIDIA/vid2vid's --no_flow), every
 frame is h_t, made from the labels and the previous frames; temporal coherence
@@ -72,17 +76,31 @@ AGREEMENT_RADIUS = 2
 single pixels of speckle do not reject the history"""
 
 
-def reject_history(occlusion_mask: Tensor, warped_previous: Tensor, hallucinated: Tensor, tolerance: float) -> Tensor:
+def reject_history(occlusion_mask: Tensor, warped_previous: Tensor, hallucinated: Tensor, tolerance: float,
+                   judged: Tensor | None = None) -> Tensor:
     """The occlusion mask raised towards 1 where the warped previous frame disagrees with the hallucinated image
     by more than ``tolerance`` (in -1..1 units): 1 - (1 - m) * exp(-d^2 / tolerance^2), d^2 their squared
-    difference averaged over channels and an AGREEMENT_RADIUS neighbourhood. The agreement carries no
-    gradient: it judges the warp, and G must not learn to draw h apart from the warp to move it."""
+    difference averaged over channels and an AGREEMENT_RADIUS neighbourhood; only where ``judged`` (B, 1, H, W)
+    is 1, if given (elsewhere the mask is left as it is). The agreement carries no gradient: it judges the warp,
+    and G must not learn to draw h apart from the warp to move it."""
     with torch.no_grad():
         difference = (hallucinated.float() - warped_previous.float()).square().mean(1, keepdim=True)
         size = 2 * AGREEMENT_RADIUS + 1
         difference = F.avg_pool2d(difference, size, 1, AGREEMENT_RADIUS, count_include_pad=False)
-        agreement = torch.exp(-difference / tolerance**2).to(occlusion_mask.dtype)
+        agreement = torch.exp(-difference / tolerance**2)
+        if judged is not None:
+            agreement = torch.maximum(agreement, 1 - judged.float())
+        agreement = agreement.to(occlusion_mask.dtype)
     return 1 - (1 - occlusion_mask) * agreement
+
+
+def near_structure(inputs: Tensor, radius: int) -> Tensor:
+    """(B, C, H, W) input maps of one frame -> (B, 1, H, W), 1 within ``radius`` pixels of where any channel
+    differs from its 3x3 neighbours' mean (edges of an edge map, label and instance boundaries), else 0."""
+    with torch.no_grad():
+        x = inputs.float()
+        changes = (x - F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)).abs().amax(1, keepdim=True) > 1e-6
+        return F.max_pool2d(changes.float(), 2 * radius + 1, 1, radius)
 
 
 def compose(warped_previous: Tensor, hallucinated: Tensor, occlusion_mask: Tensor) -> Tensor:
@@ -234,20 +252,22 @@ class OutputHeads(nn.Module):
     """A level's 7x7 output convolutions: image, flow, occlusion mask (without ``predict_flow``, the
     image alone), and foreground image (from ``foreground_nc`` channels); flows come out in pixels
     times ``flow_scale``. ``warp_tolerance`` > 0 rejects the warped previous frame where it disagrees with h
-    (:func:`reject_history`)."""
+    (:func:`reject_history`); with ``structure_radius`` > 0, only within that many pixels of the input's
+    structure (:func:`near_structure`)."""
 
     def __init__(self, ngf: int, output_nc: int, foreground_nc: int | None, flow_scale: float,
-                 predict_flow: bool = True, warp_tolerance: float = 0.0):
+                 predict_flow: bool = True, warp_tolerance: float = 0.0, structure_radius: int = 0):
         super().__init__()
-        self.flow_scale, self.warp_tolerance = flow_scale, warp_tolerance
+        self.flow_scale, self.warp_tolerance, self.structure_radius = flow_scale, warp_tolerance, structure_radius
         self.image = nn.Sequential(*to_image(ngf, output_nc))
         self.flow = nn.Sequential(*to_image(ngf, 2, nn.Identity())) if predict_flow else None
         self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid())) if predict_flow else None
         self.foreground = nn.Sequential(*to_image(foreground_nc, output_nc)) if foreground_nc else None
 
     def forward(self, features: BranchFeatures, previous_frame: Tensor | None, fg_mask: Tensor | None,
-                base_flow: Tensor | None = None) -> FrameOutput:
-        """``base_flow``: (B, 2, H, W) in this level's pixels, which the flow head corrects (None: zero)."""
+                base_flow: Tensor | None = None, inputs: Tensor | None = None) -> FrameOutput:
+        """``base_flow``: (B, 2, H, W) in this level's pixels, which the flow head corrects (None: zero);
+        ``inputs``: frame t's input maps at this level's size (needed with ``structure_radius``)."""
         hallucinated = frame = self.image(features.image)
         flow = mask = None
         if previous_frame is not None and features.flow is not None:  # else h_t is the frame (a first frame)
@@ -257,7 +277,12 @@ class OutputHeads(nn.Module):
             mask = self.mask(features.flow)
             warped = warp(previous_frame, flow)
             if self.warp_tolerance > 0:
-                mask = reject_history(mask, warped, hallucinated, self.warp_tolerance)
+                judged = None
+                if self.structure_radius:
+                    if inputs is None:
+                        raise ValueError("this generator judges the history near the input's structure: pass inputs")
+                    judged = near_structure(inputs, self.structure_radius)
+                mask = reject_history(mask, warped, hallucinated, self.warp_tolerance, judged)
             frame = compose(warped, hallucinated, mask)  # Eq. 4
         if self.foreground is not None:
             if fg_mask is None:
@@ -272,12 +297,14 @@ class SequentialGenerator(nn.Module):
 
     Level 0 is the coarsest (ngf channels); level s has ngf / 2**s. With ``scales=k`` active,
     the input is at the resolution of level k-1 and H, W must be multiples of
-    2**(n_downsampling + k - 1). ``warp_tolerance``: see the module's docstring (0: off, as NVIDIA's)."""
+    2**(n_downsampling + k - 1). ``warp_tolerance`` and ``structure_radius`` (in pixels of the finest level;
+    coarser levels' heads take it halved per level, at least 1): see the module's docstring (0: off, as
+    NVIDIA's)."""
 
     def __init__(self, label_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 64,
                  n_downsampling: int = 3, n_blocks: int = 9, norm: NormKind = "instance",
                  use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3, predict_flow: bool = True,
-                 gated_history: bool = False, warp_tolerance: float = 0.0):
+                 gated_history: bool = False, warp_tolerance: float = 0.0, structure_radius: int = 0):
         super().__init__()
         if n_frames_G < 2:
             raise ValueError(f"n_frames_G must be at least 2 (frame t and one previous frame), got {n_frames_G}")
@@ -300,7 +327,9 @@ class SequentialGenerator(nn.Module):
                                    for s in range(1, n_scales))
         self.heads = nn.ModuleList(
             OutputHeads(ngf // 2 ** s, output_nc, foreground_width(ngf // 2 ** s, n_downsampling) if use_foreground
-                        else None, FLOW_SCALE * 2 ** s, predict_flow, warp_tolerance) for s in range(n_scales))
+                        else None, FLOW_SCALE * 2 ** s, predict_flow, warp_tolerance,
+                        structure_radius and max(1, structure_radius >> (n_scales - 1 - s)))
+            for s in range(n_scales))
 
     @torch.no_grad()
     def start_as_single_frame_generator(self, mask_start: float = MASK_START) -> None:
@@ -395,7 +424,8 @@ class SequentialGenerator(nn.Module):
                 features = self.finer[level - 1](label_pyramid[level], previous_pyramid[level], features)
             if all_levels or level == scales - 1:
                 previous_frame = None if first else previous_pyramid[level][:, -self.output_nc:]
-                out = self.heads[level](features, previous_frame, masks[level], base_flows[level])
+                inputs = label_pyramid[level][:, -(labels.shape[1] // self.n_frames_G):]  # frame t's maps
+                out = self.heads[level](features, previous_frame, masks[level], base_flows[level], inputs)
                 frames.append(out.frame)
         out.levels = frames if all_levels else None
         return out

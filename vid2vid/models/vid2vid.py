@@ -95,6 +95,12 @@ class Vid2VidModelConfig(LabelModelConfig):
     new content) the frame is drawn anew whatever the occlusion mask says, as temporal anti-aliasing rejects
     its history; where they agree the mask holds, and a low mask_start then smooths the flicker along the
     flow. 0: off (NVIDIA/vid2vid's composition)"""
+    structure_radius: int = 0
+    """with warp_tolerance: the hallucinated image judges the history only within this many pixels (of the
+    finest level) of the structure of the frame's input: edges of an edge map, label and instance boundaries.
+    Farther from it the inputs show nothing that could have moved or appeared, so where h disagrees with the
+    warped previous frame there, h has invented it (a shadow drawn into a flat wall) and the history is kept as
+    the occlusion mask says. Set it above the warp's errors in pixels. 0: h judges everywhere"""
     input_flow: bool = False
     """the flow heads correct the motion of the inputs instead of predicting the whole flow: OpenCV's DIS flow
     from frame t's input map to frame t-1's (the maps as pictures: edge or pose pictures as they are, label
@@ -156,6 +162,10 @@ class Vid2VidModelConfig(LabelModelConfig):
             raise ValueError(f"model.mask_start must be in (0, 1), got {self.mask_start}")
         if self.warp_tolerance < 0:
             raise ValueError(f"model.warp_tolerance must be >= 0 (0: off), got {self.warp_tolerance}")
+        if self.structure_radius < 0 or (self.structure_radius and not self.warp_tolerance):
+            raise ValueError(f"model.structure_radius must be >= 0 and needs model.warp_tolerance > 0 (it says where "
+                             f"the tolerance judges), got {self.structure_radius} with warp_tolerance "
+                             f"{self.warp_tolerance}")
         if self.flow_source == "flownet" and not self.flownet_checkpoint:
             raise ValueError("model.flow_source=flownet needs model.flownet_checkpoint (a FlowNet2 checkpoint; "
                              "see scripts/compute_flow.py --help for where to get one)")
@@ -348,7 +358,7 @@ class Vid2Vid:
         generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
                                         c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
                                         c.n_blocks_local, c.predict_flow, c.start_as_image_generator,
-                                        c.warp_tolerance)
+                                        c.warp_tolerance, c.structure_radius)
         init_weights(generator)
         if c.start_as_image_generator:
             generator.start_as_single_frame_generator(c.mask_start)
