@@ -100,7 +100,8 @@ class Vid2VidModelConfig(LabelModelConfig):
     finest level) of the structure of the frame's input: edges of an edge map, label and instance boundaries.
     Farther from it the inputs show nothing that could have moved or appeared, so where h disagrees with the
     warped previous frame there, h has invented it (a shadow drawn into a flat wall) and the history is kept as
-    the occlusion mask says. Set it above the warp's errors in pixels. 0: h judges everywhere"""
+    the occlusion mask says. Set it above the warp's errors in pixels. Rendering only: training composes as
+    without it, so that h learns from the whole frame. 0: h judges everywhere"""
     input_flow: bool = False
     """the flow heads correct the motion of the inputs instead of predicting the whole flow: OpenCV's DIS flow
     from frame t's input map to frame t-1's (the maps as pictures: edge or pose pictures as they are, label
