@@ -1,5 +1,7 @@
 """Optical flow without weights: OpenCV's DIS (dense inverse search, Kroeger
-et al. 2016), medium preset, on the CPU.
+et al. 2016), medium preset, on the CPU; optionally at full resolution and
+started from the flow of the blurred pictures (what vid2vid's model.input_flow
+uses on edge maps and label pictures).
 
 The same interface as :func:`flownet.estimate` without its model, so that every
 user of flow (``compute_flow.py --method dis``, ``prepare_video_dataset.py
@@ -39,12 +41,18 @@ def _gray(frame: Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def dis_flow(frame_a: Tensor, frame_b: Tensor) -> Tensor:
+def dis_flow(frame_a: Tensor, frame_b: Tensor, *, finest_scale: int = 1, start_blur: float = 0.0) -> Tensor:
     """The optical flow from frame_a to frame_b: ``frame_a[p] ~ frame_b[p + flow[p]]``.
 
     Args:
         frame_a, frame_b: (B, 3, H, W) or (3, H, W) RGB in 0..255 (uint8 or float).
-
+        finest_scale: the pyramid level DIS stops at: 1 (the medium preset's: the flow is searched at half
+            resolution and upsampled) or 0 (full resolution: finer motion, about 4x the time).
+        start_blur: > 0: start the search from the flow between the pictures blurred by a Gaussian of this
+            sigma (pixels; medium preset), not from zero. DIS searches coarse to fine from zero, and on a sparse
+            picture (the thin lines of an edge map) its coarse levels see little of the lines and lose a motion
+            larger than a few pixels (a shaking camera over a face); blurred, the lines become ramps that the
+            coarse levels follow, and the search on the sharp pictures then starts within reach.
     Returns:
         (B, 2, H, W) float32 flow in pixels (channel 0 horizontal), on frame_a's device.
     """
@@ -54,7 +62,15 @@ def dis_flow(frame_a: Tensor, frame_b: Tensor) -> Tensor:
                          f"and {tuple(frame_b.shape)}")
     cv2 = require_dis()
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flows = [torch.from_numpy(dis.calc(_gray(x), _gray(y), None)).permute(2, 0, 1) for x, y in zip(a, b)]
+    dis.setFinestScale(finest_scale)
+    flows = []
+    for x, y in zip(a, b):
+        x, y = _gray(x), _gray(y)
+        start = None
+        if start_blur > 0:  # DIS starts from a flow it is given
+            blurred = [cv2.GaussianBlur(z, (0, 0), start_blur) for z in (x, y)]
+            start = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(*blurred, None)
+        flows.append(torch.from_numpy(dis.calc(x, y, start)).permute(2, 0, 1))
     return torch.stack(flows).to(frame_a.device)
 
 

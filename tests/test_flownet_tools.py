@@ -195,6 +195,25 @@ def test_dis_flow_recovers_a_known_motion_of_a_texture():
     assert error.median() < 0.25
 
 
+def test_dis_flow_from_the_blurred_pictures_follows_an_edge_map_farther_than_its_pyramid_reaches():
+    import cv2
+
+    from flownet.dis import dis_flow
+    from vid2vid.data.procedural import random_texture, seeded_generator
+
+    texture = random_texture(seeded_generator(3), 112, 144).mean(0) * 255
+    edges = torch.from_numpy(cv2.Canny(texture.numpy().astype(np.uint8), 50, 150)).float().expand(1, 3, -1, -1)
+    true = torch.zeros(1, 2, 112, 144)
+    true[:, 0], true[:, 1] = 14.0, -9.0  # a camera shake: the whole picture moves
+    moved = warp(edges.contiguous(), true)
+    inner = (slice(None), slice(None), slice(20, -20), slice(24, -24))
+    def error(**options):
+        return (dis_flow(moved, edges, **options) - true)[inner].norm(dim=1).median()
+    assert error() > 3  # from zero, DIS loses a shift this large on thin lines
+    assert error(start_blur=2.0) < 0.25
+    assert error(start_blur=2.0, finest_scale=0) < error(start_blur=2.0)
+
+
 def test_compute_flow_without_checkpoint_says_where_weights_come_from(tmp_path):
     result = _run(str(tmp_path))
     assert result.returncode == 2

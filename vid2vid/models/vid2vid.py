@@ -105,10 +105,11 @@ class Vid2VidModelConfig(LabelModelConfig):
     input_flow: bool = False
     """the flow heads correct the motion of the inputs instead of predicting the whole flow: OpenCV's DIS flow
     from frame t's input map to frame t-1's (the maps as pictures: edge or pose pictures as they are, label
-    maps in the colours of the label palette), computed when training and rendering. The warp then follows
-    the scene from the first clip iteration, where flow heads learning from zero take far longer than a short
-    training has (on the development clips, the edges' own flow warps the real previous frame to 31-40 dB
-    against 17-36 for zero flow). Needs OpenCV (pip install opencv-python-headless)"""
+    maps in the colours of the label palette), at full resolution and started from the flow of the maps
+    blurred (which follows a shaking camera on thin edge lines), computed when training and rendering. The
+    warp then follows the scene from the first clip iteration, where flow heads learning from zero take far
+    longer than a short training has (on the development clips, the edges' own flow warps the real previous
+    frame to 34-40 dB against 17-36 for zero flow). Needs OpenCV (pip install opencv-python-headless)"""
     n_frames_D: int = 3
     n_scales_temporal: int = 3
     lambda_F: float = 10.0
@@ -317,9 +318,10 @@ def _flat(fn, x: Tensor) -> Tensor:
 
 def input_flow_estimator(label_nc: int, channels: int) -> Callable[[Tensor, Tensor], Tensor]:
     """model.input_flow: (frame t's input, frame t-1's), each (B, C, H, W) as G takes them, -> OpenCV's DIS flow
-    (B, 2, H, W) from t to t-1. The first ``channels`` channels are the input proper (one-hot labels with
-    ``label_nc``, else a picture in -1..1; instance boundaries and features after them are left out), seen as
-    a picture: labels in the palette's colours, a picture of other than 3 channels as its mean, in grey.
+    (B, 2, H, W) from t to t-1, at full resolution and started from the flow of the blurred maps (flownet.dis).
+    The first ``channels`` channels are the input proper (one-hot labels with ``label_nc``, else a picture in
+    -1..1; instance boundaries and features after them are left out), seen as a picture: labels in the
+    palette's colours, a picture of other than 3 channels as its mean, in grey.
 
     Raises:
         ValueError: OpenCV is missing.
@@ -339,7 +341,11 @@ def input_flow_estimator(label_nc: int, channels: int) -> Callable[[Tensor, Tens
             x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)
         return (x + 1) * 127.5
 
-    return lambda current, previous: dis_flow(picture(current), picture(previous))
+    # full resolution, from the flow of the maps blurred: on the development clips the warp of the real previous
+    # frame by the edges' flow went from 32.1-39.8 dB to 34.0-40.1 (the face clip's shakes were lost on 12% of
+    # its frames, now 1%; docs/vid2vid.md)
+    return lambda current, previous: dis_flow(picture(current), picture(previous), finest_scale=0,
+                                              start_blur=2.0)
 
 
 def shrink(x: Tensor, times: int, *, flow: bool = False) -> Tensor:
