@@ -53,6 +53,7 @@ def dis_flow(frame_a: Tensor, frame_b: Tensor, *, finest_scale: int = 1, start_b
             picture (the thin lines of an edge map) its coarse levels see little of the lines and lose a motion
             larger than a few pixels (a shaking camera over a face); blurred, the lines become ramps that the
             coarse levels follow, and the search on the sharp pictures then starts within reach.
+
     Returns:
         (B, 2, H, W) float32 flow in pixels (channel 0 horizontal), on frame_a's device.
     """
@@ -63,13 +64,13 @@ def dis_flow(frame_a: Tensor, frame_b: Tensor, *, finest_scale: int = 1, start_b
     cv2 = require_dis()
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis.setFinestScale(finest_scale)
+    coarse = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if start_blur > 0 else None
     flows = []
     for x, y in zip(a, b):
         x, y = _gray(x), _gray(y)
         start = None
-        if start_blur > 0:  # DIS starts from a flow it is given
-            blurred = [cv2.GaussianBlur(z, (0, 0), start_blur) for z in (x, y)]
-            start = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(*blurred, None)
+        if coarse is not None:  # DIS starts from a flow it is given
+            start = coarse.calc(*(cv2.GaussianBlur(z, (0, 0), start_blur) for z in (x, y)), None)
         flows.append(torch.from_numpy(dis.calc(x, y, start)).permute(2, 0, 1))
     return torch.stack(flows).to(frame_a.device)
 
