@@ -23,9 +23,10 @@ from vid2vid.models.generators import build_generator
 from vid2vid.models.layers import init_weights
 from vid2vid.models.losses import GANLoss, gradient_penalty
 from vid2vid.models.pix2pix import Pix2Pix, Pix2PixConfig
-from vid2vid.training import CheckpointFolder, NonFiniteLossError, Trainer, atomic_save, read_losses
+from vid2vid.training import (CheckpointFolder, DistContext, NonFiniteLossError, StepContext, Trainer, atomic_save,
+                              read_losses)
 from vid2vid.training.ema import WeightAverage
-from vid2vid.training.trainer import linear_decay, seed_everything
+from vid2vid.training.trainer import TrainConfig, linear_decay, seed_everything
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,6 +112,20 @@ def test_gradient_penalty_of_a_linear_critic():
 def test_linear_decay_schedule():
     factor = linear_decay(epochs=2, epochs_decay=3)
     assert [factor(e) for e in range(5)] == pytest.approx([1, 1, 0.75, 0.5, 0.25])
+
+
+def test_a_step_context_counts_a_phase_s_age_and_scales_an_optimizer_s_rates_for_a_block():
+    layer = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam([{"params": [layer.weight], "lr": 1e-3}, {"params": [layer.bias], "lr": 4e-3}])
+    ctx = StepContext(TrainConfig(), DistContext(), {"G": optimizer}, batches_per_epoch=5)
+    ctx.epoch, ctx.batch_in_epoch = 3, 2
+    assert ctx.iterations_since(1) == 12 and ctx.iterations_since(3) == 2 and ctx.iterations_since(4) == -3
+    with pytest.raises(RuntimeError):
+        with ctx.scaled_lr("G", 0.25):
+            assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([2.5e-4, 1e-3])
+            raise RuntimeError("a failed step")
+    assert [group["lr"] for group in optimizer.param_groups] == [1e-3, 4e-3]  # restored, even after an error
+    assert StepContext(TrainConfig(iters_per_epoch=7), DistContext(), {}).batches_per_epoch == 7
 
 
 # --------------------------------------------------------------------------------- data

@@ -400,6 +400,28 @@ def test_starting_as_an_image_generator_leaves_the_older_label_maps_and_the_hist
     assert stem[:, :older].abs().sum() > 0 and g.coarsest.history_gate.weight.abs().sum() > 0
 
 
+def test_the_clip_warmup_starts_the_clip_only_weights_with_small_steps(demo):
+    # Adam's first step moves every weight with a gradient by its learning rate: the older label maps' stem
+    # weights (zero until the clips) show the first clip step's rate, 1/clip_warmup of the scheduled one
+    def first_clip_step(warmup):
+        torch.manual_seed(0)
+        cfg = config("schedule.image_epochs=1", "model.start_as_image_generator=true",
+                     "schedule.max_frames_per_gpu=7", f"schedule.clip_warmup={warmup}")  # one G step
+        task = Vid2Vid(cfg)
+        data = sequence_dataset(cfg, demo, "train", multiple=task.multiple)
+        data.set_epoch(1)
+        ctx = _ctx(cfg, task)
+        ctx.epoch = 1  # the clips' first iteration
+        task.train_step(torch.utils.data.default_collate([data[i] for i in range(len(data))]), ctx)
+        stem = task.sequential_generator.coarsest.label_encoder[1].weight
+        older = stem.shape[1] // cfg.model.n_frames_G * (cfg.model.n_frames_G - 1)
+        assert all(group["lr"] == cfg.train.lr for group in task.optimizers()["G"].param_groups)
+        return stem[:, :older].detach().abs().max().item()
+
+    assert first_clip_step(0) == pytest.approx(2e-4, rel=1e-3)
+    assert first_clip_step(10) == pytest.approx(2e-5, rel=1e-3)
+
+
 def test_reference_flow_from_flownet(tmp_path, demo):
     import flownet
 
@@ -802,11 +824,11 @@ def test_mixed_precision_training_step(demo):
 
 def test_resume_is_exact(tmp_path, demo):
     args = ["--quiet", f"data.root={demo}", *TINY, "schedule.n_frames_start=4", "schedule.niter_step=1",
-            "train.batch_size=1"]
+            "schedule.clip_warmup=3", "train.batch_size=1"]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert run_script("scripts/train_vid2vid.py", "--output", str(straight), "--max-iters", "4", *args).returncode == 0
     assert run_script("scripts/train_vid2vid.py", "--output", str(split), "--max-iters", "2", *args).returncode == 0
     result = run_script("scripts/train_vid2vid.py", "--output", str(split), "--max-iters", "4", "--resume", *args)
     assert result.returncode == 0, result.stderr
     records = [[json.loads(line) for line in open(run / "losses.jsonl")] for run in (straight, split)]
-    assert records[0] == records[1]  # the clips grow from 4 to 7 frames across the resume point
+    assert records[0] == records[1]  # the clips grow from 4 to 7 frames and the warm-up ends across the resume point

@@ -137,13 +137,18 @@ class StepContext:
     (:meth:`check_finite`), so a step runs unchanged on the ``meta`` device.
     """
 
-    def __init__(self, config: TrainConfig, dist: DistContext, optimizers: Mapping[str, torch.optim.Optimizer]):
+    def __init__(self, config: TrainConfig, dist: DistContext, optimizers: Mapping[str, torch.optim.Optimizer],
+                 batches_per_epoch: int | None = None):
         self.config = config
         self.dist = dist
         self.device = dist.device
         self.iteration = 0
         self.epoch = 0
         """the trainer's epoch, for tasks whose training changes with it (pix2pixHD's phases)"""
+        self.batch_in_epoch = 0
+        """batches run before this one in the current epoch"""
+        self.batches_per_epoch = batches_per_epoch or config.iters_per_epoch or 1
+        """the trainer's epoch length (outside a trainer: iters_per_epoch, else 1)"""
         self._optimizers = optimizers
         self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
         fp16 = config.amp == "fp16"
@@ -157,6 +162,25 @@ class StepContext:
         # meta tensors have no autocast: the CPU's state stands for it (vid2vid.training.planning.MetaAutocast)
         device_type = "cpu" if self.device.type == "meta" else self.device.type
         return torch.autocast(device_type=device_type, dtype=self._amp_dtype)
+
+    def iterations_since(self, epoch: int) -> int:
+        """Iterations run before this one since the start of ``epoch`` (negative before it): a phase's age,
+        which a resumed run recomputes exactly."""
+        return (self.epoch - epoch) * self.batches_per_epoch + self.batch_in_epoch
+
+    @contextlib.contextmanager
+    def scaled_lr(self, optimizer: str, factor: float) -> Iterator[None]:
+        """The named optimizer's learning rates times ``factor`` inside the block (a warm-up on top of the
+        trainer's schedule, which owns the rates: they are restored on leaving, so checkpoints hold them)."""
+        groups = self._optimizers[optimizer].param_groups
+        scheduled = [group["lr"] for group in groups]
+        for group, lr in zip(groups, scheduled):
+            group["lr"] = lr * factor
+        try:
+            yield
+        finally:
+            for group, lr in zip(groups, scheduled):
+                group["lr"] = lr
 
     def step(self, loss: torch.Tensor, optimizer: str, name: str = "loss") -> None:
         """Back-propagates loss and steps the named optimizer (after zeroing its gradients)."""
@@ -228,7 +252,7 @@ class Trainer:
             name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(config.epochs, config.epochs_decay))
             for name, opt in task.optimizers().items()
         }
-        self.ctx = StepContext(config, self.dist, task.optimizers())
+        self.ctx = StepContext(config, self.dist, task.optimizers(), self.batches_per_epoch)
         self.average = WeightAverage(unwrap(task.networks()["G"]), config.ema_halflife) \
             if config.ema_halflife else None
         self.logger = RunLogger(self.output, enabled=self.dist.is_main, progress=progress)
@@ -404,7 +428,7 @@ class Trainer:
         """The epochs and their iterations, until the schedule ends or _stop_early says to stop."""
         while not self._finished():
             for batch in self._epoch_batches():
-                self.ctx.epoch = self.epoch
+                self.ctx.epoch, self.ctx.batch_in_epoch = self.epoch, self.batch_in_epoch
                 losses = self.task.train_step(batch, self.ctx)
                 self.ctx.check_finite()
                 if self.average is not None:
