@@ -261,6 +261,10 @@ def test_bad_configs():
         config("model.warp_tolerance=-0.1")
     with pytest.raises(ValueError, match="model.structure_radius must be >= 0 and needs model.warp_tolerance > 0"):
         config("model.structure_radius=8")
+    with pytest.raises(ValueError, match=r"model.scene_cut_agreement must be in \[0, 1\) and needs model.warp_tolerance"):
+        config("model.scene_cut_agreement=0.5")
+    with pytest.raises(ValueError, match="schedule.clip_warmup must be >= 0"):
+        config("schedule.clip_warmup=-1")
 
 
 # -------------------------------------------------------------------------------- training

@@ -198,6 +198,32 @@ def test_the_structure_radius_keeps_the_history_where_the_inputs_show_nothing_th
         g.heads[0](g.coarsest(labels, torch.cat((torch.zeros_like(h), previous), 1), with_flow=True), previous, None)
 
 
+def test_a_scene_cut_drops_the_whole_history_when_rendering():
+    # model.scene_cut_agreement: a history that disagrees with h over most of where h judges belongs to another
+    # shot; rendering then draws the frame from h alone, flat regions included, and a history that mostly
+    # agrees (a square the warp got wrong) is judged pixel by pixel as before
+    from vid2vid.models.layers import init_weights
+
+    labels = torch.zeros(1, 12, 32, 32)
+    labels[:, 8:, 4:28, 4:28] = torch.rand(4, 24, 24)  # structure nearly everywhere, flat along the border
+    torch.manual_seed(0)
+    g = init_weights(tiny(gated_history=True, warp_tolerance=0.3, structure_radius=1, scene_cut_agreement=0.5))
+    g.start_as_single_frame_generator(mask_start=0.1)
+    h = g(labels, None).frame.detach()
+    history = lambda previous: torch.cat((torch.zeros_like(h), previous), 1)  # noqa: E731
+    another_shot = -h.sign()
+    mask = g.eval()(labels, history(another_shot)).occlusion_mask
+    torch.testing.assert_close(mask, torch.ones_like(mask), atol=1e-3, rtol=0)  # the flat border too
+    without = init_weights(tiny(gated_history=True, warp_tolerance=0.3, structure_radius=1)).eval()
+    without.load_state_dict(g.state_dict())
+    border = without(labels, history(another_shot)).occlusion_mask[..., :2, :]
+    torch.testing.assert_close(border, torch.full_like(border, 0.1), atol=1e-5, rtol=0)  # kept without the cut
+    wrong_square = h.clone()
+    wrong_square[..., 10:16, 10:16] = -h[..., 10:16, 10:16].sign()
+    torch.testing.assert_close(g(labels, history(wrong_square)).occlusion_mask,
+                               without(labels, history(wrong_square)).occlusion_mask)
+
+
 def test_the_flow_heads_correct_a_base_flow_at_every_level():
     # model.input_flow: zero-initialised flow heads warp by the inputs' own motion, each level in its pixels
     from vid2vid.models.layers import init_weights

@@ -35,6 +35,10 @@ disagrees with the history there it is h_t's own invention (a shadow drawn into 
 is kept as m_t says. This applies when rendering (eval mode) only: in training, the frames that h_t is
 rejected into are where the loss reaches h_t in full, and keeping the history in flat regions there would take
 most of h_t's training signal away from them (two trainings with it drew a face's first frames 0.7 dB worse).
+With a scene-cut agreement (``scene_cut_agreement``, rendering too), a frame whose history agrees with h_t less
+than that on average over the judged region (exp(-d_t^2 / tolerance^2); about 0.9 or more from frame to frame
+of one shot, 0.36 at a cut in real footage) starts afresh: m'_t = 1 everywhere, flat regions included, whose
+history belongs to the previous shot.
 
 Without flow heads (``predict_flow=False``, NVIDIA/vid2vid's --no_flow), every
 frame is h_t, made from the labels and the previous frames; temporal coherence
@@ -79,20 +83,25 @@ single pixels of speckle do not reject the history"""
 
 
 def reject_history(occlusion_mask: Tensor, warped_previous: Tensor, hallucinated: Tensor, tolerance: float,
-                   judged: Tensor | None = None) -> Tensor:
+                   judged: Tensor | None = None, scene_cut_below: float = 0.0) -> Tensor:
     """The occlusion mask raised towards 1 where the warped previous frame disagrees with the hallucinated image
     by more than ``tolerance`` (in -1..1 units): 1 - (1 - m) * exp(-d^2 / tolerance^2), d^2 their squared
     difference averaged over channels and an AGREEMENT_RADIUS neighbourhood; only where ``judged`` (B, 1, H, W)
-    is 1, if given (elsewhere the mask is left as it is). The agreement carries no gradient: it judges the warp,
-    and G must not learn to draw h apart from the warp to move it."""
+    is 1, if given (elsewhere the mask is left as it is). A frame whose agreement, averaged over where it is
+    judged, is below ``scene_cut_below`` is a scene cut: its mask becomes 1 everywhere (no history is valid,
+    not even where nothing is judged). The agreement carries no gradient: it judges the warp, and G must not
+    learn to draw h apart from the warp to move it."""
     with torch.no_grad():
         difference = (hallucinated.float() - warped_previous.float()).square().mean(1, keepdim=True)
         size = 2 * AGREEMENT_RADIUS + 1
         difference = F.avg_pool2d(difference, size, 1, AGREEMENT_RADIUS, count_include_pad=False)
         agreement = torch.exp(-difference / tolerance**2)
+        weight = torch.ones_like(agreement) if judged is None else judged.float()
+        kept = ((agreement * weight).sum((1, 2, 3), keepdim=True)
+                / weight.sum((1, 2, 3), keepdim=True).clamp_min(1) >= scene_cut_below)
         if judged is not None:
             agreement = torch.maximum(agreement, 1 - judged.float())
-        agreement = agreement.to(occlusion_mask.dtype)
+        agreement = (agreement * kept).to(occlusion_mask.dtype)
     return 1 - (1 - occlusion_mask) * agreement
 
 
@@ -254,13 +263,16 @@ class OutputHeads(nn.Module):
     """A level's 7x7 output convolutions: image, flow, occlusion mask (without ``predict_flow``, the
     image alone), and foreground image (from ``foreground_nc`` channels); flows come out in pixels
     times ``flow_scale``. ``warp_tolerance`` > 0 rejects the warped previous frame where it disagrees with h
-    (:func:`reject_history`); with ``structure_radius`` > 0, when rendering (eval mode), only within that many
-    pixels of the input's structure (:func:`near_structure`)."""
+    (:func:`reject_history`); when rendering (eval mode), with ``structure_radius`` > 0 only within that many
+    pixels of the input's structure (:func:`near_structure`), and with ``scene_cut_agreement`` > 0 everywhere
+    on a frame whose history agrees with h less than that on average (a scene cut)."""
 
     def __init__(self, ngf: int, output_nc: int, foreground_nc: int | None, flow_scale: float,
-                 predict_flow: bool = True, warp_tolerance: float = 0.0, structure_radius: int = 0):
+                 predict_flow: bool = True, warp_tolerance: float = 0.0, structure_radius: int = 0,
+                 scene_cut_agreement: float = 0.0):
         super().__init__()
         self.flow_scale, self.warp_tolerance, self.structure_radius = flow_scale, warp_tolerance, structure_radius
+        self.scene_cut_agreement = scene_cut_agreement
         self.image = nn.Sequential(*to_image(ngf, output_nc))
         self.flow = nn.Sequential(*to_image(ngf, 2, nn.Identity())) if predict_flow else None
         self.mask = nn.Sequential(*to_image(ngf, 1, nn.Sigmoid())) if predict_flow else None
@@ -284,7 +296,8 @@ class OutputHeads(nn.Module):
                     if inputs is None:
                         raise ValueError("this generator judges the history near the input's structure: pass inputs")
                     judged = near_structure(inputs, self.structure_radius)
-                mask = reject_history(mask, warped, hallucinated, self.warp_tolerance, judged)
+                mask = reject_history(mask, warped, hallucinated, self.warp_tolerance, judged,
+                                      0.0 if self.training else self.scene_cut_agreement)
             frame = compose(warped, hallucinated, mask)  # Eq. 4
         if self.foreground is not None:
             if fg_mask is None:
@@ -299,14 +312,15 @@ class SequentialGenerator(nn.Module):
 
     Level 0 is the coarsest (ngf channels); level s has ngf / 2**s. With ``scales=k`` active,
     the input is at the resolution of level k-1 and H, W must be multiples of
-    2**(n_downsampling + k - 1). ``warp_tolerance`` and ``structure_radius`` (in pixels of the finest level;
-    coarser levels' heads take it halved per level, at least 1): see the module's docstring (0: off, as
-    NVIDIA's)."""
+    2**(n_downsampling + k - 1). ``warp_tolerance``, ``structure_radius`` (in pixels of the finest level;
+    coarser levels' heads take it halved per level, at least 1) and ``scene_cut_agreement``: see the module's
+    docstring (0: off, as NVIDIA's)."""
 
     def __init__(self, label_nc: int, output_nc: int = 3, n_frames_G: int = 3, ngf: int = 64,
                  n_downsampling: int = 3, n_blocks: int = 9, norm: NormKind = "instance",
                  use_foreground: bool = False, n_scales: int = 1, n_blocks_local: int = 3, predict_flow: bool = True,
-                 gated_history: bool = False, warp_tolerance: float = 0.0, structure_radius: int = 0):
+                 gated_history: bool = False, warp_tolerance: float = 0.0, structure_radius: int = 0,
+                 scene_cut_agreement: float = 0.0):
         super().__init__()
         if n_frames_G < 2:
             raise ValueError(f"n_frames_G must be at least 2 (frame t and one previous frame), got {n_frames_G}")
@@ -330,7 +344,7 @@ class SequentialGenerator(nn.Module):
         self.heads = nn.ModuleList(
             OutputHeads(ngf // 2 ** s, output_nc, foreground_width(ngf // 2 ** s, n_downsampling) if use_foreground
                         else None, FLOW_SCALE * 2 ** s, predict_flow, warp_tolerance,
-                        structure_radius and max(1, structure_radius >> (n_scales - 1 - s)))
+                        structure_radius and max(1, structure_radius >> (n_scales - 1 - s)), scene_cut_agreement)
             for s in range(n_scales))
 
     @torch.no_grad()

@@ -13,7 +13,8 @@ its losses and its progressive training, as a :class:`vid2vid.training.TrainingT
   generated previous frame warped by the reference flow against the generated
   frame, and the occlusion mask's weight (warping is preferred where it works).
 - Progressive training: optionally single first frames before any clip
-  (``schedule.image_epochs``), spatial levels coarse to fine (``schedule.scale_epochs``)
+  (``schedule.image_epochs``, then G's learning rate warmed up over
+  ``schedule.clip_warmup`` clip iterations), spatial levels coarse to fine (``schedule.scale_epochs``)
   and clips doubling in length every ``schedule.niter_step`` epochs; a clip is made
   in chunks of ``max_frames_per_gpu`` frames, each chunk one D and one G update,
   the history carried over detached, starting from G's own frames or from the
@@ -102,6 +103,11 @@ class Vid2VidModelConfig(LabelModelConfig):
     warped previous frame there, h has invented it (a shadow drawn into a flat wall) and the history is kept as
     the occlusion mask says. Set it above the warp's errors in pixels. Rendering only: training composes as
     without it, so that h learns from the whole frame. 0: h judges everywhere"""
+    scene_cut_agreement: float = 0.0
+    """with warp_tolerance, when rendering: a frame whose warped previous frame agrees with the hallucinated
+    image less than this on average (exp(-d^2 / warp_tolerance^2) over where h judges) is a scene cut, and is
+    drawn from h alone, nothing of the previous shot kept (not even where structure_radius would keep it).
+    Within a shot the agreement stays near 0.9 or above; 0: off"""
     input_flow: bool = False
     """the flow heads correct the motion of the inputs instead of predicting the whole flow: OpenCV's DIS flow
     from frame t's input map to frame t-1's (the maps as pictures: edge or pose pictures as they are, label
@@ -164,6 +170,9 @@ class Vid2VidModelConfig(LabelModelConfig):
             raise ValueError(f"model.mask_start must be in (0, 1), got {self.mask_start}")
         if self.warp_tolerance < 0:
             raise ValueError(f"model.warp_tolerance must be >= 0 (0: off), got {self.warp_tolerance}")
+        if not 0 <= self.scene_cut_agreement < 1 or (self.scene_cut_agreement and not self.warp_tolerance):
+            raise ValueError(f"model.scene_cut_agreement must be in [0, 1) and needs model.warp_tolerance > 0, got "
+                             f"{self.scene_cut_agreement} with warp_tolerance {self.warp_tolerance}")
         if self.structure_radius < 0 or (self.structure_radius and not self.warp_tolerance):
             raise ValueError(f"model.structure_radius must be >= 0 and needs model.warp_tolerance > 0 (it says where "
                              f"the tolerance judges), got {self.structure_radius} with warp_tolerance "
@@ -376,7 +385,7 @@ class Vid2Vid:
         generator = SequentialGenerator(config.input_channels, c.output_nc, c.n_frames_G, c.ngf, c.n_downsample_G,
                                         c.n_blocks, c.norm, bool(c.foreground_classes), c.n_scales_spatial,
                                         c.n_blocks_local, c.predict_flow, c.start_as_image_generator,
-                                        c.warp_tolerance, c.structure_radius)
+                                        c.warp_tolerance, c.structure_radius, c.scene_cut_agreement)
         init_weights(generator)
         if c.start_as_image_generator:
             generator.start_as_single_frame_generator(c.mask_start)
