@@ -35,7 +35,7 @@ disagrees with the history there it is h_t's own invention (a shadow drawn into 
 is kept as m_t says. This applies when rendering (eval mode) only: in training, the frames that h_t is
 rejected into are where the loss reaches h_t in full, and keeping the history in flat regions there would take
 most of h_t's training signal away from them (two trainings with it drew a face's first frames 0.7 dB worse).
-With a scene-cut agreement (``scene_cut_agreement``, rendering too), a frame whose history agrees with h_t less
+With a scene-cut agreement (``scene_cut_agreement``, rendering only), a frame whose history agrees with h_t less
 than that on average over the judged region (exp(-d_t^2 / tolerance^2); about 0.9 or more from frame to frame
 of one shot, 0.36 at a cut in real footage) starts afresh: m'_t = 1 everywhere, flat regions included, whose
 history belongs to the previous shot.
