@@ -96,9 +96,11 @@ def reject_history(occlusion_mask: Tensor, warped_previous: Tensor, hallucinated
         size = 2 * AGREEMENT_RADIUS + 1
         difference = F.avg_pool2d(difference, size, 1, AGREEMENT_RADIUS, count_include_pad=False)
         agreement = torch.exp(-difference / tolerance**2)
-        weight = torch.ones_like(agreement) if judged is None else judged.float()
-        kept = ((agreement * weight).sum((1, 2, 3), keepdim=True)
-                / weight.sum((1, 2, 3), keepdim=True).clamp_min(1) >= scene_cut_below)
+        kept: Tensor | float = 1.0
+        if scene_cut_below > 0:  # the mean agreement where h judges; below it, a cut rejects the whole history
+            weight = torch.ones_like(agreement) if judged is None else judged.float()
+            mean = (agreement * weight).sum((1, 2, 3), keepdim=True) / weight.sum((1, 2, 3), keepdim=True).clamp_min(1)
+            kept = (mean >= scene_cut_below).float()
         if judged is not None:
             agreement = torch.maximum(agreement, 1 - judged.float())
         agreement = (agreement * kept).to(occlusion_mask.dtype)
