@@ -651,23 +651,10 @@ class Vid2Vid:
                 temporal.append((runner, discriminator,
                                  lambda frames, s=skip, f=flows, st=starts: video_clips(frames, f, c.n_frames_D, s, st)))
 
-        # As NVIDIA/vid2vid does, the image losses also judge the hallucinated image h of each frame made from a
-        # history: where the mask keeps the warped history, the composite's losses give h no gradient, so
-        # without them h learns little in the clip phase and falls behind a single-frame generator.
-        drawn = out["mask"].shape[1] if "mask" in out else 0  # the chunk's last frames, those with a history
-        judged = {"": (pairs_real, pairs_fake, images[:, begin:], fake)}
-        if drawn:
-            pick = lambda x: x[:, x.shape[1] - drawn:]  # noqa: E731
-            judged["_h"] = (torch.cat((pick(condition), pick(images)), 2).flatten(0, 1),
-                            torch.cat((pick(condition), pick(out["hallucinated"])), 2).flatten(0, 1),
-                            pick(images), pick(out["hallucinated"]))
         with ctx.autocast():
-            preds_real, loss_d = {}, {}
-            for suffix, (real_pairs, fake_pairs, _, _) in judged.items():
-                preds_real[suffix] = pred_real = self.image_discriminator(real_pairs)
-                loss_d["D_real" + suffix] = multiscale_gan_loss(self.gan_loss, pred_real, True)
-                loss_d["D_fake" + suffix] = multiscale_gan_loss(
-                    self.gan_loss, self.image_discriminator(fake_pairs.detach()), False)
+            pred_real = self.image_discriminator(pairs_real)
+            loss_d = {"D_real": multiscale_gan_loss(self.gan_loss, pred_real, True),
+                      "D_fake": multiscale_gan_loss(self.gan_loss, self.image_discriminator(pairs_fake.detach()), False)}
             preds_video_real = []
             for runner, _, clips in temporal:
                 preds_video_real.append(runner(clips(images)))
@@ -682,22 +669,19 @@ class Vid2Vid:
             critic.requires_grad_(False)
         try:
             with ctx.autocast():
-                losses = {}
-                for suffix, (_, fake_pairs, real_frames, fake_frames) in judged.items():
-                    pred = critics[0](fake_pairs)
-                    losses["G_GAN" + suffix] = multiscale_gan_loss(self.gan_loss, pred, True, for_discriminator=False)
-                    losses["G_FM" + suffix] = feature_matching_loss(pred, preds_real[suffix], c.lambda_feat)
-                    real_frames, fake_frames = real_frames.flatten(0, 1), fake_frames.flatten(0, 1)
-                    if self.vgg_loss is not None:
-                        losses["G_VGG" + suffix] = self.vgg_loss(fake_frames, real_frames) * c.lambda_vgg
-                    if c.lambda_l1 > 0:
-                        losses["G_L1" + suffix] = (fake_frames.float() - real_frames.float()).abs().mean() * c.lambda_l1
+                pred = critics[0](pairs_fake)
+                losses = {"G_GAN": multiscale_gan_loss(self.gan_loss, pred, True, for_discriminator=False),
+                          "G_FM": feature_matching_loss(pred, pred_real, c.lambda_feat)}
                 for (_, discriminator, clips), pred_video_real in zip(temporal, preds_video_real):
                     pred_video = discriminator(clips(sequence_fake))
                     losses["G_T_GAN"] = losses.get("G_T_GAN", 0) + multiscale_gan_loss(
                         self.gan_loss, pred_video, True, for_discriminator=False)
                     losses["G_T_FM"] = losses.get("G_T_FM", 0) + feature_matching_loss(
                         pred_video, pred_video_real, c.lambda_feat)
+                if self.vgg_loss is not None:
+                    losses["G_VGG"] = self.vgg_loss(fake.flatten(0, 1), images[:, begin:].flatten(0, 1)) * c.lambda_vgg
+                if c.lambda_l1 > 0:
+                    losses["G_L1"] = (fake.float() - images[:, begin:].float()).abs().mean() * c.lambda_l1
                 if reference is not None:
                     losses.update(self._flow_losses(images, sequence_fake, out, reference, scales))
             ctx.step(sum(losses.values()), "G", "generator")
