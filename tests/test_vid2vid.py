@@ -123,6 +123,45 @@ def test_demo_flow_is_exact():
     assert same.float().mean() > 0.7 and error[same].median() < 0.5 and (error[same] < 2).float().mean() > 0.9
 
 
+def shuffled_ids(instances: torch.Tensor, seed: int) -> torch.Tensor:
+    """Cityscapes-style per-frame ids: each frame's objects renumbered at random within their class."""
+    generator, shuffled = torch.Generator().manual_seed(seed), instances.clone()
+    for t in range(len(instances)):
+        numbers = torch.randperm(900, generator=generator)
+        for n, object_id in enumerate(instances[t][instances[t] >= 1000].unique().tolist()):
+            shuffled[t][instances[t] == object_id] = object_id // 1000 * 1000 + 100 + int(numbers[n])
+    return shuffled
+
+
+def test_tracks_are_recovered_from_ids_shuffled_on_every_frame():
+    from vid2vid.data.tracks import MEMORY, link_tracks
+
+    for index in range(6):  # shapes that pass behind each other and come out again, and leave the frame
+        video = demo_video(0, index, 48, 48)
+        truth = torch.from_numpy(video["instance"]).long()
+        tracks = link_tracks(shuffled_ids(truth, index), torch.from_numpy(video["flow"]).permute(0, 3, 1, 2))
+        objects = truth >= 1000
+        pairs = set(zip(truth[objects].tolist(), tracks[objects].tolist()))
+        assert len(pairs) == len({o for o, _ in pairs}) == len({k for _, k in pairs}), (index, pairs)  # 1:1
+        assert all(k // 1000 == o // 1000 for o, k in pairs) and (tracks[~objects] == truth[~objects]).all()
+    # shapes that leave and come back much later start new tracks, and no track ever holds two shapes
+    video = demo_video(1, 0, 160, 64, loop=True)
+    truth = torch.from_numpy(video["instance"]).long()
+    tracks = link_tracks(shuffled_ids(truth, 7), torch.from_numpy(video["flow"]).permute(0, 3, 1, 2))
+    for object_id in truth[truth >= 1000].unique():
+        frames = torch.nonzero((truth == object_id).flatten(1).any(1)).flatten().tolist()
+        returns = sum(b - a > MEMORY for a, b in zip(frames, frames[1:]))
+        assert len(tracks[truth == object_id].unique()) == 1 + returns
+    for track in tracks[tracks >= 1000].unique():
+        assert len(truth[tracks == track].unique()) == 1
+    # an object of another class where a track was is another object
+    swapped = torch.ones(2, 8, 8, dtype=torch.int64)
+    swapped[0, 2:6, 2:6], swapped[1, 2:6, 2:6] = 2005, 3007
+    assert link_tracks(swapped, torch.zeros(1, 2, 8, 8))[:, 3, 3].tolist() == [2000, 3000]
+    with pytest.raises(ValueError, match="flows"):
+        link_tracks(truth, torch.zeros(3, 2, 64, 64))
+
+
 def test_sequence_dataset_clips_share_one_geometry(demo):
     cfg = config("data.preprocess=crop", "data.crop_size=24", "data.flip=true", "schedule.n_frames_start=4",
                  "schedule.n_frames_total=8", "schedule.niter_step=1")
@@ -692,6 +731,74 @@ def test_warping_error_tells_a_steady_video_from_a_flickering_one():
     assert steady_sum / trusted < 1.0 and flicker_sum / trusted > 20
 
 
+def test_looped_demo_objects_leave_come_back_and_keep_an_exact_flow():
+    video = demo_video(1, 0, 120, 32, loop=True)
+    instances = torch.from_numpy(video["instance"])
+    assert 1 in instances and instances[instances < 1000].unique().tolist() == [1]  # the background is stuff
+    returns = 0
+    for object_id in instances[instances >= 1000].unique():
+        seen = (instances == object_id).flatten(1).any(1).int()
+        returns += int((seen[1:] - seen[:-1] == 1).sum())  # from out of view to in view
+    assert returns >= 2
+    images = torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float()
+    flows = torch.from_numpy(video["flow"]).permute(0, 3, 1, 2)
+    error = (warp(images[:-1], flows) - images[1:]).abs().mean(1)
+    assert error.median() < 0.5 and (error < 2).float().mean() > 0.9  # no jump at the seam: it is out of view
+    # a shape that comes back looks as it did: the real video's own colour drift is small
+    from vid2vid.evaluation import colour_drift
+
+    real_drift = colour_drift(images / 127.5 - 1, instances[:, None].long())
+    assert real_drift and max(real_drift.values()) < 1.0
+
+
+def test_colour_drift_is_ciede2000_from_the_first_look_on_eroded_masks():
+    import kornia
+
+    from vid2vid.evaluation import colour_drift, object_colours
+
+    # Sharma, Wu and Dalal's CIEDE2000 test data, pair 7: (50, 0, 0) and (50, -1, 2) are 2.3669 apart
+    lab = torch.tensor([[50.0, 0.0, 0.0], [50.0, -1.0, 2.0], [30.0, 40.0, 10.0]]).view(3, 3, 1, 1)
+    rgb = kornia.color.lab_to_rgb(lab) * 2 - 1  # (3 colours, 3, 1, 1)
+    frames = torch.zeros(5, 3, 12, 12)
+    instances = torch.zeros(5, 1, 12, 12, dtype=torch.int64)
+    instances[:, :, 2:8, 2:8] = 2001  # 6x6: 16 pixels after erosion
+    instances[:, :, 9:, :] = 7  # stuff: not an object
+    frames[0] = rgb[0]
+    frames[1:] = rgb[1]
+    frames[:, :, 2:3, 2:8] = rgb[2]  # the outline's colour is eroded away
+    frames[3, :, 2:8, 2:8] = rgb[2]
+    instances[4, :, 2:8, 5:8] = 0  # 6x3: too small on frame 4
+    assert sorted(object_colours(frames, instances)[2001]) == [0, 1, 2, 3]
+    # frames 1, 2, 3: 2.37, 2.37 and far; the median
+    assert colour_drift(frames, instances) == {2001: pytest.approx(2.3669, abs=2e-3)}
+    assert colour_drift(frames[:1], instances[:1]) == {}  # seen once: no drift
+
+
+def test_long_range_warping_error_and_the_drift_columns():
+    from vid2vid.evaluation import long_range_warping_error, score_videos, scores_table
+    from vid2vid.models.temporal import flows_to_first
+
+    constant = torch.tensor([1.5, -0.5]).view(1, 2, 1, 1).expand(4, 2, 8, 8)
+    torch.testing.assert_close(flows_to_first(constant), constant * torch.arange(1.0, 5).view(4, 1, 1, 1))
+    video = demo_video(1, 1, 60, 32, loop=True)
+    real = torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    flows = torch.from_numpy(video["flow"]).permute(0, 3, 1, 2)
+    error, trusted = long_range_warping_error(real, real, flows)
+    assert trusted > 0.1 * 59 * 32 * 32 and error / trusted < 1.5
+    frozen_error, _ = long_range_warping_error(real[:1].expand_as(real), real, flows)
+    assert frozen_error / trusted > 5
+    sequence = {"image": real, "flow": flows, "instance": torch.from_numpy(video["instance"]).long()[:, None]}
+    redder = torch.linspace(0, 0.3, 60).view(60, 1, 1, 1) * torch.tensor([1.0, -1, -1]).view(1, 3, 1, 1)
+    makers = {"real": lambda s: s["image"], "drifting": lambda s: s["image"] + redder}
+    scores = score_videos(makers, [sequence], long_range=True)
+    assert scores["real"].excess_drift == 0 and scores["real"].colour_drift < 1
+    assert scores["drifting"].excess_drift > 3 and scores["drifting"].long_range_warping_error > 5
+    table = scores_table(scores)
+    assert "| long-range warping error | colour drift | excess drift |" in table
+    short = score_videos(makers, [sequence])  # without long_range: neither computed nor shown
+    assert "colour drift" not in scores_table(short) and short["real"].colour_drift != short["real"].colour_drift
+
+
 def test_sigterm_stops_training_with_a_checkpoint_and_still_renders(tmp_path, demo):
     import signal
     import time
@@ -804,6 +911,18 @@ def test_evaluate_script_compares_vid2vid_with_a_pix2pixhd_baseline(trained, dem
     result = run_script("scripts/evaluate_vid2vid.py", "--checkpoint", str(trained), "--dataset",
                         str(tmp_path / "noflow"), "--flownet-checkpoint", str(tmp_path / "s.pth.tar"))
     assert result.returncode == 0 and "| vid2vid |" in result.stdout, result.stderr  # FlowNet2's flow instead
+
+
+def test_evaluate_script_scores_drift_on_the_long_demo(trained, tmp_path):
+    result = run_script("scripts/evaluate_vid2vid.py", "--checkpoint", str(trained), "--long-demo", "--frames",
+                        "40", "--sequences", "1", "--dataset", str(tmp_path / "long"), "--json",
+                        str(tmp_path / "scores.json"))
+    assert result.returncode == 0, result.stderr
+    assert "| long-range warping error | colour drift | excess drift |" in result.stdout
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["vid2vid"]["frames"] == 40 and scores["real video"]["excess_drift"] == 0
+    assert scores["vid2vid"]["colour_drift"] > scores["real video"]["colour_drift"]  # two iterations of training
+    assert len(list((tmp_path / "long" / "test_A" / "seq00").iterdir())) == 40
 
 
 def test_two_process_ddp_keeps_parameters_identical(tmp_path, demo):

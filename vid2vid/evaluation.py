@@ -3,20 +3,28 @@ and the temporal warping error (Wang et al. 2018 and Lai et al. 2018): how much 
 generated frame differs from the previous generated frame warped by the real
 frames' flow, over the pixels that flow explains (not occluded: the real frames
 agree under it). A video that flickers scores high even where each frame looks right.
+
+Over long videos two more (``score_videos(..., long_range=True)``), for the slow drift that neighbouring
+frames cannot show: the long-range warping error (frame t against the first frame warped along the chained
+flow, on the pixels that flow trusts) and, for sequences with instance maps, the per-object colour drift
+(:func:`colour_drift`: how far each object's median CIELAB colour moves from its colour on its first frame,
+CIEDE2000) and the excess drift, the generated video's drift less the real video's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import kornia
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from vid2vid.data.images import DatasetError
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
-from vid2vid.models.temporal import flow_confidence
+from vid2vid.models.temporal import flow_confidence, flows_to_first
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
 from vid2vid.ops import warp
 from vid2vid.rendering import FrameByFrame
@@ -35,6 +43,70 @@ class VideoScores:
     """the frames' raw frame-to-frame change (mean |x_t - x_{t-1}|) over the real video's: 1 moves as much as the
     real video; far below 1, a video that barely moves (its warping error is then low for the wrong reason)"""
     frames: int
+    long_range_warping_error: float = float("nan")
+    """mean |x_t - warp(x_0, w_{t->0})| in RGB levels over the pixels the chained real flow trusts (with
+    long_range; NaN otherwise)"""
+    colour_drift: float = float("nan")
+    """CIEDE2000, the mean over the objects of all sequences of :func:`colour_drift` (with long_range, for
+    sequences with instance maps; NaN otherwise)"""
+    excess_drift: float = float("nan")
+    """CIEDE2000, colour_drift less the real video's on the same objects: the drift the generator adds"""
+
+
+OBJECT_MIN_PIXELS = 16
+"""an object's colour is read on the frames where it covers at least this many pixels after erosion"""
+
+
+def object_colours(frames: Tensor, instances: Tensor, min_pixels: int = OBJECT_MIN_PIXELS
+                   ) -> dict[int, dict[int, Tensor]]:
+    """{object id: {frame index: its median CIELAB colour (3,)}} for frames (T, 3, H, W) in -1..1 and instance
+    maps (T, 1, H, W). Objects are the ids of 1000 and above (Cityscapes: class * 1000 + number; smaller ids
+    are whole classes of stuff); each is read on the frames where its mask, eroded by one pixel (so that the
+    anti-aliased, warped and blurred outline's mixed colours do not count), keeps ``min_pixels`` pixels."""
+    lab = kornia.color.rgb_to_lab((frames.float().clamp(-1, 1) + 1) / 2)
+    colours: dict[int, dict[int, Tensor]] = {}
+    for object_id in torch.unique(instances[instances >= 1000]).tolist():
+        mask = (instances == object_id).float()
+        eroded = 1 - F.max_pool2d(1 - mask, 3, 1, 1)
+        seen = {}
+        for t in torch.flatten(torch.nonzero(eroded.flatten(1).sum(1) >= min_pixels)).tolist():
+            seen[t] = lab[t][:, eroded[t, 0] > 0].median(1).values
+        if seen:
+            colours[object_id] = seen
+    return colours
+
+
+def colour_drift(frames: Tensor, instances: Tensor, min_pixels: int = OBJECT_MIN_PIXELS) -> dict[int, float]:
+    """Each object's colour drift (CIEDE2000): the median, over the frames after its first where it is read
+    (:func:`object_colours`), of the distance of its median CIELAB colour to its colour on that first frame.
+    An object that keeps its look scores about 0 however often it leaves and comes back; one that slowly
+    changes colour scores about half its total change. Objects read on one frame only have none."""
+    from skimage.color import deltaE_ciede2000  # scikit-image: the CIEDE2000 of the field, not ours
+
+    drift = {}
+    for object_id, seen in object_colours(frames, instances, min_pixels).items():
+        if len(seen) > 1:
+            first, *later = seen.values()
+            distances = deltaE_ciede2000(first.numpy()[None], torch.stack(later).numpy())
+            drift[object_id] = float(torch.from_numpy(distances).median())
+    return drift
+
+
+def long_range_warping_error(frames: Tensor, real: Tensor, flows: Tensor) -> tuple[float, float]:
+    """(sum of |x_t - warp(x_0, w_{t->0})| in RGB levels over trusted pixels, their count) for frames and real
+    frames (T, 3, H, W) in -1..1 and the real flows (T-1, 2, H, W) between neighbours, chained to the first
+    frame (:func:`flows_to_first`); trusted are the pixels whose chained source lies inside the frame and where
+    the real first frame warps onto the real frame t (visible all along, the chain right)."""
+    to_first = flows_to_first(flows.float())
+    height, width = to_first.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
+                            indexing="ij")
+    source_x, source_y = xs + to_first[:, 0], ys + to_first[:, 1]
+    inside = ((source_x >= 0) & (source_x <= width - 1) & (source_y >= 0) & (source_y <= height - 1))[:, None]
+    first = lambda x: x[:1].expand(len(to_first), -1, -1, -1)  # noqa: E731
+    trusted = flow_confidence(real[1:], first(real), to_first) * inside
+    error = (frames[1:] - warp(first(frames), to_first)).abs().mean(1, keepdim=True) * 127.5 * trusted
+    return float(error.sum()), float(trusted.sum())
 
 
 def temporal_warping_error(frames: Tensor, real: Tensor, flows: Tensor) -> tuple[float, float]:
@@ -74,41 +146,59 @@ def per_frame_scores(frames: Tensor, real: Tensor, flows: Tensor) -> dict[str, l
 
 
 def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
-                 sequences: Iterable[Mapping[str, Tensor]]) -> dict[str, VideoScores]:
+                 sequences: Iterable[Mapping[str, Tensor]], long_range: bool = False) -> dict[str, VideoScores]:
     """Scores of each ``make(sequence) -> frames (T, 3, H, W)`` on sequences of ``image`` (T, 3, H, W) in
-    -1..1 and ``flow`` (T-1, 2, H, W), the real frames and their flows; every sequence is read once."""
-    # PSNR * frames, SSIM * frames, warping error, trusted pixels, frame-to-frame change
-    sums = {name: [0.0, 0.0, 0.0, 0.0, 0.0] for name in makers}
+    -1..1 and ``flow`` (T-1, 2, H, W), the real frames and their flows; every sequence is read once. With
+    ``long_range``, also the long-range warping error and, where the sequences have ``instance`` maps with
+    objects, the colour drift and excess drift (needs scikit-image)."""
+    # PSNR * frames, SSIM * frames, warping error, trusted pixels, frame-to-frame change, and the long-range
+    # warping error and its trusted pixels
+    sums = {name: [0.0] * 7 for name in makers}
+    drifts: dict[str, list[float]] = {name: [] for name in makers}
+    excess: dict[str, list[float]] = {name: [] for name in makers}
     count, real_motion = 0, 0.0
     as_01 = lambda x: (x + 1) / 2  # noqa: E731
     motion = lambda x: float((x[1:] - x[:-1]).abs().sum()) * 127.5  # noqa: E731
     for sequence in sequences:
-        real = sequence["image"].float()
+        real, flows = sequence["image"].float(), sequence["flow"].float()
+        instances = sequence.get("instance") if long_range else None
+        real_drift = colour_drift(real, instances.cpu()) if instances is not None else {}
         for name, make in makers.items():
             frames = make(sequence).float().clamp(-1, 1)
-            pair_error, pair_trusted = temporal_warping_error(frames, real, sequence["flow"].float())
             scores = (float(kornia.metrics.psnr(as_01(frames), as_01(real), 1.0)) * len(frames),
                       float(kornia.metrics.ssim(as_01(frames), as_01(real), 11).mean()) * len(frames),
-                      pair_error, pair_trusted, motion(frames))
+                      *temporal_warping_error(frames, real, flows), motion(frames),
+                      *(long_range_warping_error(frames, real, flows) if long_range else (0.0, 0.0)))
             sums[name] = [a + b for a, b in zip(sums[name], scores)]
+            if real_drift:
+                drift = colour_drift(frames.cpu(), instances.cpu())
+                drifts[name] += [drift[k] for k in real_drift]
+                excess[name] += [drift[k] - real_drift[k] for k in real_drift]
         count += len(real)
         real_motion += motion(real)
     if count == 0:
         raise DatasetError("no sequences to score")
+    mean = lambda values: sum(values) / len(values) if values else float("nan")  # noqa: E731
     return {name: VideoScores(psnr / count, ssim / count, error / max(trusted, 1.0),
-                              moved / real_motion if real_motion else float("nan"), count)
-            for name, (psnr, ssim, error, trusted, moved) in sums.items()}
+                              moved / real_motion if real_motion else float("nan"), count,
+                              long_error / max(long_trusted, 1.0) if long_range else float("nan"),
+                              mean(drifts[name]), mean(excess[name]))
+            for name, (psnr, ssim, error, trusted, moved, long_error, long_trusted) in sums.items()}
 
 
 def scores_table(scores: Mapping[str, VideoScores], extra: Mapping[str, Mapping[str, str]] | None = None) -> str:
-    """The scores as a markdown table, one row per method; extra adds columns (column -> method -> text)."""
-    extra = extra or {}
-    lines = ["| method | PSNR (dB) | SSIM | warping error | motion ratio |" + "".join(f" {c} |" for c in extra),
-             "| --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(extra)]
+    """The scores as a markdown table, one row per method; the long-range warping error and the colour
+    drifts where any method has them; extra adds columns (column -> method -> text)."""
+    optional = {"long-range warping error": "long_range_warping_error", "colour drift": "colour_drift",
+                "excess drift": "excess_drift"}
+    shown = [c for c, field in optional.items() if any(not math.isnan(getattr(s, field)) for s in scores.values())]
+    columns = ["PSNR (dB)", "SSIM", "warping error", "motion ratio", *shown, *(extra or {})]
+    lines = ["| method | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for name, s in scores.items():
         psnr = "inf" if s.psnr == float("inf") else f"{s.psnr:.2f}"
         cells = [psnr, f"{s.ssim:.3f}", f"{s.warping_error:.2f}", f"{s.motion_ratio:.2f}"]
-        cells += [extra[c].get(name, "") for c in extra]
+        cells += [f"{getattr(s, optional[c]):.2f}" for c in shown]
+        cells += [(extra or {})[c].get(name, "") for c in extra or {}]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

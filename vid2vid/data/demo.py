@@ -7,6 +7,7 @@ and the edges come from kornia's Canny, so nothing is downloaded."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -119,11 +120,18 @@ def build_label_demo_dataset(folder: str | os.PathLike, *, train: int = 32, test
     return mark_built(folder, recipe)
 
 
-def demo_video(seed: int, index: int, frames: int, size: int) -> dict[str, np.ndarray]:
+def demo_video(seed: int, index: int, frames: int, size: int, loop: bool = False) -> dict[str, np.ndarray]:
     """One generated sequence of the label demo's classes: textured shapes gliding over a
     panning textured background, occluding each other as they pass. Every layer translates
     by its own velocity (pixels per frame), so the flow is exact: from frame t to frame t-1
-    it is minus the velocity of the topmost layer at each pixel.
+    it is minus the velocity of the topmost layer at each pixel. With ``loop``, a shape that
+    leaves the frame comes back on the other side (its path wraps around a torus larger than the
+    frame by more than the largest shape, so the jump happens out of view and the flow stays
+    exact): long sequences whose objects enter, leave, occlude each other and return, with the
+    same look each time.
+
+    Instance ids follow Cityscapes: ``class * 1000 + k`` for the shapes (objects), the class id
+    itself (1) for the background, which is stuff, not an object.
 
     Returns ``{"label": (T, H, W) uint8, "instance": (T, H, W) int32, "image": (T, H, W, 3) uint8,
     "flow": (T-1, H, W, 2) float32}``."""
@@ -132,21 +140,29 @@ def demo_video(seed: int, index: int, frames: int, size: int) -> dict[str, np.nd
                             indexing="ij")
     grid = torch.stack((xs, ys))
     background = _CLASS_COLOURS[1, 0].view(3, 1, 1) * (0.85 + 0.3 * random_texture(gen, size, size) * 0.5)
-    layers = [(1, 1000, None, background, uniform(gen, -0.6, 0.6, (2,)))]
+    layers = [(1, 1, None, background, uniform(gen, -0.6, 0.6, (2,)))]
+    largest = (0.15, 0.35)  # the shapes' radius, as a fraction of the side
     for k in range(int(torch.randint(2, 5, (1,), generator=gen))):
         cls = int(torch.randint(2, DEMO_LABEL_NC, (1,), generator=gen))
         colour = _CLASS_COLOURS[cls, int(torch.randint(0, 2, (1,), generator=gen))].view(3, 1, 1)
         texture = colour * (0.8 + 0.4 * random_texture(gen, size, size) * 0.5)
         speed, angle = uniform(gen, 0.5, 2.0), uniform(gen, 0, 2 * np.pi)
-        layers.append((cls, cls * 1000 + k, Polygon.random(gen, size, size, (0.15, 0.35)), texture,
+        layers.append((cls, cls * 1000 + k, Polygon.random(gen, size, size, largest), texture,
                        speed * torch.stack((angle.cos(), angle.sin()))))
+    # with loop, a shape's centre moves on a torus of this period, out of view by its radius at the seam
+    margin = math.ceil(largest[1] * size) + 2
+    period = size - 1 + 2 * margin
     out = {"label": [], "instance": [], "image": [], "flow": []}
     for t in range(frames):
         label = torch.empty(size, size, dtype=torch.int64)
         instance = torch.empty(size, size, dtype=torch.int64)
         picture, flow = torch.empty(3, size, size), torch.empty(2, size, size)
         for cls, inst, polygon, texture, velocity in layers:
-            source = grid - (velocity * t).view(2, 1, 1)  # where this pixel was at frame 0
+            shift = velocity * t
+            if loop and polygon is not None:
+                centre = polygon.centre + shift
+                shift = (centre + margin) % period - margin - polygon.centre
+            source = grid - shift.view(2, 1, 1)  # where this pixel was at frame 0
             inside = torch.ones(size, size, dtype=torch.bool) if polygon is None else polygon.coverage(source) >= 0.5
             picture = torch.where(inside, sample_texture(texture, source), picture)
             flow = torch.where(inside, -velocity.view(2, 1, 1), flow)
@@ -160,19 +176,21 @@ def demo_video(seed: int, index: int, frames: int, size: int) -> dict[str, np.nd
 
 
 def build_video_demo_dataset(folder: str | os.PathLike, *, train: int = 16, test: int = 2, frames: int = 24,
-                             size: int = 64, seed: int = 0) -> Path:
+                             size: int = 64, seed: int = 0, loop: bool = False) -> Path:
     """Writes the vid2vid layout of generated sequences (``<phase>_A/seqNN/`` label ids,
     ``<phase>_inst/`` 16-bit instance ids, ``<phase>_B/`` frames, ``<phase>_flow/`` the exact
-    flow from each frame to the previous one as .flo files), unless already there."""
+    flow from each frame to the previous one as .flo files), unless already there; ``loop``: shapes
+    that leave come back (:func:`demo_video`), for long sequences."""
     from flownet.flow_utils import write_flo  # flownet loads the compiled ops: only when building
 
     folder = Path(folder)
-    recipe = {"kind": "video", "train": train, "test": test, "frames": frames, "size": size, "seed": seed}
+    recipe = {"kind": "video", "train": train, "test": test, "frames": frames, "size": size, "seed": seed,
+              "loop": loop, "background_id": 1}
     if is_built(folder, recipe):
         return folder
     for phase, count, offset in (("train", train, 0), ("test", test, train)):
         for i in range(count):
-            video = demo_video(seed, offset + i, frames, size)
+            video = demo_video(seed, offset + i, frames, size, loop)
             dirs = {sub: folder / f"{phase}_{sub}" / f"seq{i:02d}" for sub in ("A", "inst", "B", "flow")}
             for path in dirs.values():
                 path.mkdir(parents=True, exist_ok=True)

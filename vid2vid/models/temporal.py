@@ -50,6 +50,16 @@ def chain_flows(flows: Tensor, skip: int) -> Tensor:
     return torch.stack(chained, 1)
 
 
+def flows_to_first(flows: Tensor) -> Tensor:
+    """Each frame's flow to the first frame from consecutive ones: (T-1, 2, H, W) -> (T-1, 2, H, W), entry
+    t-1 going from frame t to frame 0, composed as :func:`chain_flows` composes:
+    w_{t->0}(p) = w_{t->t-1}(p) + w_{t-1->0}(p + w_{t->t-1}(p))."""
+    chained = [flows[0]]
+    for step in flows[1:]:
+        chained.append(step + warp(chained[-1][None], step[None])[0])
+    return torch.stack(chained)
+
+
 def video_clips(frames: Tensor, flows: Tensor | None, n_frames_D: int, skip: int, starts: list[int]) -> Tensor:
     """The video discriminator's inputs: for each start, the K frames and (when given) the K-1 flows
     between them, divided by 20 as NVIDIA/vid2vid feeds them; (B * len(starts), K*C [+ 2(K-1)], H, W).

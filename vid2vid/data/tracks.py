@@ -1,0 +1,147 @@
+"""Object tracks from per-frame instance maps: Cityscapes-style instance ids (``class * 1000 + k``) name the
+objects of one frame, not the same object from frame to frame; a per-object memory of appearance needs ids
+that are. :func:`link_tracks` links them along the flow, frame by frame, in two passes:
+
+1. Overlap. Each object's pixels, followed along the backward flow (frame t -> t-1, to the nearest pixel,
+   within a pixel of the track's mask there), land on the previous frame's tracks; the pixels that land on
+   a track are the pair's score, and a pair needs ``min_overlap`` of the object's pixels.
+2. Proximity, for what the overlap left: an object that shows up near where a track was expected, within
+   ``reach`` pixels plus the track's size (the square root of the most pixels it has covered). A track
+   that found no object (it left the frame or went behind another object) is kept for ``memory`` frames,
+   expected where its last mask moves on at its last velocity (the mean motion over it). The part of an
+   object seen beside an occluder can also change all at once as the occluder passes (it went behind on
+   one side and comes out on the other): its pixels land on the occluder, not on the track, and as far
+   from its last visible part as the object is large.
+
+Only objects and tracks of one class are paired, and each pass assigns one to one (scipy's
+``linear_sum_assignment``, the Hungarian method). An object that matches nothing starts a new track.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import distance_transform_edt
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+MIN_OVERLAP = 0.1
+"""an object continues a track when at least this share of its pixels lands on it"""
+MEMORY = 8
+"""frames a track that found no object is kept for (an object passing behind another comes back within)"""
+REACH = 4.0
+"""pixels (beyond the track's size) from where a track was expected within which an object that overlaps
+nothing continues it"""
+
+
+@dataclass
+class _Seen:
+    """A track as last seen."""
+
+    mask: Tensor
+    """(H, W) bool, on the frame it was last seen"""
+    velocity: Tensor
+    """(2,) pixels per frame (x, y), its mean motion into that frame"""
+    frame: int
+    """that frame's index"""
+    size: float
+    """the square root of the most pixels it has covered on any frame"""
+
+    def predicted(self, t: int) -> Tensor:
+        """Its last mask moved on at its velocity to frame t (what leaves the frame is gone)."""
+        dx, dy = (self.velocity * (t - self.frame)).round().long().tolist()
+        moved = torch.zeros_like(self.mask)
+        height, width = self.mask.shape
+        if abs(dx) < width and abs(dy) < height:
+            moved[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+                self.mask[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+        return moved
+
+
+def _near(region: Tensor) -> Tensor:
+    """(H, W) bool: within a pixel of region (flows rounded to pixels miss slivers by one)."""
+    return F.max_pool2d(region[None, None].float(), 3, 1, 1)[0, 0] > 0
+
+
+def _landing(flow: Tensor) -> tuple[Tensor, Tensor]:
+    """(y, x) (H, W) each: the pixel of the previous frame each pixel of the current frame comes from along
+    the backward flow (2, H, W), the nearest, clamped into the frame (a pixel that comes in from outside
+    comes from beside the border, where an object entering the frame was on the previous frame)."""
+    height, width = flow.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    return ((ys + flow[1]).round().long().clamp(0, height - 1),
+            (xs + flow[0]).round().long().clamp(0, width - 1))
+
+
+def _distance_to(region: Tensor) -> Tensor:
+    """(H, W) each pixel's distance (pixels) to the nearest pixel of region (H, W) bool; inf if it is empty."""
+    if not region.any():
+        return torch.full(region.shape, float("inf"))
+    return torch.from_numpy(distance_transform_edt(~region.numpy())).float()
+
+
+def _assign(score: Tensor, accept) -> list[tuple[int, int]]:
+    """The one-to-one pairs (row, column) that maximise the total score, those that ``accept(score)``."""
+    if score.numel() == 0:
+        return []
+    rows, columns = linear_sum_assignment(score.numpy(), maximize=True)
+    return [(i, j) for i, j in zip(rows.tolist(), columns.tolist()) if accept(float(score[i, j]))]
+
+
+def link_tracks(instances: Tensor, flows: Tensor, *, min_overlap: float = MIN_OVERLAP, memory: int = MEMORY,
+                reach: float = REACH) -> Tensor:
+    """Track ids (T, H, W) for instance maps (T, H, W) of Cityscapes-style ids and the backward flows
+    (T-1, 2, H, W) from each frame to the one before (in pixels). Objects (ids of 1000 and above) get track
+    ids ``class * 1000 + n``, one per object for as long as it stays in view or comes back within ``memory``
+    frames (n counts the class's tracks from 0); smaller ids (stuff, whole classes) are kept as they are."""
+    if instances.dim() != 3 or flows.shape != (len(instances) - 1, 2, *instances.shape[1:]):
+        raise ValueError(f"link_tracks takes instance maps (T, H, W) and flows (T-1, 2, H, W); got "
+                         f"{tuple(instances.shape)} and {tuple(flows.shape)}")
+    instances, flows = instances.long(), flows.float()
+    tracks = instances.clone()
+    created: dict[int, int] = {}
+    seen: dict[int, _Seen] = {}  # every live track, as last seen
+    for t in range(len(instances)):
+        objects = torch.unique(instances[t][instances[t] >= 1000]).tolist()
+        masks = [instances[t] == o for o in objects]
+        candidates = list(seen)
+        same_class = torch.tensor([[o // 1000 == c // 1000 for c in candidates] for o in objects]).view(
+            len(objects), len(candidates))
+        matched: dict[int, int] = {}
+        if t and objects and candidates:
+            y, x = _landing(flows[t - 1])
+            overlap = torch.zeros(len(objects), len(candidates))
+            for j, track in enumerate(candidates):
+                last = seen[track]
+                if last.frame == t - 1:  # a track seen on frame t-1 (the others wait for the second pass)
+                    region = _near(last.mask)[y, x]
+                    overlap[:, j] = torch.stack([(mask & region).sum() for mask in masks])
+            overlap = overlap * same_class
+            share = overlap / torch.stack([mask.sum() for mask in masks]).view(-1, 1)
+            # the most pixels in all (a sliver landing wholly on a big track must not take it from the
+            # object that continues it), each pair holding at least min_overlap of its object
+            matched = {i: j for i, j in _assign(overlap, lambda n: n > 0) if share[i, j] >= min_overlap}
+            left = [i for i in range(len(objects)) if i not in matched]
+            free = [j for j in range(len(candidates)) if j not in matched.values()]
+            closeness = torch.zeros(len(left), len(free))
+            for b, j in enumerate(free):
+                last = seen[candidates[j]]
+                distance = _distance_to(last.predicted(t))
+                for a, i in enumerate(left):
+                    if same_class[i, j]:
+                        closeness[a, b] = max(0.0, reach + last.size + 1 - float(distance[masks[i]].min()))
+            matched.update((left[a], free[b]) for a, b in _assign(closeness, lambda s: s >= 1))
+        for i, (o, mask) in enumerate(zip(objects, masks)):
+            if i in matched:
+                track = candidates[matched[i]]
+            else:
+                created[o // 1000] = created.get(o // 1000, 0) + 1
+                track = o // 1000 * 1000 + created[o // 1000] - 1
+            tracks[t][mask] = track
+            velocity = -flows[t - 1][:, mask].mean(1) if t else torch.zeros(2)
+            size = max(float(mask.sum()) ** 0.5, seen[track].size if track in seen else 0.0)
+            seen[track] = _Seen(mask, velocity, t, size)
+        seen = {track: last for track, last in seen.items() if t - last.frame < memory}
+    return tracks
