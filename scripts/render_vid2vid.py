@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="frame size HxW for OpenPose input without ground truth or DensePose images")
     parser.add_argument("--fps", type=float, default=10)
     parser.add_argument("--max-frames", type=int)
+    parser.add_argument("--reset-memory-every", type=int, metavar="N",
+                        help="with model.appearance_memory: forget the objects' first looks every N frames")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                             ground_truth=args.ground_truth, remap=parse_remap(args.remap) if args.remap else None,
                             style=args.style, clusters=clusters, size=args.size[::-1] if args.size else None,
                             side_by_side=args.side_by_side,
-                            fps=args.fps, max_frames=args.max_frames, progress=not args.quiet)
+                            fps=args.fps, max_frames=args.max_frames, progress=not args.quiet,
+                            reset_memory_every=args.reset_memory_every)
     print(f"rendered {count} frames to {Path(args.output) / 'video.mp4'}")
     return 0
 

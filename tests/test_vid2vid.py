@@ -619,7 +619,8 @@ def test_render_script_remap_and_styles(clustered, demo, tmp_path):
     for name, extra in {"style0": ["--style", "0"], "style1": ["--style", "1"],
                         "remap": ["--style", "0", "--remap", "2:3,4:5"]}.items():
         result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(clustered), "--input", source,
-                            "--output", str(tmp_path / name), "--quiet", *extra)
+                            "--instances", str(demo / "test_inst" / "seq00"), "--output", str(tmp_path / name),
+                            "--quiet", *extra)
         assert result.returncode == 0, result.stderr
         outputs[name] = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / name / "frames").glob("*.png"))])
         assert outputs[name].shape == (10, 32, 32, 3)
@@ -634,18 +635,21 @@ def test_render_script_remap_and_styles(clustered, demo, tmp_path):
     ("no style", "pass a style"),
     ("remapped beyond", "beyond model.label_nc"),
     ("missing input", "does not exist"),
+    ("no instance maps", "pass the instance maps (--instances"),
 ])
 def test_render_bad_inputs(clustered, demo, tmp_path, case, message):
-    source, extra = str(demo / "test_A" / "seq00"), ["--style", "0"]
+    source, extra = str(demo / "test_A" / "seq00"), ["--style", "0", "--instances", str(demo / "test_inst" / "seq00")]
     if case == "pictures for labels":
         source = str(demo / "test_B" / "seq00")
     elif case == "video for labels":
         write_video(tmp_path / "v.mp4", [np.zeros((32, 32, 3), np.uint8)] * 3)
         source = str(tmp_path / "v.mp4")
     elif case == "no style":
-        extra = []
+        extra = extra[2:]
     elif case == "remapped beyond":
         extra += ["--remap", "2:7"]
+    elif case == "no instance maps":  # the demo's config keeps each object's first look by its instance id
+        extra = ["--style", "0"]
     else:
         source = str(tmp_path / "nowhere")
     result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(clustered), "--input", source,
@@ -923,6 +927,62 @@ def test_evaluate_script_scores_drift_on_the_long_demo(trained, tmp_path):
     assert scores["vid2vid"]["frames"] == 40 and scores["real video"]["excess_drift"] == 0
     assert scores["vid2vid"]["colour_drift"] > scores["real video"]["colour_drift"]  # two iterations of training
     assert len(list((tmp_path / "long" / "test_A" / "seq00").iterdir())) == 40
+
+
+def test_appearance_memory_keeps_each_objects_first_look():
+    from vid2vid.models.appearance import AppearanceMemory
+
+    memory = AppearanceMemory(capacity=2)
+    tracks = torch.ones(1, 1, 12, 12, dtype=torch.int64)
+    tracks[..., 2:8, 2:8] = 2000
+    first = torch.zeros(1, 3, 12, 12)
+    first[..., 2:8, 2:8] = 0.5
+    torch.testing.assert_close(memory(first, tracks), first)  # the first look is written, not changed
+    later = first.clone()
+    later[..., 2:8, 2:8] = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(0)) * 0.2 - 0.3  # drifted
+    anchored = memory(later, tracks)
+    inside = tracks[0, 0] == 2000
+    assert float(anchored[0][:, inside].mean()) == pytest.approx(0.5, abs=0.01)  # its mean is the first look's
+    shift = (anchored - later)[0][:, inside]
+    torch.testing.assert_close(shift, shift[:, :1].expand_as(shift))  # the detail is G's, moved as a whole
+    torch.testing.assert_close(anchored[0][:, ~inside], later[0][:, ~inside])  # nothing else changes
+    sliver = tracks.clone()
+    sliver[..., 2:8, 2:8], sliver[..., 0, :] = 1, 3000  # one row: nothing to read once eroded
+    assert torch.equal(memory(later, sliver), later) and 3000 not in memory.colours
+    for track in (4000, 5000):  # two more objects: the one unseen the longest (2000) is forgotten
+        others = torch.ones_like(tracks)
+        others[..., 2:8, 2:8] = track
+        memory(first, others)
+    assert list(memory.colours) == [4000, 5000] and memory.forgotten == 1
+    with pytest.raises(ValueError, match="one frame"):
+        memory(torch.zeros(2, 3, 12, 12), torch.zeros(2, 1, 12, 12))
+
+
+def test_rendering_with_the_memory_keeps_objects_from_drifting(trained, demo, tmp_path):
+    from vid2vid.evaluation import colour_drift, vid2vid_frames
+    from vid2vid.inference import load_run
+
+    model, config, _ = load_run(trained, Vid2VidConfig, Vid2Vid.for_inference, torch.device("cpu"))
+    assert config.model.appearance_memory  # the demo's config
+    video = demo_video(1, 0, 40, 32, loop=True)
+    sequence = {"label": torch.from_numpy(video["label"]).long()[:, None],
+                "instance": torch.from_numpy(video["instance"]).long()[:, None],
+                "image": torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float() / 127.5 - 1}
+    with_memory = vid2vid_frames(model)(sequence)
+    model.config = dataclasses.replace(config, model=dataclasses.replace(config.model, appearance_memory=False))
+    without = vid2vid_frames(model)(sequence)
+    drifts = [colour_drift(frames, sequence["instance"]) for frames in (with_memory, without)]
+    assert sum(drifts[0].values()) < 0.5 * sum(drifts[1].values())  # two iterations of training drift a lot
+    outputs = []
+    for extra in ([], ["--reset-memory-every", "1"]):  # forgotten on every frame: no memory at all
+        result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(trained), "--input",
+                            str(demo / "test_A" / "seq00"), "--instances", str(demo / "test_inst" / "seq00"),
+                            "--ground-truth", str(demo / "test_B" / "seq00"), "--output", str(tmp_path / str(extra)),
+                            "--quiet", *extra)
+        assert result.returncode == 0, result.stderr
+        written = sorted((tmp_path / str(extra) / "frames").glob("*.png"))
+        outputs.append(np.stack([np.asarray(Image.open(p)) for p in written]))
+    assert not np.array_equal(outputs[0], outputs[1])
 
 
 def test_two_process_ddp_keeps_parameters_identical(tmp_path, demo):

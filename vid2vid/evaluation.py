@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import kornia
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from vid2vid.data.images import DatasetError
+from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import flow_confidence, flows_to_first
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
@@ -53,10 +53,6 @@ class VideoScores:
     """CIEDE2000, colour_drift less the real video's on the same objects: the drift the generator adds"""
 
 
-OBJECT_MIN_PIXELS = 16
-"""an object's colour is read on the frames where it covers at least this many pixels after erosion"""
-
-
 def object_colours(frames: Tensor, instances: Tensor, min_pixels: int = OBJECT_MIN_PIXELS
                    ) -> dict[int, dict[int, Tensor]]:
     """{object id: {frame index: its median CIELAB colour (3,)}} for frames (T, 3, H, W) in -1..1 and instance
@@ -66,8 +62,7 @@ def object_colours(frames: Tensor, instances: Tensor, min_pixels: int = OBJECT_M
     lab = kornia.color.rgb_to_lab((frames.float().clamp(-1, 1) + 1) / 2)
     colours: dict[int, dict[int, Tensor]] = {}
     for object_id in torch.unique(instances[instances >= 1000]).tolist():
-        mask = (instances == object_id).float()
-        eroded = 1 - F.max_pool2d(1 - mask, 3, 1, 1)
+        eroded = eroded_mask(instances, object_id).float()
         seen = {}
         for t in torch.flatten(torch.nonzero(eroded.flatten(1).sum(1) >= min_pixels)).tolist():
             seen[t] = lab[t][:, eroded[t, 0] > 0].median(1).values

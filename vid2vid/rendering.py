@@ -21,6 +21,7 @@ from vid2vid.data.label_maps import remap_labels
 from vid2vid.data.labels import ids_tensor
 from vid2vid.data.face import face_crop_box, face_input, read_landmarks
 from vid2vid.data.sequences import LABEL_SUFFIXES, as_picture, frame_input, list_files, read_ids
+from vid2vid.models.appearance import AppearanceMemory
 from vid2vid.models.feature_clusters import sample_feature_map
 from vid2vid.models.pix2pixhd import colorize_labels
 from vid2vid.models.vid2vid import Vid2Vid
@@ -37,6 +38,7 @@ class FrameByFrame:
         self.model = model
         self.clip_generator = unwrap(model.generator).eval()
         self.history_length = model.config.model.n_frames_G - 1
+        self.memory = AppearanceMemory() if model.config.model.appearance_memory else None
         self.reset()
 
     def reset(self) -> None:
@@ -44,6 +46,8 @@ class FrameByFrame:
         self.inputs: list[Tensor] = []
         self.frames: list[Tensor] = []
         self.levels: list[Tensor] | None = None  # with history_per_level: each level's frames, coarsest first
+        if self.memory is not None:
+            self.memory.reset()
 
     @torch.no_grad()
     def __call__(self, item: Mapping[str, Tensor]) -> Tensor:
@@ -63,6 +67,8 @@ class FrameByFrame:
             history = self.levels or (torch.stack(self.frames, 1) if self.frames else None)
             out = self.clip_generator(window, history, self.model.foreground_masks(batch))
             frame, self.levels, self.output = out["frame"][:, 0], out.get("levels"), out
+        if self.memory is not None:  # anchored before it becomes history: the next frames warp the first look
+            frame = self.memory(frame, item["instance"])
         self.frames = (self.frames + [frame])[-self.history_length:]
         return frame
 
@@ -83,7 +89,7 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                     remap: Mapping[int, int] | None = None, style: int | None = None,
                     clusters: Mapping[int, np.ndarray] | None = None, size: tuple[int, int] | None = None,
                     side_by_side: bool = False, fps: float = 10, max_frames: int | None = None,
-                    progress: bool = True) -> int:
+                    progress: bool = True, reset_memory_every: int | None = None) -> int:
     """Renders a sequence to OUTPUT/frames/NNNNN.png and OUTPUT/video.mp4; returns the frame count.
 
     Args:
@@ -101,6 +107,8 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
         size: (width, height) of the frames the poses were taken from (openpose without ground truth
             or DensePose images, whose sizes serve otherwise).
         side_by_side: each written frame is input | output [| ground truth].
+        reset_memory_every: with model.appearance_memory, forget every object's first look each this many
+            frames (None: keep it for the whole sequence; the memory's size does not grow with its length).
     """
     config, data = model.config, model.config.data
     kind = data.input
@@ -112,6 +120,9 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                            "of scripts/encode_features.py) or the ground-truth frames to encode")
     if style is not None and (not needs_features or clusters is None):
         raise DatasetError("a style needs a model with the feature encoder (model.use_features) and its clusters")
+    if config.model.appearance_memory and config.model.use_instance and kind == "labels" and instances is None:
+        raise DatasetError("this model keeps each object's first look by its instance id (model.appearance_memory):"
+                           " pass the instance maps (--instances, e.g. DATASET/test_inst/<seq>)")
     if kind == "face" and ground_truth is None:
         raise DatasetError("face models need the real frames (--ground-truth): the edges of their background and "
                            "the first frames' features come from them")
@@ -133,6 +144,8 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                                                             disable=not progress)):
             if max_frames is not None and index >= max_frames:
                 break
+            if reset_memory_every and index and index % reset_memory_every == 0 and render.memory is not None:
+                render.memory.reset()
             real = None if real is None else as_picture(real)
             if kind == "labels":
                 picture, frame_size = None, _label_file_size(item)
@@ -202,6 +215,9 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
     write_video(output / "video.mp4", frames(), fps=fps)
     if count == 0:
         raise DatasetError(f"{source} gave no frames")
+    if render.memory is not None and render.memory.forgotten:
+        print(f"the appearance memory forgot {render.memory.forgotten} objects unseen the longest (it holds "
+              f"{render.memory.capacity})")
     return count
 
 

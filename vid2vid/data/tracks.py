@@ -60,6 +60,17 @@ class _Seen:
         return moved
 
 
+OBJECT_MIN_PIXELS = 16
+"""an object's colour is read on the frames where it covers at least this many pixels after erosion"""
+
+
+def eroded_mask(instances: Tensor, object_id: int) -> Tensor:
+    """(B, 1, H, W) bool: where ``instances`` (B, 1, H, W) is ``object_id``, eroded by one pixel (so that the
+    anti-aliased, warped and blurred outline's mixed colours do not count when its colour is read)."""
+    mask = (instances == object_id).float()
+    return (1 - F.max_pool2d(1 - mask, 3, 1, 1)) > 0
+
+
 def _near(region: Tensor) -> Tensor:
     """(H, W) bool: within a pixel of region (flows rounded to pixels miss slivers by one)."""
     return F.max_pool2d(region[None, None].float(), 3, 1, 1)[0, 0] > 0
