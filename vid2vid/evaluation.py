@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from vid2vid.data.images import DatasetError
-from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask
+from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask, object_ids
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import flow_confidence, flows_to_first
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
@@ -61,7 +61,7 @@ def object_colours(frames: Tensor, instances: Tensor, min_pixels: int = OBJECT_M
     anti-aliased, warped and blurred outline's mixed colours do not count), keeps ``min_pixels`` pixels."""
     lab = kornia.color.rgb_to_lab((frames.float().clamp(-1, 1) + 1) / 2)
     colours: dict[int, dict[int, Tensor]] = {}
-    for object_id in torch.unique(instances[instances >= 1000]).tolist():
+    for object_id in object_ids(instances):
         eroded = eroded_mask(instances, object_id).float()
         seen = {}
         for t in torch.flatten(torch.nonzero(eroded.flatten(1).sum(1) >= min_pixels)).tolist():
@@ -187,13 +187,14 @@ def scores_table(scores: Mapping[str, VideoScores], extra: Mapping[str, Mapping[
     optional = {"long-range warping error": "long_range_warping_error", "colour drift": "colour_drift",
                 "excess drift": "excess_drift"}
     shown = [c for c, field in optional.items() if any(not math.isnan(getattr(s, field)) for s in scores.values())]
-    columns = ["PSNR (dB)", "SSIM", "warping error", "motion ratio", *shown, *(extra or {})]
+    extra = extra or {}
+    columns = ["PSNR (dB)", "SSIM", "warping error", "motion ratio", *shown, *extra]
     lines = ["| method | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for name, s in scores.items():
         psnr = "inf" if s.psnr == float("inf") else f"{s.psnr:.2f}"
         cells = [psnr, f"{s.ssim:.3f}", f"{s.warping_error:.2f}", f"{s.motion_ratio:.2f}"]
         cells += [f"{getattr(s, optional[c]):.2f}" for c in shown]
-        cells += [(extra or {})[c].get(name, "") for c in extra or {}]
+        cells += [extra[c].get(name, "") for c in extra]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

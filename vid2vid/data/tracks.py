@@ -27,6 +27,9 @@ from scipy.ndimage import distance_transform_edt
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
+IDS_PER_CLASS = 1000
+"""Cityscapes-style instance ids: an object's id is ``class * IDS_PER_CLASS + k``; smaller ids are whole
+classes of stuff (no objects)"""
 MIN_OVERLAP = 0.1
 """an object continues a track when at least this share of its pixels lands on it"""
 MEMORY = 8
@@ -58,6 +61,16 @@ class _Seen:
             moved[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
                 self.mask[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
         return moved
+
+
+def object_ids(instances: Tensor) -> list[int]:
+    """The object ids (of IDS_PER_CLASS and above) in instance maps of any shape, sorted."""
+    return torch.unique(instances[instances >= IDS_PER_CLASS]).tolist()
+
+
+def object_class(object_id: int) -> int:
+    """The class of an object id (``class * IDS_PER_CLASS + k``)."""
+    return object_id // IDS_PER_CLASS
 
 
 OBJECT_MIN_PIXELS = 16
@@ -115,10 +128,10 @@ def link_tracks(instances: Tensor, flows: Tensor, *, min_overlap: float = MIN_OV
     created: dict[int, int] = {}
     seen: dict[int, _Seen] = {}  # every live track, as last seen
     for t in range(len(instances)):
-        objects = torch.unique(instances[t][instances[t] >= 1000]).tolist()
+        objects = object_ids(instances[t])
         masks = [instances[t] == o for o in objects]
         candidates = list(seen)
-        same_class = torch.tensor([[o // 1000 == c // 1000 for c in candidates] for o in objects]).view(
+        same_class = torch.tensor([[object_class(o) == object_class(c) for c in candidates] for o in objects]).view(
             len(objects), len(candidates))
         matched: dict[int, int] = {}
         if t and objects and candidates:
@@ -148,8 +161,9 @@ def link_tracks(instances: Tensor, flows: Tensor, *, min_overlap: float = MIN_OV
             if i in matched:
                 track = candidates[matched[i]]
             else:
-                created[o // 1000] = created.get(o // 1000, 0) + 1
-                track = o // 1000 * 1000 + created[o // 1000] - 1
+                cls = object_class(o)
+                created[cls] = created.get(cls, 0) + 1
+                track = cls * IDS_PER_CLASS + created[cls] - 1
             tracks[t][mask] = track
             velocity = -flows[t - 1][:, mask].mean(1) if t else torch.zeros(2)
             size = max(float(mask.sum()) ** 0.5, seen[track].size if track in seen else 0.0)

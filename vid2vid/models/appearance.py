@@ -21,7 +21,7 @@ from collections import OrderedDict
 import torch
 from torch import Tensor
 
-from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask
+from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask, object_ids
 
 CAPACITY = 1024
 """objects remembered at most; beyond, the ones unseen the longest are forgotten"""
@@ -48,7 +48,7 @@ class AppearanceMemory:
             raise ValueError(f"the memory anchors one frame (1, 3, H, W) with its tracks (1, 1, H, W); got "
                              f"{tuple(frame.shape)} and {tuple(tracks.shape)}")
         anchored = frame.clone()
-        for track in torch.unique(tracks[tracks >= 1000]).tolist():
+        for track in object_ids(tracks):
             inside = eroded_mask(tracks, track)[0, 0]
             if inside.sum() < self.min_pixels:
                 continue
