@@ -14,8 +14,9 @@ motion ratio, the made frames' raw frame-to-frame change over the real video's
 long-range warping error (each frame against the first frame warped along the chained real flow, on the
 pixels it trusts) and, where the dataset has instance maps (<phase>_inst), the per-object colour drift: each
 object's median CIELAB colour against its colour on its first frame (CIEDE2000, the median over its frames,
-the mean over the objects), for the made and the real frames, and their difference, the excess drift (what
-the generator adds to the scene's own changes). --long-demo scores the demo model on long generated
+the mean over the objects; per-frame ids, as Cityscapes', are linked into tracks along the real flow first
+unless the run's data.instance_tracks says they are tracks), for the made and the real frames, and their
+difference, the excess drift (what the generator adds to the scene's own changes). --long-demo scores the demo model on long generated
 sequences that it never saw (240 frames; shapes leave, come back and occlude each other), built in
 RUN/long_demo_data unless --dataset names a folder. The flow
 comes from DATASET/<phase>_flow (scripts/compute_flow.py --dataset) when it
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     makers["real video"] = real_frames
     data = sequence_dataset(still, args.dataset, args.phase, schedule=None, train=False, multiple=multiple,
                             with_flow=flow_files)
-    scores = score_videos(makers, sequences(data, device, estimator), long_range=True)
+    scores = score_videos(makers, sequences(data, device, estimator), long_range=True,
+                          instance_tracks=config.data.instance_tracks)
     print(f"{len(data)} sequences, {scores['vid2vid'].frames} frames of {args.dataset} ({args.phase})\n")
     print(scores_table(scores))
     if args.json:

@@ -162,6 +162,24 @@ def test_tracks_are_recovered_from_ids_shuffled_on_every_frame():
         link_tracks(truth, torch.zeros(3, 2, 64, 64))
 
 
+def test_tracks_linked_on_subsampled_maps_are_those_of_the_full_maps():
+    from vid2vid.data.tracks import TrackLinker
+
+    video = demo_video(0, 1, 24, 48)
+    truth = torch.from_numpy(video["instance"]).long()
+    flows = torch.from_numpy(video["flow"]).permute(0, 3, 1, 2).float()
+    shuffled = shuffled_ids(truth, 1)
+    # four times as large, linked on every fourth pixel: the tracks of the map that size
+    large, large_flows = (x.repeat_interleave(4, -1).repeat_interleave(4, -2) for x in (shuffled, flows * 4))
+    large[:, 1, :] = 9999  # a line one pixel high that no sample hits: a new track on every frame
+    linker, small = TrackLinker(max_width=48), TrackLinker()
+    for t in range(len(truth)):
+        tracks = linker(large[t], large_flows[t - 1] if t else None)
+        expected = small(shuffled[t], flows[t - 1] if t else None)
+        assert torch.equal(tracks[::4, ::4], expected), t
+        assert (tracks[1] == 9000 + t).all()
+
+
 def test_sequence_dataset_clips_share_one_geometry(demo):
     cfg = config("data.preprocess=crop", "data.crop_size=24", "data.flip=true", "schedule.n_frames_start=4",
                  "schedule.n_frames_total=8", "schedule.niter_step=1")
@@ -182,6 +200,15 @@ def test_sequence_dataset_clips_share_one_geometry(demo):
         flipped += int(np.asarray(item["flow"][:, 0]).mean() * np.asarray(
             torch.from_numpy(demo_video(0, 1, 10, 32)["flow"][..., 0]).mean()) < 0)
     assert 0 < flipped  # some epochs flipped the clip
+
+
+def test_sequence_dataset_refuses_instance_maps_of_another_size(tmp_path, demo):
+    shutil.copytree(demo, tmp_path / "data")
+    path = sorted((tmp_path / "data" / "test_inst" / "seq00").iterdir())[3]
+    Image.open(path).resize((16, 16), Image.NEAREST).save(path)
+    data = sequence_dataset(config(), tmp_path / "data", "test", multiple=4, train=False, schedule=None)
+    with pytest.raises(DatasetError, match=f"{path.name} is 16x16, but its frame is 32x32"):
+        data[0]
 
 
 def test_sequences_from_videos_with_canny_edges(tmp_path, demo):
@@ -636,6 +663,7 @@ def test_render_script_remap_and_styles(clustered, demo, tmp_path):
     ("remapped beyond", "beyond model.label_nc"),
     ("missing input", "does not exist"),
     ("no instance maps", "pass the instance maps (--instances"),
+    ("instance maps of another size", "is 16x16, but the input"),
 ])
 def test_render_bad_inputs(clustered, demo, tmp_path, case, message):
     source, extra = str(demo / "test_A" / "seq00"), ["--style", "0", "--instances", str(demo / "test_inst" / "seq00")]
@@ -650,6 +678,11 @@ def test_render_bad_inputs(clustered, demo, tmp_path, case, message):
         extra += ["--remap", "2:7"]
     elif case == "no instance maps":  # the demo's config keeps each object's first look by its instance id
         extra = ["--style", "0"]
+    elif case == "instance maps of another size":  # resized, they would mark the wrong pixels
+        for path in sorted((demo / "test_inst" / "seq00").iterdir()):
+            (tmp_path / "inst").mkdir(exist_ok=True)
+            Image.open(path).resize((16, 16), Image.NEAREST).save(tmp_path / "inst" / path.name)
+        extra = ["--style", "0", "--instances", str(tmp_path / "inst")]
     else:
         source = str(tmp_path / "nowhere")
     result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(clustered), "--input", source,
@@ -983,6 +1016,32 @@ def test_rendering_with_the_memory_keeps_objects_from_drifting(trained, demo, tm
         written = sorted((tmp_path / str(extra) / "frames").glob("*.png"))
         outputs.append(np.stack([np.asarray(Image.open(p)) for p in written]))
     assert not np.array_equal(outputs[0], outputs[1])
+
+
+def test_the_memory_links_per_frame_ids_along_gs_flow(trained):
+    from vid2vid.data.tracks import object_ids
+    from vid2vid.evaluation import colour_drift, score_videos, vid2vid_frames
+    from vid2vid.inference import load_run
+
+    model, config, _ = load_run(trained, Vid2VidConfig, Vid2Vid.for_inference, torch.device("cpu"))
+    assert config.data.instance_tracks  # the demo's ids are tracks
+    video = demo_video(2, 0, 12, 32)
+    tracks = torch.from_numpy(video["instance"]).long()[:, None]
+    sequence = {"label": torch.from_numpy(video["label"]).long()[:, None], "instance": tracks,
+                "image": torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float() / 127.5 - 1,
+                "flow": torch.from_numpy(video["flow"]).permute(0, 3, 1, 2).float()}
+    renumbered = {**sequence, "instance": shuffled_ids(tracks, 2)}
+    assert len(object_ids(renumbered["instance"])) > 3 * len(object_ids(tracks))
+    as_tracks = vid2vid_frames(model)(sequence)
+    assert not torch.equal(vid2vid_frames(model)(renumbered), as_tracks)  # per-frame ids taken for tracks
+    model.config = dataclasses.replace(config, data=dataclasses.replace(config.data, instance_tracks=False))
+    torch.testing.assert_close(vid2vid_frames(model)(renumbered), as_tracks)  # linked: the same objects
+    # the drift measure links them along the real flow
+    real = {"real": lambda s: s["image"]}
+    linked = score_videos(real, [renumbered], long_range=True, instance_tracks=False)["real"]
+    assert linked.colour_drift == pytest.approx(score_videos(real, [sequence], long_range=True)["real"].colour_drift)
+    assert linked.colour_drift == pytest.approx(sum(colour_drift(sequence["image"], tracks).values())
+                                                / len(colour_drift(sequence["image"], tracks)))
 
 
 def test_two_process_ddp_keeps_parameters_identical(tmp_path, demo):

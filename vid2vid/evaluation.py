@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from vid2vid.data.images import DatasetError
-from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask, object_ids
+from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask, link_tracks, object_ids
 from vid2vid.models.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from vid2vid.models.temporal import flow_confidence, flows_to_first
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
@@ -141,11 +141,13 @@ def per_frame_scores(frames: Tensor, real: Tensor, flows: Tensor) -> dict[str, l
 
 
 def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
-                 sequences: Iterable[Mapping[str, Tensor]], long_range: bool = False) -> dict[str, VideoScores]:
+                 sequences: Iterable[Mapping[str, Tensor]], long_range: bool = False,
+                 instance_tracks: bool = True) -> dict[str, VideoScores]:
     """Scores of each ``make(sequence) -> frames (T, 3, H, W)`` on sequences of ``image`` (T, 3, H, W) in
     -1..1 and ``flow`` (T-1, 2, H, W), the real frames and their flows; every sequence is read once. With
     ``long_range``, also the long-range warping error and, where the sequences have ``instance`` maps with
-    objects, the colour drift and excess drift (needs scikit-image)."""
+    objects, the colour drift and excess drift (needs scikit-image), by object: the ids are its tracks with
+    ``instance_tracks``, else they are linked along the real flow first (:func:`link_tracks`)."""
     # PSNR * frames, SSIM * frames, warping error, trusted pixels, frame-to-frame change, and the long-range
     # warping error and its trusted pixels
     sums = {name: [0.0] * 7 for name in makers}
@@ -157,6 +159,8 @@ def score_videos(makers: Mapping[str, Callable[[Mapping[str, Tensor]], Tensor]],
     for sequence in sequences:
         real, flows = sequence["image"].float(), sequence["flow"].float()
         instances = sequence.get("instance") if long_range else None
+        if instances is not None and not instance_tracks:
+            instances = link_tracks(instances[:, 0].cpu(), flows.cpu())[:, None]
         real_drift = colour_drift(real, instances.cpu()) if instances is not None else {}
         for name, make in makers.items():
             frames = make(sequence).float().clamp(-1, 1)

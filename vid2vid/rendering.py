@@ -20,13 +20,19 @@ from vid2vid.data.images import IMAGE_SUFFIXES, DatasetError, to_tensor
 from vid2vid.data.label_maps import remap_labels
 from vid2vid.data.labels import ids_tensor
 from vid2vid.data.face import face_crop_box, face_input, read_landmarks
-from vid2vid.data.sequences import LABEL_SUFFIXES, as_picture, frame_input, list_files, read_ids
+from vid2vid.data.sequences import LABEL_SUFFIXES, as_picture, frame_input, list_files, read_instance_ids
+from vid2vid.data.tracks import TrackLinker
 from vid2vid.models.appearance import AppearanceMemory
 from vid2vid.models.feature_clusters import sample_feature_map
 from vid2vid.models.pix2pixhd import colorize_labels
 from vid2vid.models.vid2vid import Vid2Vid
 from vid2vid.training.distributed import unwrap
 from vid2vid.training.logging import to_uint8_image
+
+
+LINK_WIDTH = 256
+"""per-frame instance ids are linked into tracks on maps subsampled to at most this width: tens of
+milliseconds a frame on a CPU core, whatever the frame size"""
 
 
 class FrameByFrame:
@@ -39,6 +45,9 @@ class FrameByFrame:
         self.clip_generator = unwrap(model.generator).eval()
         self.history_length = model.config.model.n_frames_G - 1
         self.memory = AppearanceMemory() if model.config.model.appearance_memory else None
+        # per-frame instance ids become tracks along G's own flow, as the frames come
+        self.linker = (TrackLinker(max_width=LINK_WIDTH) if self.memory is not None
+                       and not model.config.data.instance_tracks else None)
         self.reset()
 
     def reset(self) -> None:
@@ -48,6 +57,8 @@ class FrameByFrame:
         self.levels: list[Tensor] | None = None  # with history_per_level: each level's frames, coarsest first
         if self.memory is not None:
             self.memory.reset()
+        if self.linker is not None:
+            self.linker.reset()
 
     @torch.no_grad()
     def __call__(self, item: Mapping[str, Tensor]) -> Tensor:
@@ -68,9 +79,18 @@ class FrameByFrame:
             out = self.clip_generator(window, history, self.model.foreground_masks(batch))
             frame, self.levels, self.output = out["frame"][:, 0], out.get("levels"), out
         if self.memory is not None:  # anchored before it becomes history: the next frames warp the first look
-            frame = self.memory(frame, item["instance"])
+            frame = self.memory(frame, self._tracks(item["instance"]))
         self.frames = (self.frames + [frame])[-self.history_length:]
         return frame
+
+
+    def _tracks(self, instances: Tensor) -> Tensor:
+        """This frame's track ids (1, 1, H, W): its instance ids, linked along G's flow (zero where G drew
+        the frame without one) unless they are tracks already (data.instance_tracks)."""
+        if self.linker is None:
+            return instances
+        flow = self.output["flow"][0, -1].float().cpu() if self.output and "flow" in self.output else None
+        return self.linker(instances[0, 0].cpu(), flow).to(instances.device)[None, None]
 
 
 def _items(source: Path, suffixes: tuple[str, ...]) -> Iterator[Path | np.ndarray]:
@@ -185,7 +205,8 @@ def render_sequence(model: Vid2Vid, source: str | os.PathLike, output: str | os.
                         raise DatasetError(f"the remapped labels reach {int(label.max())}, beyond model.label_nc "
                                            f"{config.model.label_nc}")
                 if instance is not None:
-                    instance_map = ids_tensor(read_ids(instance), geometry)[None]
+                    of = f"the input {item}" if isinstance(item, Path) else "the input frame"
+                    instance_map = ids_tensor(read_instance_ids(instance, frame_size, of), geometry)[None]
                 else:
                     instance_map = label if kind == "labels" else torch.zeros(1, 1, *label.shape[-2:],
                                                                               dtype=torch.long)

@@ -72,6 +72,10 @@ class SequenceDataConfig(PreprocessConfig):
     """face: the 14 distance maps after the edges (false: the edges alone, 1 channel; NVIDIA's --no_dist_map)"""
     face_background_edges: bool = True
     """face: the Canny edges of the frame outside the face join its lines (false: NVIDIA's --no_canny_edge)"""
+    instance_tracks: bool = False
+    """the instance ids name one object in every frame (tracks, as the generated demo's); false: they are per
+    frame (Cityscapes'), and the appearance memory (model.appearance_memory) and the colour drift link them
+    into tracks along the flow first (vid2vid/data/tracks.py)"""
     preprocess: Preprocess = "scale_width"
     load_size: int = 512
     flow_dir: str | None = None
@@ -179,6 +183,16 @@ def read_ids(item: Path | np.ndarray) -> np.ndarray:
         raise DatasetError(f"{item} is an {image.mode} image; label maps hold one id per pixel "
                            f"(use data.input=images for pictures)")
     return np.asarray(image, dtype=np.int64)
+
+
+def read_instance_ids(item: Path | np.ndarray, size: tuple[int, int], of: str) -> np.ndarray:
+    """An instance map's ids (H, W) int64, which must be the size (width, height) of what they mark, ``of``
+    (a file or frame named in the error): resized, they would mark the wrong pixels."""
+    ids = read_ids(item)
+    if (ids.shape[1], ids.shape[0]) != tuple(size):
+        raise DatasetError(f"the instance map {item} is {ids.shape[1]}x{ids.shape[0]}, but {of} is "
+                           f"{size[0]}x{size[1]}: instance maps must be the size of their labels and frames")
+    return ids
 
 
 def frame_input(config: SequenceDataConfig, item: Path | np.ndarray | Image.Image | None, frame: Image.Image,
@@ -341,8 +355,8 @@ class SequenceDataset(Dataset):
             "sequence": self.names[sequence], "start": start,
         }
         if "instance" in sources:
-            out["instance"] = torch.stack([ids_tensor(read_ids(p), geometry)
-                                           for p in sources["instance"].read(start, length)])
+            out["instance"] = torch.stack([ids_tensor(read_instance_ids(p, f.size, "its frame"), geometry)
+                                           for p, f in zip(sources["instance"].read(start, length), frames)])
         else:
             out["instance"] = torch.zeros(length, 1, *out["image"].shape[-2:], dtype=torch.int64)
         if "flow" in sources:

@@ -156,9 +156,9 @@ class Vid2VidModelConfig(LabelModelConfig):
     gradient_checkpointing: bool = False
     """recompute each frame's activations in backward instead of storing them (high resolutions)"""
     appearance_memory: bool = False
-    """when rendering: each object keeps the mean colour of its first look (vid2vid/models/appearance.py);
-    with model.use_instance, whose ids must be tracks (the same id for one object in every frame, as the
-    demo's); without instance maps there are no objects and it does nothing"""
+    """when rendering: each object keeps the mean colour of its first look (vid2vid/models/appearance.py),
+    by its instance id (model.use_instance; per-frame ids are linked into tracks along G's flow unless
+    data.instance_tracks); without instance maps there are no objects and it does nothing"""
 
     def __post_init__(self):
         super().__post_init__()
