@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""FlowNet2's inference throughput: frame pairs per second at one frame size, for each batch size and
+precision, through flownet.estimate (what compute_flow.py and the flow of training runs use).
+
+    python scripts/bench_flownet.py                  # 448x1024, batches 1 and 8, fp32 and bf16, on the GPU
+    python scripts/bench_flownet.py --device cpu --size 64x128 --batches 1 --dtypes fp32 --seconds 1
+
+The weights are random (the time does not depend on them; nothing is downloaded). Each setting is warmed
+up, then called until --seconds have passed; one line each: ``FlowNet2 HxW batch B DTYPE: N pairs/s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import flownet
+from flownet.estimate import estimate
+from vid2vid.cli import command
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pairs_per_second(model: torch.nn.Module, batch: int, size: tuple[int, int], amp: torch.dtype | None,
+                     device: torch.device, seconds: float) -> float:
+    """Frame pairs per second of ``estimate`` on random frames of ``size`` (H, W), ``batch`` pairs a call."""
+    generator = torch.Generator(device).manual_seed(0)
+    frames = [torch.rand(batch, 3, *size, generator=generator, device=device) * 255 for _ in range(2)]
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(2):  # warm-up: cuDNN's algorithm search, the allocator
+        estimate(model, *frames, amp=amp)
+    synchronize()
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < seconds:
+        estimate(model, *frames, amp=amp)
+        calls += 1
+        if calls % 4 == 0:
+            synchronize()
+    synchronize()
+    return calls * batch / (time.perf_counter() - start)
+
+
+@command
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="448x1024", help="HxW of the frames, multiples of 64")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
+    parser.add_argument("--seconds", type=float, default=3.0, help="time each setting at least this long")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    height, width = (int(n) for n in args.size.lower().split("x"))
+    device = torch.device(args.device)
+    model = flownet.FlowNet2().to(device).eval()
+    for batch in args.batches:
+        for name in args.dtypes:
+            rate = pairs_per_second(model, batch, (height, width), DTYPES[name], device, args.seconds)
+            print(f"FlowNet2 {height}x{width} batch {batch} {name}: {rate:.1f} pairs/s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
