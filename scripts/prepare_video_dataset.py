@@ -10,16 +10,20 @@ OUTPUT/train_A/ as inputs; --face-landmarks LM.npy (one per video, (frames, 68, 
 in output pixel coordinates, or folders of 68-line .txt files) writes each frame's landmarks
 there instead (text files), the inputs of data.input=face (NVIDIA's edge2face maps).
 --flow dis writes OUTPUT/<split>_flow/ with OpenCV's DIS flow (no weights; pip install
-opencv-python-headless), what model.flow_source=files reads.
+opencv-python-headless), what model.flow_source=files reads; --flow flownet2 --flow-checkpoint CKPT
+the same with FlowNet2 (8 frame pairs a batch on a GPU), with the pairs per second it reached.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+
+import torch
 
 from flownet.dis import dis_flow, require_dis
-from flownet.sequence import compute_dataset_flow
+from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, flownet2_estimator
 from vid2vid.cli import command, image_size
 from vid2vid.data.face import read_video_landmarks
 from vid2vid.data.prepare import VideoPreparation, prepare_video_dataset
@@ -40,24 +44,37 @@ def main(argv: list[str] | None = None) -> int:
                         help="the last N frames of each video to test_*, the rest to train_* (default: none)")
     parser.add_argument("--edges", action="store_true", help="Canny edge maps as inputs (train_A)")
     parser.add_argument("--face-landmarks", nargs="+", help="landmarks per video for edge2face inputs")
-    parser.add_argument("--flow", choices=["none", "dis"], default="none",
-                        help="dis: also write <split>_flow/ with DIS optical flow (default none)")
+    parser.add_argument("--flow", choices=["none", "dis", "flownet2"], default="none",
+                        help="also write <split>_flow/: dis (OpenCV's DIS, no weights) or flownet2 (--flow-checkpoint)")
+    parser.add_argument("--flow-checkpoint", help="with --flow flownet2: the FlowNet2 checkpoint")
+    parser.add_argument("--flow-batch-size", type=int,
+                        help="with --flow flownet2: frame pairs per call (default: 8 on a GPU, else 1)")
     args = parser.parse_args(argv)
     edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
     config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
                               test_every=args.test_every, test_tail=args.test_tail, edges=edges)
     landmarks = [read_video_landmarks(p) for p in args.face_landmarks] if args.face_landmarks else None
+    estimator, batch_size = None, 1
     if args.flow == "dis":
         require_dis()
+        estimator = dis_flow
+    elif args.flow == "flownet2":
+        if not args.flow_checkpoint:
+            print(NO_CHECKPOINT_MESSAGE.replace("--checkpoint", "--flow-checkpoint"), file=sys.stderr)
+            return 2
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        estimator = flownet2_estimator(args.flow_checkpoint, device=device)
+        batch_size = args.flow_batch_size or (8 if device == "cuda" else 1)
     written = prepare_video_dataset(args.videos, args.output, config, landmarks)
-    if args.flow == "dis":
-        for split in sorted({s.split for s in written}):
-            compute_dataset_flow(dis_flow, args.output, split, progress=False)
+    flows = {}
+    for split in sorted({s.split for s in written} if estimator else ()):
+        start = time.perf_counter()
+        count = compute_dataset_flow(estimator, args.output, split, batch_size=batch_size, progress=False)
+        flows[split] = f", flow in {args.output}/{split}_flow ({count / (time.perf_counter() - start):.1f} pairs/s)"
     for split in ("train", "test"):
         chosen = [s for s in written if s.split == split]
         if chosen:
-            print(f"{split}: {len(chosen)} sequences, {sum(s.frames for s in chosen)} frames"
-                  + (f", flow in {args.output}/{split}_flow" if args.flow == "dis" else ""))
+            print(f"{split}: {len(chosen)} sequences, {sum(s.frames for s in chosen)} frames{flows.get(split, '')}")
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import flownet
@@ -333,3 +334,13 @@ def test_prepare_script(tmp_path):
     result = subprocess.run([sys.executable, "scripts/prepare_video_dataset.py", str(tmp_path / "nope.mp4"),
                              "--output", str(tmp_path / "x")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 1 and "nope.mp4 does not exist" in result.stderr
+    # FlowNet2 (random weights here), two pairs a batch; without its checkpoint, where weights come from
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    prepare = [sys.executable, "scripts/prepare_video_dataset.py", str(video), "--output", str(tmp_path / "fn"),
+               "--sequence-length", "6", "--size", "64x64", "--flow", "flownet2"]
+    result = subprocess.run(prepare + ["--flow-checkpoint", str(tmp_path / "s.pth.tar"), "--flow-batch-size", "2"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0 and "pairs/s)" in result.stdout, result.stderr
+    assert len(list((tmp_path / "fn" / "train_flow" / "clip_001").glob("*.flo"))) == 5
+    result = subprocess.run(prepare, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and "--flow-checkpoint" in result.stderr

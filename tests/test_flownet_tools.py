@@ -233,6 +233,38 @@ def test_compute_flow_on_a_video(tmp_path):
     assert len(list(iter_frames(tmp_path / "out" / "flow.mp4"))) == 2
 
 
+def test_frame_pairs_go_to_the_estimator_in_batches_in_order():
+    from flownet.sequence import pair_flows
+
+    frames = [np.full((4, 6, 3), 10 * i, np.uint8) for i in range(8)]  # 7 pairs
+    calls = []
+
+    def estimator(a, b):  # "flow" = the second frame's value less the first's, per pair
+        calls.append(len(a))
+        return (b.float() - a.float())[:, :2]
+
+    one_by_one = [float(f[0, 0, 0]) for f in pair_flows(estimator, frames)]
+    assert one_by_one == [10.0] * 7 and calls == [1] * 7
+    calls.clear()
+    backward = [float(f[0, 0, 0]) for f in pair_flows(estimator, frames, batch_size=3, backward=True)]
+    assert backward == [-10.0] * 7 and calls == [3, 3, 1]
+    assert list(pair_flows(estimator, frames[:1], batch_size=3)) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        list(pair_flows(estimator, frames, batch_size=0))
+
+
+def test_compute_flow_in_batches_gives_the_flows_of_one_pair_at_a_time(tmp_path):
+    write_video(tmp_path / "clip.mp4", _frames(4))
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    for batch in ("1", "2"):
+        result = _run(str(tmp_path / "clip.mp4"), "--checkpoint", str(tmp_path / "s.pth.tar"), "--output",
+                      str(tmp_path / batch), "--device", "cpu", "--batch-size", batch)
+        assert result.returncode == 0 and f"pairs/s, {batch} a batch" in result.stdout, result.stderr
+    for name in ("00000.flo", "00001.flo", "00002.flo"):
+        np.testing.assert_allclose(flownet.read_flo(tmp_path / "2" / "flow" / name),
+                                   flownet.read_flo(tmp_path / "1" / "flow" / name), atol=1e-4)
+
+
 def test_compute_flow_reports_a_bad_checkpoint(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"garbage")
     result = _run(str(tmp_path), "--checkpoint", str(tmp_path / "bad.pth"))
