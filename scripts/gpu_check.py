@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """The whole GPU check, within a hard deadline (8 minutes by default), for whoever has a GPU: the build,
 what its toolchain is, the CUDA operator tests, the operator benchmark, FlowNet2's pairs per second, the
-memory and time plans against measured iterations, and every trainer for 20 iterations on the GPU.
+memory and time plans against measured iterations (with the kernels that take the most time), and every
+trainer for 20 iterations on the GPU.
 
     bash scripts/gpu_check.sh [OUTPUT] [--deadline SECONDS]      # default OUTPUT: runs/gpu_check
 
@@ -208,7 +209,7 @@ def steps(out: Path) -> list[Step]:
         Step("flownet2", [python, "scripts/bench_flownet.py", "--seconds", "2"], 25, 60, pairs_per_second),
     ]
     found += [Step(f"plan {Path(config).stem}", [python, "scripts/plan_gpu.py", "--config", config, "--measure",
-                                                "model.lambda_vgg=0"], 20, 60, measured_plan)
+                                                "--profile", "model.lambda_vgg=0"], 30, 90, measured_plan)
               for config in PLANS[:3]]
     for name, argv in TRAINERS.items():
         run = out / "runs" / name.split()[-1]
@@ -233,9 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output).resolve()
     outcomes = run_steps(steps(out), out, args.deadline)
     print(summary(outcomes))
-    for o in outcomes:  # the figures that do not fit a table cell: the operator benchmark's table
-        if o.step == "operators" and o.status != "skipped":
-            print(f"\n{o.step} ({o.log}):\n" + Path(o.log).read_text(errors="replace").strip())
+    for o in outcomes:  # what does not fit a table cell: the operator benchmark's table, the plans' profiles
+        log = Path(o.log).read_text(errors="replace") if o.status != "skipped" else ""
+        if o.step == "operators" and log:
+            print(f"\n{o.step} ({o.log}):\n" + log.strip())
+        elif "profile of one iteration:" in log:
+            print(f"\n{o.step}, " + log[log.index("profile of one iteration:"):].strip())
     print(f"\nresults: {out / 'results.jsonl'}")
     return 0 if all(o.status == "ok" for o in outcomes) else 1
 

@@ -10,7 +10,9 @@ memory per GPU and what dominates it, the FLOPs, and a roofline lower bound of t
 With --gpu-memory (GiB) it also finds the largest train.batch_size (vid2vid:
 schedule.max_frames_per_gpu) whose iteration fits. The last line reads
 ``peak N.N GiB per GPU``. Not counted: cuDNN/cuBLAS workspaces and the
-allocator's rounding and fragmentation; leave a margin of 10-20%.
+allocator's rounding and fragmentation; leave a margin of 10-20%. On a CUDA machine, --measure also
+runs the iteration for real and prints its peak and time against the plan; --measure --profile then
+prints the 15 kernels that take the most of one iteration's time and the share spent outside kernels.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 
 from vid2vid.cli import command, image_size
 from vid2vid.config import ConfigError
-from vid2vid.gpu_plan import FAMILIES, measure_iteration, plan_config
+from vid2vid.gpu_plan import FAMILIES, measure_iteration, plan_config, profile_iteration
 from vid2vid.training.planning import GPUS, GiB, describe, find_gpu
 
 
@@ -40,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=image_size, help="HxW of the frames (default: from the preprocessing)")
     parser.add_argument("--measure", action="store_true",
                         help="on a CUDA machine, also run the iteration for real and print the measured peak and time")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --measure: the 15 kernels that take the most time in one iteration, and the "
+                             "share of it spent outside kernels (torch.profiler)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
     args = parser.parse_args(argv)
+    if args.profile and not args.measure:
+        parser.error("--profile profiles the measured iteration: add --measure")
     if not args.config.is_file():
         raise ConfigError(f"no config file {str(args.config)!r}")
     gpu = find_gpu(args.gpu)
@@ -65,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measured on {torch.cuda.get_device_name()}: peak {peak / GiB:.2f} GiB allocated "
               f"(plan {planned / GiB:.2f} GiB, {100 * (planned - peak) / peak:+.1f}%), {1e3 * seconds:.1f} ms per "
               f"iteration (roofline bound on {gpu.name}: {1e3 * result.plan.roofline_seconds[gpu.name]:.1f} ms)")
+        if args.profile:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                profiled = profile_iteration(args.config, args.overrides, model=args.model, size=args.size)
+            print("profile of one iteration:\n" + "\n".join(profiled.table()))
     if result.fits is not None:
         key, largest, current = result.fits
         print(f"largest {key} that fits {args.gpu_memory:g} GiB: {largest} (the config has {current})")

@@ -155,3 +155,20 @@ def test_plan_gpu_bad_input_is_one_clear_line(capsys, args, message):
 
 def test_find_gpu_ignores_case_and_spaces():
     assert find_gpu("rtx 4090").name == "RTX 4090" and find_gpu("h100").memory == 80 * GiB
+
+
+def test_a_profiled_iteration_names_its_longest_kernels():
+    # on the CPU the "kernels" are torch's ops, by their own time; on a GPU, plan_gpu.py --measure --profile
+    from vid2vid.gpu_plan import profile_iteration
+
+    profiled = profile_iteration(ROOT / "configs" / "pix2pixhd_demo.yaml", ["model.lambda_vgg=0", "model.ngf=8"],
+                                 size=(64, 64), device="cpu")
+    seconds = [k.seconds for k in profiled.kernels]
+    assert seconds == sorted(seconds, reverse=True) and all(s > 0 for s in seconds)
+    assert any("conv" in k.name for k in profiled.kernels[:15]) and all(k.calls >= 1 for k in profiled.kernels)
+    assert 0 <= profiled.outside_kernels < 1 and sum(seconds) <= 1.5 * profiled.seconds
+    table = profiled.table(top=5)
+    assert len(table) == 7 and table[-1].startswith("outside kernels: ")
+    result = subprocess.run([sys.executable, "scripts/plan_gpu.py", "--config", "configs/pix2pix_demo.yaml",
+                             "--profile"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "add --measure" in result.stderr

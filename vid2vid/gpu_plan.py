@@ -208,25 +208,97 @@ def plan_config(path: Path, overrides: list[str] = (), *, model: str | None = No
     return GPUPlan(family.name, (h, w), plan, fits)
 
 
+def _iteration(path: Path, overrides: list[str], model: str | None, size: tuple[int, int] | None,
+               device: torch.device) -> Callable[[], None]:
+    """One real training iteration of the config on ``device``, on random data of the shapes plan_config
+    plans, as a function to call; the first (warm-up) iteration has run, and the device is idle."""
+    family, config = load_family_config(path, overrides, model)
+    h, w = frame_size(family, config, size)
+    epoch = family.last_epoch(config)
+    task = family.build(config, device)
+    batch = real_batch(family, config, h, w, device)
+
+    def iteration() -> None:
+        run_iteration(task, batch, config.train, epoch=epoch)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    iteration()
+    return iteration
+
+
 def measure_iteration(path: Path, overrides: list[str] = (), *, model: str | None = None,
                       size: tuple[int, int] | None = None, device: torch.device | str = "cuda") -> tuple[int, float]:
     """(peak bytes allocated, seconds) of one real training iteration of the config on a CUDA
     device, after a warm-up iteration, on random data of the shapes plan_config plans: the
     measurement that a plan is checked against (``scripts/plan_gpu.py --measure``)."""
     device = torch.device(device)
-    family, config = load_family_config(path, overrides, model)
-    h, w = frame_size(family, config, size)
-    epoch = family.last_epoch(config)
-    task = family.build(config, device)
-    batch = real_batch(family, config, h, w, device)
-    run_iteration(task, batch, config.train, epoch=epoch)
-    torch.cuda.synchronize(device)
+    iteration = _iteration(path, overrides, model, size, device)
     torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    run_iteration(task, batch, config.train, epoch=epoch)
-    torch.cuda.synchronize(device)
+    iteration()
     return torch.cuda.max_memory_allocated(device), time.perf_counter() - start
 
 
-__all__ = ["FAMILIES", "ConfigError", "GPUPlan", "family_of", "frame_size", "load_family_config",
-           "measure_iteration", "plan_config", "real_batch"]
+@dataclass
+class KernelTime:
+    name: str
+    seconds: float
+    """all its calls in the iteration together"""
+    calls: int
+
+
+@dataclass
+class IterationProfile:
+    """Where one training iteration's time goes (``scripts/plan_gpu.py --measure --profile``)."""
+
+    seconds: float
+    """the iteration's wall-clock time"""
+    kernels: list[KernelTime]
+    """every kernel the GPU ran (on a CPU: every op, by its own time), the longest first"""
+
+    @property
+    def outside_kernels(self) -> float:
+        """the share of the iteration in which no kernel ran: launches, host work, waits (kernels that
+        overlap on several streams count each, so this is a lower bound)"""
+        return max(0.0, 1 - sum(k.seconds for k in self.kernels) / self.seconds)
+
+    def table(self, top: int = 15) -> list[str]:
+        """The ``top`` longest kernels as lines of text, and the share outside kernels."""
+        lines = [f"{'ms':>9} {'share':>6} {'calls':>6}  kernel"]
+        for k in self.kernels[:top]:
+            name = k.name if len(k.name) <= 100 else k.name[:97] + "..."
+            lines.append(f"{1e3 * k.seconds:9.2f} {100 * k.seconds / self.seconds:5.1f}% {k.calls:6d}  {name}")
+        lines.append(f"outside kernels: {100 * self.outside_kernels:.0f}% of {1e3 * self.seconds:.1f} ms")
+        return lines
+
+
+def kernel_times(events: list[Any], device_type: torch.autograd.DeviceType) -> list[KernelTime]:
+    """torch.profiler's averaged events of ``device_type`` (a GPU's kernels; a CPU's ops, by their own
+    time, without what the ops they call take), the longest first."""
+    cuda = device_type == torch.autograd.DeviceType.CUDA
+    found = [KernelTime(e.key, (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1e6, e.count)
+             for e in events if e.device_type == device_type]
+    return sorted((k for k in found if k.seconds > 0), key=lambda k: -k.seconds)
+
+
+def profile_iteration(path: Path, overrides: list[str] = (), *, model: str | None = None,
+                      size: tuple[int, int] | None = None, device: torch.device | str = "cuda") -> IterationProfile:
+    """One real training iteration of the config (after a warm-up one) under torch.profiler: its time and
+    its kernels (on a CPU, its ops)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    device = torch.device(device)
+    iteration = _iteration(path, overrides, model, size, device)
+    cuda = device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda) as profiler:
+        start = time.perf_counter()
+        iteration()
+        seconds = time.perf_counter() - start
+    kind = torch.autograd.DeviceType.CUDA if cuda else torch.autograd.DeviceType.CPU
+    return IterationProfile(seconds, kernel_times(profiler.key_averages(), kind))
+
+
+__all__ = ["FAMILIES", "ConfigError", "GPUPlan", "IterationProfile", "KernelTime", "family_of", "frame_size",
+           "kernel_times", "load_family_config", "measure_iteration", "plan_config", "profile_iteration",
+           "real_batch"]
