@@ -18,7 +18,7 @@ import torch
 
 import flownet
 from flownet.estimate import estimate
-from vid2vid.cli import command
+from vid2vid.cli import command, image_size
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -49,13 +49,13 @@ def pairs_per_second(model: torch.nn.Module, batch: int, size: tuple[int, int], 
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="448x1024", help="HxW of the frames, multiples of 64")
+    parser.add_argument("--size", type=image_size, default=(448, 1024), help="HxW of the frames (default 448x1024)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
     parser.add_argument("--seconds", type=float, default=3.0, help="time each setting at least this long")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    height, width = (int(n) for n in args.size.lower().split("x"))
+    height, width = args.size
     device = torch.device(args.device)
     model = flownet.FlowNet2().to(device).eval()
     for batch in args.batches:

@@ -28,6 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # it runs before the package is installed: its first step builds it
+from vid2vid.cli import command  # noqa: E402  (pure Python: nothing of the build is needed)
+
 DEADLINE = 480.0
 """seconds: the whole check"""
 
@@ -223,6 +226,7 @@ def steps(out: Path) -> list[Step]:
     return found
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output", nargs="?", default="runs/gpu_check")
