@@ -369,6 +369,18 @@ def test_mixed_precision_channels_last_and_every_gan_mode_train(tmp_path, amp, g
     assert len(records) == 2 and all(np.isfinite(list(r.values())).all() for r in records)
 
 
+def test_amp_auto_is_bf16_where_a_gpu_has_it_and_fp32_elsewhere(monkeypatch):
+    from vid2vid.training.trainer import resolved_amp
+
+    assert TrainConfig().amp == "auto"
+    assert resolved_amp("auto", torch.device("cpu")) == "none"
+    assert resolved_amp("auto", torch.device("meta")) == "bf16"  # plans are for such GPUs
+    for has_bf16, expected in ((True, "bf16"), (False, "none")):  # e.g. an H100, a V100
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: has_bf16)
+        assert resolved_amp("auto", torch.device("cuda")) == expected
+    assert [resolved_amp(a, torch.device("cuda")) for a in ("none", "bf16", "fp16")] == ["none", "bf16", "fp16"]
+
+
 def test_tensorboard_gets_scalars_and_images_when_installed(tmp_path, monkeypatch):
     calls = []
 

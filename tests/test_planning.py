@@ -93,9 +93,12 @@ def test_bf16_with_checkpointing_plans_in_half_precision_and_needs_less():
     config = ROOT / "configs" / "vid2vid_demo.yaml"
     half = plan_config(config, ["train.amp=bf16", "model.gradient_checkpointing=true", *SHORT_CLIPS],
                        size=(256, 256)).plan
-    full = plan_config(config, ["model.gradient_checkpointing=true", *SHORT_CLIPS], size=(256, 256)).plan
+    full = plan_config(config, ["train.amp=none", "model.gradient_checkpointing=true", *SHORT_CLIPS],
+                       size=(256, 256)).plan
     assert set(half.flops) == {"half"} and "half" not in full.flops
     assert half.peak_bytes < full.peak_bytes
+    auto = plan_config(config, ["model.gradient_checkpointing=true", *SHORT_CLIPS], size=(256, 256)).plan
+    assert auto.peak_bytes == half.peak_bytes  # train.amp=auto, the default, plans bf16
 
 
 def test_meta_autocast_casts_convolutions_only_where_autocast_is_on():
@@ -113,7 +116,8 @@ def test_meta_autocast_casts_convolutions_only_where_autocast_is_on():
 def test_the_meta_peak_agrees_with_a_measured_cpu_peak():
     # pix2pixHD at 256x256 without VGG (the CPU run has no VGG weights): about 400 MiB, most of it
     # activations. The CPU figure is the growth of the peak resident set of a fresh process.
-    config, size, overrides = ROOT / "configs" / "pix2pixhd_demo.yaml", (256, 256), ["model.lambda_vgg=0"]
+    config, size, overrides = ROOT / "configs" / "pix2pixhd_demo.yaml", (256, 256), ["model.lambda_vgg=0",
+                                                                                      "train.amp=none"]
     planned = plan_config(config, overrides, size=size).plan.peak_bytes
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, str(ROOT / "tests" / "cpu_peak_worker.py"), str(config), *map(str, size),

@@ -73,7 +73,10 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 10
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
+    """mixed precision of the forward passes: auto is bf16 on a CUDA GPU that has it (Ampere and newer: the
+    tensor cores' bf16 rate, half the activation memory) and fp32 elsewhere (CPUs, older GPUs), and plans
+    (plan_gpu.py, the meta device) take it as bf16; none is fp32 everywhere; fp16 scales the losses"""
     channels_last: bool = False
     workers: int = 2
     device: str = "auto"
@@ -94,6 +97,16 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+def resolved_amp(amp: str, device: torch.device) -> str:
+    """train.amp as it applies on ``device``: "auto" is "bf16" on a CUDA GPU that has bf16 and on the meta
+    device (a plan is for such a GPU), "none" elsewhere; the other values are what they say."""
+    if amp != "auto":
+        return amp
+    if device.type == "meta" or (device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)):
+        return "bf16"
+    return "none"
 
 
 class NonFiniteLossError(UserError):
@@ -150,8 +163,9 @@ class StepContext:
         self.batches_per_epoch = batches_per_epoch or config.iters_per_epoch or 1
         """the trainer's epoch length (outside a trainer: iters_per_epoch, else 1)"""
         self._optimizers = optimizers
-        self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
-        fp16 = config.amp == "fp16"
+        amp = resolved_amp(config.amp, self.device)
+        self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        fp16 = amp == "fp16"
         self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=fp16) for name in optimizers}
         self._stepped: list[tuple[str, torch.Tensor]] = []
 
