@@ -84,8 +84,12 @@ def _run(step: Step, log: Path, timeout: float, clock: Callable[[], float]) -> O
     """One step, its output to log, stopped with everything it started after ``timeout`` seconds."""
     began = clock()
     with log.open("w") as output:
-        process = subprocess.Popen(step.argv, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT,
-                                   env={**os.environ, **step.env}, start_new_session=True)
+        try:
+            process = subprocess.Popen(step.argv, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT,
+                                       env={**os.environ, **step.env}, start_new_session=True)
+        except OSError as e:  # e.g. no nvidia-smi: the step failed, the check goes on
+            output.write(f"{e}\n")
+            return Outcome(step.name, "failed", clock() - began, str(log), {}, f"cannot start: {e.strerror}")
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -28,11 +28,13 @@ def test_steps_run_within_the_deadline_and_each_within_its_limit(tmp_path):
                                 "'import time; time.sleep(60)'])"), 0, 1.5),
         Step("too long for what is left", python("print('never')"), 1000, 1000),
         Step("unreadable log", python("print('x')"), 0, 30, lambda log: 1 / 0),
+        Step("no such program", ["/nonexistent/nvidia-smi"], 0, 30),
     ]
     start = time.monotonic()
     outcomes = gpu_check.run_steps(steps, tmp_path, deadline=60)
     assert time.monotonic() - start < 30
-    assert [o.status for o in outcomes] == ["ok", "failed", "timed out", "skipped", "ok"]
+    assert [o.status for o in outcomes] == ["ok", "failed", "timed out", "skipped", "ok", "failed"]
+    assert outcomes[5].note.startswith("cannot start")
     assert outcomes[0].figures == {"passed": 12, "skipped": 1}
     assert outcomes[1].figures == {"failed": 1, "passed": 2} and outcomes[1].note == "exit status 3"
     assert "usually takes 1000 s" in outcomes[3].note and not (tmp_path / "too long for what is left.log").exists()
