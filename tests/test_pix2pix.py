@@ -381,6 +381,22 @@ def test_amp_auto_is_bf16_where_a_gpu_has_it_and_fp32_elsewhere(monkeypatch):
     assert [resolved_amp(a, torch.device("cuda")) for a in ("none", "bf16", "fp16")] == ["none", "bf16", "fp16"]
 
 
+def test_a_gpu_run_lets_cudnn_time_its_algorithms_unless_told_not_to(tmp_path, monkeypatch):
+    # the trainer only reads the device here, so a CUDA context can stand without a GPU
+    root = side_by_side_dataset(tmp_path / "data", count=4)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    for setting in (True, False):
+        config = tiny_config(root, f"train.cudnn_benchmark={str(setting).lower()}")
+        task = Pix2Pix(config.model, config.train)
+        data = AlignedDataset(root, "train", config.data, multiple=task.multiple)
+        Trainer(task, data, config.train, tmp_path / "run", DistContext(device=torch.device("cuda")), progress=False)
+        assert torch.backends.cudnn.benchmark is setting
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    Trainer(task, data, tiny_config(root, "train.cudnn_benchmark=true").train, tmp_path / "cpu", progress=False)
+    assert torch.backends.cudnn.benchmark is False  # a CPU run leaves it alone
+
+
 def test_tensorboard_gets_scalars_and_images_when_installed(tmp_path, monkeypatch):
     calls = []
 

@@ -23,6 +23,7 @@ from vid2vid.models.template import Template, TemplateConfig
 from vid2vid.models.unpaired import UnpairedConfig, build_unpaired
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
 from vid2vid.training.planning import META, GPU, IterationPlan, largest_fitting, plan_iteration, run_iteration
+from vid2vid.training.trainer import use_device_settings
 
 
 def _float(*shape: int) -> Tensor:
@@ -215,6 +216,7 @@ def _iteration(path: Path, overrides: list[str], model: str | None, size: tuple[
     family, config = load_family_config(path, overrides, model)
     h, w = frame_size(family, config, size)
     epoch = family.last_epoch(config)
+    use_device_settings(config.train, device)  # as the trainer would, so that the time is a training run's
     task = family.build(config, device)
     batch = real_batch(family, config, h, w, device)
 

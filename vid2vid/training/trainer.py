@@ -78,6 +78,10 @@ class TrainConfig:
     tensor cores' bf16 rate, half the activation memory) and fp32 elsewhere (CPUs, older GPUs), and plans
     (plan_gpu.py, the meta device) take it as bf16; none is fp32 everywhere; fp16 scales the losses"""
     channels_last: bool = False
+    cudnn_benchmark: bool = True
+    """on a GPU, cuDNN times its algorithms for each new input shape and keeps the fastest (as NVIDIA's
+    vid2vid does): one slower iteration per shape (vid2vid's clip lengths and scales change a few times a
+    run); false: its heuristics, and the same algorithms from run to run"""
     workers: int = 2
     device: str = "auto"
 
@@ -97,6 +101,13 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+def use_device_settings(config: TrainConfig, device: torch.device) -> None:
+    """The process-wide settings a run on ``device`` takes from its config: on a GPU, cuDNN's algorithm
+    timing (train.cudnn_benchmark); a CPU run changes nothing."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark
 
 
 def resolved_amp(amp: str, device: torch.device) -> str:
@@ -261,6 +272,7 @@ class Trainer:
         self.config = config
         self.output = Path(output)
         self.dist = dist or DistContext()
+        use_device_settings(config, self.dist.device)
         self.checkpoints = CheckpointFolder(self.output / "checkpoints", config.keep_checkpoints)
         self.schedulers = {
             name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(config.epochs, config.epochs_decay))
