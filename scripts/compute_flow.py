@@ -27,7 +27,8 @@ import torch
 
 import flownet
 from flownet.dis import dis_flow, require_dis
-from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, compute_sequence_flow, flownet2_estimator
+from flownet.sequence import (NO_CHECKPOINT_MESSAGE, compute_dataset_flow, compute_sequence_flow,
+                              default_batch_size, flownet2_estimator)
 from vid2vid.cli import command
 
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
         estimator = flownet2_estimator(args.checkpoint, args.model, device=args.device, fit=args.fit, amp=amp)
-    batch_size = args.batch_size or (8 if args.method == "flownet2" and args.device.startswith("cuda") else 1)
+    batch_size = args.batch_size or (default_batch_size(args.device) if args.method == "flownet2" else 1)
     start = time.perf_counter()
     if args.dataset:
         count = compute_dataset_flow(estimator, args.dataset, args.phase, batch_size=batch_size)

@@ -23,7 +23,7 @@ import time
 import torch
 
 from flownet.dis import dis_flow, require_dis
-from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, flownet2_estimator
+from flownet.sequence import NO_CHECKPOINT_MESSAGE, compute_dataset_flow, default_batch_size, flownet2_estimator
 from vid2vid.cli import command, image_size
 from vid2vid.data.face import read_video_landmarks
 from vid2vid.data.prepare import VideoPreparation, prepare_video_dataset
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         device = "cuda" if torch.cuda.is_available() else "cpu"
         estimator = flownet2_estimator(args.flow_checkpoint, device=device)
-        batch_size = args.flow_batch_size or (8 if device == "cuda" else 1)
+        batch_size = args.flow_batch_size or default_batch_size(device)
     written = prepare_video_dataset(args.videos, args.output, config, landmarks)
     flows = {}
     for split in sorted({s.split for s in written} if estimator else ()):

@@ -62,10 +62,10 @@ def object_colours(frames: Tensor, instances: Tensor, min_pixels: int = OBJECT_M
     lab = kornia.color.rgb_to_lab((frames.float().clamp(-1, 1) + 1) / 2)
     colours: dict[int, dict[int, Tensor]] = {}
     for object_id in object_ids(instances):
-        eroded = eroded_mask(instances, object_id).float()
+        eroded = eroded_mask(instances, object_id)
         seen = {}
         for t in torch.flatten(torch.nonzero(eroded.flatten(1).sum(1) >= min_pixels)).tolist():
-            seen[t] = lab[t][:, eroded[t, 0] > 0].median(1).values
+            seen[t] = lab[t][:, eroded[t, 0]].median(1).values
         if seen:
             colours[object_id] = seen
     return colours

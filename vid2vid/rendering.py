@@ -83,7 +83,6 @@ class FrameByFrame:
         self.frames = (self.frames + [frame])[-self.history_length:]
         return frame
 
-
     def _tracks(self, instances: Tensor) -> Tensor:
         """This frame's track ids (1, 1, H, W): its instance ids, linked along G's flow (zero where G drew
         the frame without one) unless they are tracks already (data.instance_tracks)."""
