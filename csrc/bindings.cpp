@@ -57,10 +57,18 @@ std::vector<int64_t> launch_config(const std::string& kernel, const std::vector<
   } else if (kernel == "channel_norm") {
     c = channel_norm_launch(sizes[0], max_blocks);
   } else if (kernel == "correlation_forward") {
-    c = correlation_forward_launch(sizes[0]);
+    TORCH_CHECK(sizes.size() == 6,
+                "launch_config: correlation_forward takes [batch, out_height, out_width, max_displacement, "
+                "stride1, stride2]");
+    c = correlation_forward_launch(sizes[0], static_cast<int>(sizes[1]), static_cast<int>(sizes[2]),
+                                   static_cast<int>(sizes[3]), static_cast<int>(sizes[4]), static_cast<int>(sizes[5]));
   } else if (kernel == "correlation_backward") {
-    TORCH_CHECK(sizes.size() == 2, "launch_config: correlation_backward takes [input pixels, channels]");
-    c = correlation_backward_launch(sizes[0], static_cast<int>(sizes[1]));
+    TORCH_CHECK(sizes.size() == 7,
+                "launch_config: correlation_backward takes [batch, height, width, channels, max_displacement, "
+                "stride2, accumulator bytes]");
+    c = correlation_backward_launch(sizes[0], static_cast<int>(sizes[1]), static_cast<int>(sizes[2]),
+                                    static_cast<int>(sizes[3]), static_cast<int>(sizes[4]), static_cast<int>(sizes[5]),
+                                    static_cast<int>(sizes[6]));
   } else {
     TORCH_CHECK(false, "launch_config: unknown kernel ", kernel);
   }

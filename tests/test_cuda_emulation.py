@@ -63,14 +63,36 @@ def test_launches_use_the_compiled_launchers_geometry(emulator, monkeypatch):
     emulator.launches.clear()
     x, flow = torch.randn(2, 3, 23, 31), random_flow(2, 23, 31)
     backend.warp_forward(x, flow)
+    backend.correlation_forward(torch.randn(2, 40, 5, 70), torch.randn(2, 40, 5, 70), 1, 1, 1, 1, 1)
     backend.correlation_backward(torch.randn(1, 9, 5, 6), torch.randn(1, 40, 5, 6), torch.randn(1, 40, 5, 6),
                                  1, 1, 1, 1, 1)
+    backend.correlation_backward(torch.randn(1, 9, 5, 6, dtype=torch.float64),
+                                 torch.randn(1, 40, 5, 6, dtype=torch.float64),
+                                 torch.randn(1, 40, 5, 6, dtype=torch.float64), 1, 1, 1, 1, 1)
     assert emulator.launches == [
         ("vid2vid::warp_forward_kernel<float>", *extension.launch_config("warp", [2 * 23 * 31], LOW_CAP)),
-        ("vid2vid::correlation_backward_kernel<float>", *extension.launch_config("correlation_backward", [30, 40])),
+        ("vid2vid::correlation_forward_kernel<float>",
+         *extension.launch_config("correlation_forward", [2, 5, 70, 1, 1, 1])),
+        ("vid2vid::correlation_backward_kernel<float>",
+         *extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 4])),
+        ("vid2vid::correlation_backward_kernel<double>",
+         *extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 8])),
     ]
     assert extension.launch_config("warp", [2 * 23 * 31], LOW_CAP) == (2, 256)
-    assert extension.launch_config("correlation_backward", [30, 40]) == (30, 64)
+    # forward: 2 images x 5 rows x 3 tiles of 32 columns x 3 displacement rows x 1 group of 3
+    assert extension.launch_config("correlation_forward", [2, 5, 70, 1, 1, 1]) == (2 * 5 * 3 * 3, 256)
+    # backward: 5 rows x 1 tile x channel chunks of 32 (floats) or 16 (doubles)
+    assert extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 4]) == (5 * 2, 256)
+    assert extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 8]) == (5 * 3, 256)
+    # FlowNetC at 448x1024, batch 8: 21 displacement rows of 21, tiles of 32 columns
+    assert extension.launch_config("correlation_forward", [8, 56, 128, 20, 1, 2]) == (8 * 56 * 4 * 21, 256)
+
+
+def test_correlation_tiles_fit_any_displacement_spacing(emulator, monkeypatch):
+    # stride2 10: a group of 24 displacements would span 231 columns, more than a tile holds; 3 groups of 10
+    backend = _backend(emulator, monkeypatch)
+    check_correlation(backend, torch.float32, (1, 3, 4, 5, 100, 1, 100, 1, 10))
+    assert extension.launch_config("correlation_forward", [1, 4, 5, 100, 1, 10]) == (1 * 4 * 1 * 21 * 3, 256)
 
 
 def test_syncthreads_and_shared_memory(emulator):
@@ -91,20 +113,31 @@ def test_a_launch_beyond_cuda_limits_is_an_error(emulator):
         emulator.launch("emulator_block_sum", 1, 2048, [0, 0])
 
 
+def test_shuffles_run_in_lock_step_in_full_warps(emulator):
+    values, sums = torch.randn(2, 64), torch.zeros(4)
+    emulator.launch("emulator_warp_sum", 2, 64, [values.data_ptr(), sums.data_ptr()])
+    torch.testing.assert_close(sums, values.view(4, 32).sum(1))
+
+
 def test_a_shuffle_in_a_partial_warp_is_an_error(emulator):
-    # correlation_forward_kernel shuffles in full warps: launched with 48 threads, its second warp has 16 lanes
-    a, out = torch.zeros(1, 3, 3, 3), torch.zeros(9)
+    # launched with 48 threads, the second warp has 16 lanes
+    values, sums = torch.zeros(48), torch.zeros(2)
     with pytest.raises(EmulationError, match="full warps"):
-        emulator.launch("vid2vid::correlation_forward_kernel<float>", 1, 48,
-                        [a.data_ptr(), a.data_ptr(), out.data_ptr(), 3, 3, 3, 1, 1, 0, 1, 1, 1])
+        emulator.launch("emulator_warp_sum", 1, 48, [values.data_ptr(), sums.data_ptr()])
 
 
 # Bugs planted in CUDA-only lines of the device code: (file under csrc, line as it is, line as planted,
 # what to run). Each must make the comparison with the reference fail.
 PLANTED = [
-    ("correlation/correlation_kernel.cuh", "for (int offset = 16; offset > 0; offset >>= 1)",
-     "for (int offset = 8; offset > 0; offset >>= 1)", "correlation"),  # a wrong shuffle offset
-    ("correlation/correlation_kernel.cuh", "if (lane == 0) {", "if (lane == 1) {", "correlation"),
+    # the forward reads its tiles before the other threads have written them
+    ("correlation/correlation_kernel.cuh", "        __syncthreads();\n        if (lane < pixels) {",
+     "        if (lane < pixels) {", "correlation"),
+    # the backward loads the next tiles while other threads still read the last ones
+    ("correlation/correlation_kernel.cuh", "          __syncthreads();  // the previous tiles have been read",
+     "", "correlation"),
+    # grad_b reads a's span from the wrong end
+    ("correlation/correlation_kernel.cuh", "const int pa = lane + (group_count - 1 - k) * stride2;",
+     "const int pa = lane + k * stride2;", "correlation"),
     ("warp/warp_kernel.cuh", "atomicAdd(gi + s.y0 * width + s.x1, g * s.wx * (1 - s.wy));",
      "atomicAdd(gi + s.y0 * width + s.x0, g * s.wx * (1 - s.wy));", "warp"),  # a wrong atomicAdd target
     ("channel_norm/channel_norm_kernel.cuh", "sum += v * v;", "sum += v;", "channel_norm"),  # a wrong sum

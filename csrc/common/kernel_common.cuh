@@ -71,6 +71,7 @@ V2V_HOST_DEVICE __nv_bfloat16 from_acc<__nv_bfloat16>(float v) {
 #endif
 
 V2V_HOST_DEVICE int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+V2V_HOST_DEVICE int min_int(int a, int b) { return a < b ? a : b; }
 
 // The grid and block of a kernel launch (1-D). Each kernel has one function that
 // computes its LaunchConfig, called by its CUDA launcher (*_cuda.cu), by the CuPy

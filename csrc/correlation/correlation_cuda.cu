@@ -7,7 +7,8 @@ cudaError_t correlation_forward_cuda(ScalarKind kind, const void* a_padded, cons
                                      int batch, int channels, const CorrelationGeometry& g, cudaStream_t stream) {
   return dispatch_kind(kind, [&](auto tag) {
     using scalar_t = decltype(tag);
-    const LaunchConfig launch = correlation_forward_launch(static_cast<long long>(batch) * g.out_height * g.out_width);
+    const LaunchConfig launch =
+        correlation_forward_launch(batch, g.out_height, g.out_width, g.max_displacement, g.stride1, g.stride2);
     correlation_forward_kernel<scalar_t><<<launch.blocks, launch.threads, 0, stream>>>(
         static_cast<const scalar_t*>(a_padded), static_cast<const scalar_t*>(b_padded),
         static_cast<scalar_t*>(output), channels, g.padded_height, g.padded_width, g.out_height, g.out_width,
@@ -22,7 +23,8 @@ cudaError_t correlation_backward_cuda(ScalarKind kind, const void* grad_output, 
                                       cudaStream_t stream) {
   return dispatch_kind(kind, [&](auto tag) {
     using scalar_t = decltype(tag);
-    const LaunchConfig launch = correlation_backward_launch(static_cast<long long>(batch) * height * width, channels);
+    const LaunchConfig launch = correlation_backward_launch(batch, height, width, channels, g.max_displacement,
+                                                            g.stride2, sizeof(typename acc_type<scalar_t>::type));
     correlation_backward_kernel<scalar_t><<<launch.blocks, launch.threads, 0, stream>>>(
         static_cast<const scalar_t*>(grad_output), static_cast<const scalar_t*>(a_padded),
         static_cast<const scalar_t*>(b_padded), static_cast<scalar_t*>(grad_a), static_cast<scalar_t*>(grad_b),

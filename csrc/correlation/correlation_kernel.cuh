@@ -58,66 +58,184 @@ V2V_HOST_DEVICE int output_index(int centre, int border, int stride1, int out_si
   return o < out_size ? o : -1;
 }
 
-// Forward: one block per output pixel, whose 8 warps share its displacements.
-V2V_HOST_DEVICE LaunchConfig correlation_forward_launch(long long output_pixels) { return {output_pixels, 256}; }
+// The CUDA kernels work on tiles held in shared memory, so that each value loaded
+// from global memory serves many pixels and displacements (the forward and both
+// gradients are each a correlation of one tensor with another at shifted
+// positions). A block takes a row segment of up to kCorrelationTileWidth pixels and
+// a group of up to kCorrelationGroup displacements of one displacement row; the
+// positions of the shifted tensor that these meet form one contiguous span of
+// columns, which must fit the shared tile of kCorrelationSpan columns.
+constexpr int kCorrelationThreads = 256;  // 8 warps
+constexpr int kCorrelationTileWidth = 32;  // pixels per block: one per lane
+constexpr int kCorrelationGroup = 24;  // displacements per group: 3 per warp in the forward
+constexpr int kCorrelationSpan = 96;  // columns of a shifted tile (FlowNetC needs 32 + 40)
 
-// Backward: one block per input pixel, one thread per channel (whole warps, at most 256;
-// FlowNetC has 256 channels).
-V2V_HOST_DEVICE LaunchConfig correlation_backward_launch(long long input_pixels, int channels) {
-  return {input_pixels, channels < 256 ? ((channels + 31) / 32) * 32 : 256};
+// Channels per shared tile: 32 floats (one per lane and bank), 16 doubles.
+V2V_HOST_DEVICE constexpr int correlation_channel_chunk(int accumulator_bytes) {
+  return accumulator_bytes == 8 ? 16 : 32;
+}
+
+// Pixels per block and displacements per group for `size` displacements per row,
+// whose tiles' pixels are `pixel_step` padded columns apart (stride1 for the
+// forward's output pixels, 1 for the backward's input pixels): the largest that
+// keep the span (tile - 1) * pixel_step + 1 + (group - 1) * stride2 in a tile.
+struct CorrelationTiling {
+  int tile_width;
+  int group;
+};
+
+V2V_HOST_DEVICE CorrelationTiling correlation_tiling(int size, int pixel_step, int stride2) {
+  int group = size < kCorrelationGroup ? size : kCorrelationGroup;
+  const int widest_group = (kCorrelationSpan - 1) / stride2 + 1;
+  if (group > widest_group) group = widest_group;
+  const int widest_tile = (kCorrelationSpan - 1 - (group - 1) * stride2) / pixel_step + 1;
+  return {widest_tile < kCorrelationTileWidth ? widest_tile : kCorrelationTileWidth, group};
+}
+
+V2V_HOST_DEVICE long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
+
+// Forward: one block per (image, output row, tile of output columns, displacement
+// row, group of displacements in that row).
+V2V_HOST_DEVICE LaunchConfig correlation_forward_launch(long long batch, int out_height, int out_width,
+                                                        int max_displacement, int stride1, int stride2) {
+  const int size = 2 * (max_displacement / stride2) + 1;
+  const CorrelationTiling t = correlation_tiling(size, stride1, stride2);
+  return {batch * out_height * ceil_div(out_width, t.tile_width) * size * ceil_div(size, t.group),
+          kCorrelationThreads};
+}
+
+// Backward: one block per (image, input row, tile of input columns, chunk of
+// channels); channel chunks of the element type's accumulator.
+V2V_HOST_DEVICE LaunchConfig correlation_backward_launch(long long batch, int height, int width, int channels,
+                                                         int max_displacement, int stride2, int accumulator_bytes) {
+  const int size = 2 * (max_displacement / stride2) + 1;
+  const CorrelationTiling t = correlation_tiling(size, 1, stride2);
+  const int chunk = correlation_channel_chunk(accumulator_bytes);
+  return {batch * height * ceil_div(width, t.tile_width) * ceil_div(channels, chunk), kCorrelationThreads};
 }
 
 #if V2V_DEVICE_CODE
 
-template <typename acc_t>
-__device__ __forceinline__ acc_t warp_reduce_sum(acc_t v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
+// Copies columns [column, column + count) of one padded NHWC row, channels
+// [c0, c0 + chunk), into tile[count][chunk + 1] (one column of padding, so that
+// lanes reading consecutive columns of one channel hit different banks), as
+// zeros where the row, a column or a channel is outside the input. Consecutive
+// threads read consecutive channels: coalesced.
+template <typename scalar_t, typename acc_t, int chunk>
+__device__ __forceinline__ void load_tile(acc_t (*tile)[chunk + 1], const scalar_t* __restrict__ image, int row,
+                                          int column, int count, int c0, int channels, int padded_height,
+                                          int padded_width) {
+  for (int i = threadIdx.x; i < count * chunk; i += blockDim.x) {
+    const int pos = i / chunk;
+    const int ch = i - pos * chunk;
+    const int x = column + pos;
+    acc_t v = 0;
+    if (row >= 0 && row < padded_height && x >= 0 && x < padded_width && c0 + ch < channels) {
+      v = to_acc(image[(static_cast<long long>(row) * padded_width + x) * channels + c0 + ch]);
+    }
+    tile[pos][ch] = v;
+  }
 }
 
-// One block per output pixel; each warp takes a share of the displacements,
-// its lanes stride over channels, and a shuffle reduction sums them.
+// Lane = output pixel of the tile, warp = three displacements of the group. Per
+// channel of a chunk each thread reads one value of a's tile and three of b's for
+// three multiply-adds; a's and b's tiles serve the whole block.
 template <typename scalar_t>
 __global__ void correlation_forward_kernel(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
                                            scalar_t* __restrict__ output, int channels, int padded_height,
                                            int padded_width, int out_height, int out_width, int kernel_radius,
                                            int max_displacement, int stride1, int stride2) {
   typedef typename acc_type<scalar_t>::type acc_t;
+  constexpr int chunk = correlation_channel_chunk(sizeof(acc_t));
+  constexpr int per_warp = kCorrelationGroup / (kCorrelationThreads / 32);
+  __shared__ acc_t a_tile[kCorrelationTileWidth][chunk + 1];
+  __shared__ acc_t b_tile[kCorrelationSpan][chunk + 1];
+
   const Displacements<acc_t> disp(channels, kernel_radius, max_displacement, stride2);
+  const CorrelationTiling tiling = correlation_tiling(disp.size, stride1, stride2);
+  const int tiles = static_cast<int>(ceil_div(out_width, tiling.tile_width));
+  const int groups = static_cast<int>(ceil_div(disp.size, tiling.group));
+  long long block = blockIdx.x;
+  const int group = static_cast<int>(block % groups);
+  block /= groups;
+  const int j = static_cast<int>(block % disp.size);  // displacement row
+  block /= disp.size;
+  const int tile = static_cast<int>(block % tiles);
+  block /= tiles;
+  const int oy = static_cast<int>(block % out_height);
+  const int n = static_cast<int>(block / out_height);
 
-  const long long pixel = blockIdx.x;
-  const int ox = static_cast<int>(pixel % out_width);
-  const int oy = static_cast<int>((pixel / out_width) % out_height);
-  const int n = static_cast<int>(pixel / (static_cast<long long>(out_width) * out_height));
+  const int ox0 = tile * tiling.tile_width;
+  const int pixels = min_int(tiling.tile_width, out_width - ox0);
+  const int k0 = group * tiling.group;  // first displacement column of the group
+  const int group_count = min_int(tiling.group, disp.size - k0);
+  const int dy = (j - disp.radius) * stride2;
+  const int dx0 = (k0 - disp.radius) * stride2;
   const int cy = disp.border + oy * stride1;
-  const int cx = disp.border + ox * stride1;
-  const int lane = threadIdx.x & 31;
-  const int warps = blockDim.x >> 5;
+  const int cx0 = disp.border + ox0 * stride1;
+  const int span = (pixels - 1) * stride1 + 1 + (group_count - 1) * stride2;
+  const scalar_t* a_n = a + static_cast<long long>(n) * padded_height * padded_width * channels;
+  const scalar_t* b_n = b + static_cast<long long>(n) * padded_height * padded_width * channels;
 
-  for (int d = threadIdx.x >> 5; d < disp.count; d += warps) {
-    const int dy = disp.dy(d);
-    const int dx = disp.dx(d);
-    acc_t sum = 0;
-    for (int wy = -kernel_radius; wy <= kernel_radius; ++wy) {
-      for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
-        const scalar_t* pa =
-            a + ((static_cast<long long>(n) * padded_height + cy + wy) * padded_width + cx + wx) * channels;
-        const scalar_t* pb =
-            b + ((static_cast<long long>(n) * padded_height + cy + wy + dy) * padded_width + cx + wx + dx) * channels;
-        for (int c = lane; c < channels; c += 32) sum += to_acc(pa[c]) * to_acc(pb[c]);
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  // b's tile row of each of this thread's displacements; a thread whose last ones lie past the group
+  // repeats the group's last (its sums are not written), so the channel loop has no branches
+  int b_row[per_warp];
+#pragma unroll
+  for (int r = 0; r < per_warp; ++r) {
+    b_row[r] = lane * stride1 + min_int(warp + r * (kCorrelationThreads / 32), group_count - 1) * stride2;
+  }
+  acc_t sum[per_warp] = {};
+  for (int wy = -kernel_radius; wy <= kernel_radius; ++wy) {
+    for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
+      for (int c0 = 0; c0 < channels; c0 += chunk) {
+        __syncthreads();  // the previous tiles have been read
+        for (int i = threadIdx.x; i < pixels * chunk; i += blockDim.x) {
+          const int p = i / chunk;
+          const int ch = i - p * chunk;
+          a_tile[p][ch] = c0 + ch < channels
+                              ? to_acc(a_n[(static_cast<long long>(cy + wy) * padded_width + cx0 + p * stride1 + wx) *
+                                               channels + c0 + ch])
+                              : acc_t(0);
+        }
+        load_tile<scalar_t, acc_t, chunk>(b_tile, b_n, cy + wy + dy, cx0 + wx + dx0, span, c0, channels,
+                                          padded_height, padded_width);
+        __syncthreads();
+        if (lane < pixels) {
+#pragma unroll
+          for (int ch = 0; ch < chunk; ++ch) {  // channels past the last are zeros
+            const acc_t av = a_tile[lane][ch];
+#pragma unroll
+            for (int r = 0; r < per_warp; ++r) sum[r] += av * b_tile[b_row[r]][ch];
+          }
+        }
       }
     }
-    sum = warp_reduce_sum(sum);
-    if (lane == 0) {
-      output[((static_cast<long long>(n) * disp.count + d) * out_height + oy) * out_width + ox] =
-          from_acc<scalar_t>(sum * disp.inv_count);
+  }
+  if (lane < pixels) {
+#pragma unroll
+    for (int r = 0; r < per_warp; ++r) {
+      const int k = warp + r * (kCorrelationThreads / 32);
+      if (k < group_count) {
+        const int d = j * disp.size + k0 + k;
+        output[((static_cast<long long>(n) * disp.count + d) * out_height + oy) * out_width + ox0 + lane] =
+            from_acc<scalar_t>(sum[r] * disp.inv_count);
+      }
     }
   }
 }
 
-// One block per (unpadded) input pixel, one thread per channel: each thread
-// gathers every output that read its element, so no atomics are needed and
-// the result is deterministic. Gradients are written NCHW, unpadded.
+// Both gradients, gathered (no atomics: deterministic), written NCHW unpadded.
+// With p a padded input position, w a window offset and d a displacement,
+//   grad_a[p] = sum over w, d of grad[d, out(p - w)]     * b[p + d]
+//   grad_b[p] = sum over w, d of grad[d, out(p - d - w)] * a[p - d]
+// where out(centre) is the output pixel whose window is centred there (if any).
+// A block takes a row segment of input pixels (lane = pixel) and a chunk of
+// channels (each warp a share); for each window offset and group of
+// displacements it stages the two gradient tiles (one value per pixel and
+// displacement, which serves every channel of the chunk) and the spans of b and
+// a that they meet.
 template <typename scalar_t>
 __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_output, const scalar_t* __restrict__ a,
                                             const scalar_t* __restrict__ b, scalar_t* __restrict__ grad_a,
@@ -125,47 +243,97 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
                                             int pad, int out_height, int out_width, int kernel_radius,
                                             int max_displacement, int stride1, int stride2) {
   typedef typename acc_type<scalar_t>::type acc_t;
+  constexpr int chunk = correlation_channel_chunk(sizeof(acc_t));
+  constexpr int warps = kCorrelationThreads / 32;
+  constexpr int per_warp = chunk / warps;  // channels per thread
+  __shared__ acc_t grad_a_tile[kCorrelationGroup][kCorrelationTileWidth];
+  __shared__ acc_t grad_b_tile[kCorrelationGroup][kCorrelationTileWidth];
+  __shared__ acc_t b_tile[kCorrelationSpan][chunk + 1];
+  __shared__ acc_t a_tile[kCorrelationSpan][chunk + 1];
+
   const Displacements<acc_t> disp(channels, kernel_radius, max_displacement, stride2);
+  const CorrelationTiling tiling = correlation_tiling(disp.size, 1, stride2);
   const int padded_height = height + 2 * pad;
   const int padded_width = width + 2 * pad;
+  const int tiles = static_cast<int>(ceil_div(width, tiling.tile_width));
+  const int chunks = static_cast<int>(ceil_div(channels, chunk));
+  long long block = blockIdx.x;
+  const int c0 = static_cast<int>(block % chunks) * chunk;
+  block /= chunks;
+  const int tile = static_cast<int>(block % tiles);
+  block /= tiles;
+  const int y = static_cast<int>(block % height);
+  const int n = static_cast<int>(block / height);
 
-  const long long pixel = blockIdx.x;
-  const int x = static_cast<int>(pixel % width);
-  const int y = static_cast<int>((pixel / width) % height);
-  const int n = static_cast<int>(pixel / (static_cast<long long>(width) * height));
+  const int x0 = tile * tiling.tile_width;
+  const int pixels = min_int(tiling.tile_width, width - x0);
   const int py = y + pad;
-  const int px = x + pad;
-  const long long image = static_cast<long long>(n) * padded_height;
-  const scalar_t* grad_n = grad_output + static_cast<long long>(n) * disp.count * out_height * out_width;
+  const int px0 = x0 + pad;
+  const long long plane = static_cast<long long>(out_height) * out_width;
+  const scalar_t* grad_n = grad_output + static_cast<long long>(n) * disp.count * plane;
+  const scalar_t* a_n = a + static_cast<long long>(n) * padded_height * padded_width * channels;
+  const scalar_t* b_n = b + static_cast<long long>(n) * padded_height * padded_width * channels;
 
-  for (int c = threadIdx.x; c < channels; c += blockDim.x) {
-    acc_t ga = 0, gb = 0;
-    for (int d = 0; d < disp.count; ++d) {
-      const int dy = disp.dy(d);
-      const int dx = disp.dx(d);
-      const scalar_t* grad_d = grad_n + static_cast<long long>(d) * out_height * out_width;
-      for (int wy = -kernel_radius; wy <= kernel_radius; ++wy) {
-        for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
-          // a[p] meets b[p + d] in the window centred at p - w.
-          int oy = output_index(py - wy, disp.border, stride1, out_height);
-          int ox = output_index(px - wx, disp.border, stride1, out_width);
-          if (oy >= 0 && ox >= 0) {
-            ga += to_acc(grad_d[oy * out_width + ox]) *
-                  to_acc(b[((image + py + dy) * padded_width + px + dx) * channels + c]);
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  acc_t ga[per_warp] = {}, gb[per_warp] = {};
+  for (int wy = -kernel_radius; wy <= kernel_radius; ++wy) {
+    const int oy_a = output_index(py - wy, disp.border, stride1, out_height);
+    for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
+      for (int j = 0; j < disp.size; ++j) {
+        const int dy = (j - disp.radius) * stride2;
+        const int oy_b = output_index(py - dy - wy, disp.border, stride1, out_height);
+        if (oy_a < 0 && oy_b < 0) continue;  // the same for the whole block
+        for (int k0 = 0; k0 < disp.size; k0 += tiling.group) {
+          const int group_count = min_int(tiling.group, disp.size - k0);
+          const int dx0 = (k0 - disp.radius) * stride2;
+          const int dx_last = dx0 + (group_count - 1) * stride2;
+          const int span = pixels + (group_count - 1) * stride2;
+          __syncthreads();  // the previous tiles have been read
+          for (int i = threadIdx.x; i < group_count * kCorrelationTileWidth; i += blockDim.x) {
+            const int k = i / kCorrelationTileWidth;
+            const int p = i - k * kCorrelationTileWidth;
+            const int dx = dx0 + k * stride2;
+            const scalar_t* grad_d = grad_n + (j * disp.size + k0 + k) * plane;
+            const int ox_a = output_index(px0 + p - wx, disp.border, stride1, out_width);
+            const int ox_b = output_index(px0 + p - dx - wx, disp.border, stride1, out_width);
+            const bool inside = p < pixels;
+            grad_a_tile[k][p] = inside && oy_a >= 0 && ox_a >= 0 ? to_acc(grad_d[oy_a * out_width + ox_a]) : acc_t(0);
+            grad_b_tile[k][p] = inside && oy_b >= 0 && ox_b >= 0 ? to_acc(grad_d[oy_b * out_width + ox_b]) : acc_t(0);
           }
-          // b[p] meets a[p - d] in the window centred at p - d - w.
-          oy = output_index(py - dy - wy, disp.border, stride1, out_height);
-          ox = output_index(px - dx - wx, disp.border, stride1, out_width);
-          if (oy >= 0 && ox >= 0) {
-            gb += to_acc(grad_d[oy * out_width + ox]) *
-                  to_acc(a[((image + py - dy) * padded_width + px - dx) * channels + c]);
+          // b from column px0 + dx0 (pixel 0, first displacement), a from px0 - dx_last
+          load_tile<scalar_t, acc_t, chunk>(b_tile, b_n, oy_a >= 0 ? py + dy : -1, px0 + dx0, span, c0, channels,
+                                            padded_height, padded_width);
+          load_tile<scalar_t, acc_t, chunk>(a_tile, a_n, oy_b >= 0 ? py - dy : -1, px0 - dx_last, span, c0,
+                                            channels, padded_height, padded_width);
+          __syncthreads();
+          if (lane < pixels) {
+            for (int k = 0; k < group_count; ++k) {
+              const acc_t g_a = grad_a_tile[k][lane];
+              const acc_t g_b = grad_b_tile[k][lane];
+              const int pb = lane + k * stride2;
+              const int pa = lane + (group_count - 1 - k) * stride2;
+#pragma unroll
+              for (int i = 0; i < per_warp; ++i) {
+                ga[i] += g_a * b_tile[pb][warp + i * warps];
+                gb[i] += g_b * a_tile[pa][warp + i * warps];
+              }
+            }
           }
         }
       }
     }
-    const long long out_offset = ((static_cast<long long>(n) * channels + c) * height + y) * width + x;
-    grad_a[out_offset] = from_acc<scalar_t>(ga * disp.inv_count);
-    grad_b[out_offset] = from_acc<scalar_t>(gb * disp.inv_count);
+  }
+  if (lane < pixels) {
+#pragma unroll
+    for (int i = 0; i < per_warp; ++i) {
+      const int c = c0 + warp + i * warps;
+      if (c < channels) {
+        const long long out_offset = ((static_cast<long long>(n) * channels + c) * height + y) * width + x0 + lane;
+        grad_a[out_offset] = from_acc<scalar_t>(ga[i] * disp.inv_count);
+        grad_b[out_offset] = from_acc<scalar_t>(gb[i] * disp.inv_count);
+      }
+    }
   }
 }
 

@@ -17,8 +17,8 @@
 #include "warp/warp_kernel.cuh"
 
 // A kernel that tests the emulator itself: a block-wide sum of blockDim.x values per block
-// through __shared__ memory and __syncthreads (no kernel of csrc uses them yet). Were the
-// barrier not kept, thread 0 would add up the slots before the others had written theirs.
+// through __shared__ memory and __syncthreads. Were the barrier not kept, thread 0 would
+// add up the slots before the others had written theirs.
 __global__ void emulator_block_sum(const float* in, float* out) {
   __shared__ float partial[1024];
   const int t = threadIdx.x;
@@ -29,6 +29,15 @@ __global__ void emulator_block_sum(const float* in, float* out) {
     __syncthreads();
   }
   if (t == 0) out[blockIdx.x] = partial[0];
+}
+
+// A kernel that tests the emulator's shuffles (no kernel of csrc uses them now): the sum of
+// each warp's 32 values by a shuffle-down reduction, written by its lane 0.
+__global__ void emulator_warp_sum(const float* in, float* out) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  float v = in[t];
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  if ((threadIdx.x & 31) == 0) out[t / 32] = v;
 }
 
 // A kernel with a bug the emulator must report: half of the warp leaves before a full-mask
@@ -75,6 +84,7 @@ const std::map<std::string, std::pair<Invoker, int>>& kernels() {
       V2V_KERNEL_ALL_TYPES(correlation_forward_kernel), V2V_KERNEL_ALL_TYPES(correlation_backward_kernel),
       V2V_KERNEL_ALL_TYPES(channel_norm_forward_kernel), V2V_KERNEL_ALL_TYPES(channel_norm_backward_kernel),
       {"emulator_block_sum", invoker(&emulator_block_sum)},
+      {"emulator_warp_sum", invoker(&emulator_warp_sum)},
       {"emulator_divergent_shuffle", invoker(&emulator_divergent_shuffle)},
   };
   return table;

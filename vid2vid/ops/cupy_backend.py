@@ -96,7 +96,8 @@ def correlation_forward(a: Tensor, b: Tensor, pad_size: int, kernel_size: int, m
     batch, channels = a.shape[:2]
     output = a.new_empty(batch, g.displacements, g.out_height, g.out_width)
     kernel = _kernel("correlation/correlation_kernel.cuh", "correlation_forward_kernel", a)
-    _launch(kernel, launch_config("correlation_forward", [batch * g.out_height * g.out_width]), a.device,
+    launch = launch_config("correlation_forward", [batch, g.out_height, g.out_width, max_displacement, stride1, stride2])
+    _launch(kernel, launch, a.device,
             _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), output, _i32(channels),
             _i32(g.padded_height), _i32(g.padded_width), _i32(g.out_height), _i32(g.out_width),
             _i32(g.kernel_radius), _i32(max_displacement), _i32(stride1), _i32(stride2))
@@ -110,7 +111,9 @@ def correlation_backward(grad_output: Tensor, a: Tensor, b: Tensor, pad_size: in
     grad_a, grad_b = torch.empty_like(a, memory_format=torch.contiguous_format), torch.empty_like(
         b, memory_format=torch.contiguous_format)
     kernel = _kernel("correlation/correlation_kernel.cuh", "correlation_backward_kernel", a)
-    _launch(kernel, launch_config("correlation_backward", [batch * height * width, channels]), a.device,
+    launch = launch_config("correlation_backward", [batch, height, width, channels, max_displacement, stride2,
+                                                    acc_dtype(a.dtype).itemsize])
+    _launch(kernel, launch, a.device,
             grad_output.contiguous(), _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), grad_a,
             grad_b, _i32(channels), _i32(height), _i32(width), _i32(pad_size), _i32(g.out_height),
             _i32(g.out_width), _i32(g.kernel_radius), _i32(max_displacement), _i32(stride1), _i32(stride2))
