@@ -55,7 +55,8 @@ std::vector<int64_t> launch_config(const std::string& kernel, const std::vector<
   if (kernel == "warp") {
     c = warp_launch(sizes[0], max_blocks);
   } else if (kernel == "channel_norm") {
-    c = channel_norm_launch(sizes[0], max_blocks);
+    TORCH_CHECK(sizes.size() == 2, "launch_config: channel_norm takes [pixels, channels]");
+    c = channel_norm_launch(sizes[0], static_cast<int>(sizes[1]), max_blocks);
   } else if (kernel == "correlation_forward") {
     TORCH_CHECK(sizes.size() == 6,
                 "launch_config: correlation_forward takes [batch, out_height, out_width, max_displacement, "

@@ -58,6 +58,12 @@ def test_channel_norm_kernels_under_emulation(backend, dtype):
     check_channel_norm(backend, dtype)
 
 
+@pytest.mark.parametrize("channels", [1, 2, 3, 5, 8])
+def test_channel_norm_splits_any_channel_count_among_its_threads(backend, channels):
+    # 1, 2, 4 or 8 threads per pixel, the last ones with fewer channels where they do not divide
+    check_channel_norm(backend, torch.float64, shape=(3, channels, 5, 7))
+
+
 def test_launches_use_the_compiled_launchers_geometry(emulator, monkeypatch):
     backend = _backend(emulator, monkeypatch, LOW_CAP)
     emulator.launches.clear()
@@ -79,6 +85,9 @@ def test_launches_use_the_compiled_launchers_geometry(emulator, monkeypatch):
          *extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 8])),
     ]
     assert extension.launch_config("warp", [2 * 23 * 31], LOW_CAP) == (2, 256)
+    # channel norm: 256 / 8 = 32 pixels a block for 8 or more channels, 128 for 3
+    assert extension.launch_config("channel_norm", [2 * 23 * 31, 256]) == (45, 256)
+    assert extension.launch_config("channel_norm", [2 * 23 * 31, 3]) == (12, 256)
     # forward: 2 images x 5 rows x 3 tiles of 32 columns x 3 displacement rows x 1 group of 3
     assert extension.launch_config("correlation_forward", [2, 5, 70, 1, 1, 1]) == (2 * 5 * 3 * 3, 256)
     # backward: 5 rows x 1 tile x channel chunks of 32 (floats) or 16 (doubles)
@@ -141,8 +150,14 @@ PLANTED = [
     ("warp/warp_kernel.cuh", "atomicAdd(gi + s.y0 * width + s.x1, g * s.wx * (1 - s.wy));",
      "atomicAdd(gi + s.y0 * width + s.x0, g * s.wx * (1 - s.wy));", "warp"),  # a wrong atomicAdd target
     ("channel_norm/channel_norm_kernel.cuh", "sum += v * v;", "sum += v;", "channel_norm"),  # a wrong sum
-    ("warp/warp_kernel.cuh", "i += static_cast<long long>(blockDim.x) * gridDim.x) {\n    const int b = static_cast<int>(i / plane);\n    const long long p = i - b * plane;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
-     "i += static_cast<long long>(blockDim.x)) {\n    const int b = static_cast<int>(i / plane);\n    const long long p = i - b * plane;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
+    # the channel norm adds up the partial sums before the other groups have written theirs
+    ("channel_norm/channel_norm_kernel.cuh", "    partial[threadIdx.x] = sum;\n    __syncthreads();",
+     "    partial[threadIdx.x] = sum;", "channel_norm"),
+    # a 32-bit split that forgets the image: every image takes the first one's flow
+    ("common/kernel_common.cuh", "return {static_cast<int>(b), static_cast<long long>(",
+     "return {0, static_cast<long long>(", "warp"),
+    ("warp/warp_kernel.cuh", "i += static_cast<long long>(blockDim.x) * gridDim.x) {\n    const PlaneIndex at = split_plane_index(i, plane, n);\n    const int b = at.b;\n    const long long p = at.p;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
+     "i += static_cast<long long>(blockDim.x)) {\n    const PlaneIndex at = split_plane_index(i, plane, n);\n    const int b = at.b;\n    const long long p = at.p;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
      "warp"),  # a grid-stride step that forgets the grid: pixels done twice once the loop goes round
 ]
 

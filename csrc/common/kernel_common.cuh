@@ -93,4 +93,22 @@ V2V_HOST_DEVICE LaunchConfig grid_stride_launch(long long n, long long max_block
   return {blocks < 1 ? 1 : (blocks > max_blocks ? max_blocks : blocks), kGridStrideThreads};
 }
 
+// A flat index over (image, pixel of its plane), split. Where every index of the
+// grid fits in 32 bits (`count`, the number of indices, at most 2^31 - 1: the
+// same answer for every thread) the division is a 32-bit one, a few instructions,
+// where a 64-bit division is a software routine of some seventy on a GPU.
+struct PlaneIndex {
+  int b;
+  long long p;
+};
+
+V2V_HOST_DEVICE PlaneIndex split_plane_index(long long i, long long plane, long long count) {
+  if (count <= 0x7fffffffLL) {
+    const unsigned int b = static_cast<unsigned int>(i) / static_cast<unsigned int>(plane);
+    return {static_cast<int>(b), static_cast<long long>(static_cast<unsigned int>(i) - b * static_cast<unsigned int>(plane))};
+  }
+  const long long b = i / plane;
+  return {static_cast<int>(b), i - b * plane};
+}
+
 }  // namespace vid2vid

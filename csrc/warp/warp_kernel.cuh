@@ -85,8 +85,9 @@ V2V_HOST_DEVICE acc_t d_interpolate_dy(const Corners<acc_t>& v, const BilinearSa
 template <typename acc_t, typename scalar_t>
 V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long long p, int width, int height) {
   const long long plane = static_cast<long long>(height) * width;
-  const int y = static_cast<int>(p / width);
-  const int x = static_cast<int>(p - static_cast<long long>(y) * width);
+  const PlaneIndex at = split_plane_index(p, width, plane);  // (row, column), in 32 bits where they fit
+  const int y = at.b;
+  const int x = static_cast<int>(at.p);
   return bilinear_sample<acc_t>(x, y, to_acc(flow[p]), to_acc(flow[plane + p]), width,
                                 height);
 }
@@ -108,8 +109,9 @@ __global__ void warp_forward_kernel(const scalar_t* __restrict__ input, const sc
   const long long n = batch * plane;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<long long>(blockDim.x) * gridDim.x) {
-    const int b = static_cast<int>(i / plane);
-    const long long p = i - b * plane;
+    const PlaneIndex at = split_plane_index(i, plane, n);
+    const int b = at.b;
+    const long long p = at.p;
     const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);
     const scalar_t* in_b = input + b * channels * plane;
     scalar_t* out_b = output + b * channels * plane + p;
@@ -133,8 +135,9 @@ __global__ void warp_backward_kernel(const scalar_t* __restrict__ grad_output, c
   const long long n = batch * plane;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<long long>(blockDim.x) * gridDim.x) {
-    const int b = static_cast<int>(i / plane);
-    const long long p = i - b * plane;
+    const PlaneIndex at = split_plane_index(i, plane, n);
+    const int b = at.b;
+    const long long p = at.p;
     const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);
     acc_t g_fx = 0, g_fy = 0;
     for (int c = 0; c < channels; ++c) {

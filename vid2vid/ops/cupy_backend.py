@@ -125,7 +125,7 @@ def channel_norm_forward(input: Tensor) -> Tensor:
     b, c, h, w = input.shape
     output = input.new_empty(b, 1, h, w)
     kernel = _kernel("channel_norm/channel_norm_kernel.cuh", "channel_norm_forward_kernel", input)
-    _launch(kernel, launch_config("channel_norm", [b * h * w], MAX_BLOCKS), input.device, input, output, _i32(b),
+    _launch(kernel, launch_config("channel_norm", [b * h * w, c], MAX_BLOCKS), input.device, input, output, _i32(b),
             _i32(c), np.int64(h * w))
     return output
 
@@ -135,6 +135,6 @@ def channel_norm_backward(grad_output: Tensor, input: Tensor, output: Tensor) ->
     b, c, h, w = input.shape
     grad_input = torch.empty_like(input)
     kernel = _kernel("channel_norm/channel_norm_kernel.cuh", "channel_norm_backward_kernel", input)
-    _launch(kernel, launch_config("channel_norm", [b * h * w], MAX_BLOCKS), input.device, grad_output, input,
+    _launch(kernel, launch_config("channel_norm", [b * h * w, c], MAX_BLOCKS), input.device, grad_output, input,
             output, grad_input, _i32(b), _i32(c), np.int64(h * w))
     return grad_input
