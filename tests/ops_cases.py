@@ -78,3 +78,21 @@ def check_channel_norm(backend, dtype, shape=(2, 33, 7, 9), device="cpu"):
     got = backend.channel_norm_backward(grad, x, out)
     assert torch.isfinite(got.float()).all()
     compare(got, reference.channel_norm_backward(grad, x, out), dtype)
+
+
+def check_warp_samples_where_float32_does(backend, device="cpu"):
+    """In bfloat16, backend's warp samples where it samples in float32 (positions x + flow computed in float32
+    from the bf16 flow), so its output is the float32 warp of the same bf16 values, rounded once to bf16.
+    A grid of bf16 normalised coordinates, as grid_sample takes in bf16, misses by whole pixels on an image
+    512 wide: the bound checked here is far below what that costs."""
+    x = torch.randn(1, 2, 8, 512, device=device).to(torch.bfloat16)
+    flow = random_flow(1, 8, 512, device=device, scale=40.0).to(torch.bfloat16)
+    got = backend.warp_forward(x, flow).float()
+    want = backend.warp_forward(x.float(), flow.float())
+    rounding = want.abs() * 2.0**-8 + 1e-6  # half an ulp of bf16, with a little room for the float32 sums
+    assert ((got - want).abs() <= rounding).all(), float(((got - want).abs() - rounding).max())
+    ys, xs = torch.meshgrid(torch.arange(8.0, device=device), torch.arange(512.0, device=device), indexing="ij")
+    grid = torch.stack([(xs + flow[0, 0].float()) / 511 * 2 - 1, (ys + flow[0, 1].float()) / 7 * 2 - 1], -1)
+    coarse = torch.nn.functional.grid_sample(x, grid[None].to(torch.bfloat16), mode="bilinear",
+                                             padding_mode="border", align_corners=True).float()
+    assert ((coarse - want).abs() > rounding).float().mean() > 0.5  # the bound tells the two apart

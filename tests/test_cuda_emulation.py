@@ -10,7 +10,7 @@ import torch
 
 from tests.cuda_emulation import CSRC, EmulationError, Emulator, build, load_cupy_backend
 from tests.ops_cases import (CORRELATION_CASES, DTYPES, WARP_SHAPES, check_channel_norm, check_correlation,
-                              check_warp, random_flow)
+                              check_warp, check_warp_samples_where_float32_does, random_flow)
 from vid2vid.ops import extension
 
 # a grid cap so low that grid-stride loops go round more than once
@@ -40,6 +40,10 @@ def backend(request, emulator, monkeypatch):
 @pytest.mark.parametrize("shape", WARP_SHAPES + [(2, 3, 23, 31)], ids=str)  # 1426 pixels: 6 blocks of 256
 def test_warp_kernels_under_emulation(backend, dtype, shape):
     check_warp(backend, dtype, shape)
+
+
+def test_the_warp_kernel_in_bfloat16_samples_at_float32_positions(emulator, monkeypatch):
+    check_warp_samples_where_float32_does(_backend(emulator, monkeypatch))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

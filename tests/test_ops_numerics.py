@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from vid2vid.ops import compiled, reference
-from tests.ops_cases import CORRELATION_CASES, WARP_SHAPES, non_contiguous, random_flow
+from tests.ops_cases import (CORRELATION_CASES, WARP_SHAPES, check_warp_samples_where_float32_does,
+                             non_contiguous, random_flow)
 
 BACKENDS = {"reference": reference, "compiled": compiled}
 HALF_TOL = {torch.float16: dict(atol=2e-2, rtol=2e-2), torch.bfloat16: dict(atol=1e-1, rtol=5e-2)}
@@ -94,6 +95,11 @@ def test_warp_half_precision(dtype):
     for got, want in zip(compiled.warp_backward(gh, xh, fh), reference.warp_backward(gh, xh, fh)):
         assert got.dtype == dtype
         torch.testing.assert_close(got.float(), want.float(), atol=0.3, rtol=5e-2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_warp_in_bfloat16_samples_at_float32_positions(backend):
+    check_warp_samples_where_float32_does(BACKENDS[backend])
 
 
 def test_warp_reference_backward_equals_autograd():
