@@ -37,7 +37,8 @@ def backend(request, emulator, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("shape", WARP_SHAPES + [(2, 3, 23, 31)], ids=str)  # 1426 pixels: 6 blocks of 256
+# 1426 pixels: 6 blocks of 256; 6 channels: a batch of 4 loaded together, then 2 one by one
+@pytest.mark.parametrize("shape", WARP_SHAPES + [(2, 3, 23, 31), (2, 6, 9, 11)], ids=str)
 def test_warp_kernels_under_emulation(backend, dtype, shape):
     check_warp(backend, dtype, shape)
 
@@ -157,6 +158,9 @@ PLANTED = [
     # the channel norm adds up the partial sums before the other groups have written theirs
     ("channel_norm/channel_norm_kernel.cuh", "    partial[threadIdx.x] = sum;\n    __syncthreads();",
      "    partial[threadIdx.x] = sum;", "channel_norm"),
+    # the forward's batch of channels stores each channel's sample into the first channel of the batch
+    ("warp/warp_kernel.cuh", "out_b[(c + k) * plane] = from_acc<scalar_t>(interpolate(v[k], s));",
+     "out_b[c * plane] = from_acc<scalar_t>(interpolate(v[k], s));", "warp"),
     # a 32-bit split that forgets the image: every image takes the first one's flow
     ("common/kernel_common.cuh", "return {static_cast<int>(b), static_cast<long long>(",
      "return {0, static_cast<long long>(", "warp"),
@@ -175,7 +179,7 @@ def test_a_planted_bug_in_device_code_fails_the_comparison(planted, tmp_path, mo
     assert source.count(original) == 1, f"the line to plant in is no longer in {header}"
     (csrc / header).write_text(source.replace(original, bug))
     backend = _backend(Emulator(build(csrc)), monkeypatch, LOW_CAP)
-    check = {"warp": lambda: check_warp(backend, torch.float64, (2, 3, 23, 31)),
+    check = {"warp": lambda: check_warp(backend, torch.float64, (2, 6, 23, 31)),
              # 40 channels: every lane of the warps holds a share of the sums
              "correlation": lambda: check_correlation(backend, torch.float64, (2, 40, 5, 6, 1, 1, 1, 1, 1)),
              "channel_norm": lambda: check_channel_norm(backend, torch.float64)}[op]

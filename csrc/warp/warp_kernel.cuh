@@ -92,6 +92,9 @@ V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long lo
                                 height);
 }
 
+// Channels whose loads the forward issues together (see warp_forward_kernel).
+constexpr int kWarpChannelBatch = 4;
+
 // Both warp kernels: a grid-stride loop over the pixels (b, y, x).
 V2V_HOST_DEVICE LaunchConfig warp_launch(long long pixels, long long max_blocks = kMaxGridStrideBlocks) {
   return grid_stride_launch(pixels, max_blocks);
@@ -115,7 +118,18 @@ __global__ void warp_forward_kernel(const scalar_t* __restrict__ input, const sc
     const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);
     const scalar_t* in_b = input + b * channels * plane;
     scalar_t* out_b = output + b * channels * plane + p;
-    for (int c = 0; c < channels; ++c) {
+    // The corners of kWarpChannelBatch channels are loaded before any is stored: without it the compiler
+    // keeps each channel's store before the next channel's loads, and a thread waits out one memory
+    // latency per channel with only its four loads in flight.
+    int c = 0;
+    for (; c + kWarpChannelBatch <= channels; c += kWarpChannelBatch) {
+      Corners<acc_t> v[kWarpChannelBatch];
+#pragma unroll
+      for (int k = 0; k < kWarpChannelBatch; ++k) v[k] = load_corners<acc_t>(in_b + (c + k) * plane, width, s);
+#pragma unroll
+      for (int k = 0; k < kWarpChannelBatch; ++k) out_b[(c + k) * plane] = from_acc<scalar_t>(interpolate(v[k], s));
+    }
+    for (; c < channels; ++c) {
       out_b[c * plane] = from_acc<scalar_t>(interpolate(load_corners<acc_t>(in_b + c * plane, width, s), s));
     }
   }
