@@ -161,6 +161,9 @@ PLANTED = [
     # the forward's batch of channels stores each channel's sample into the first channel of the batch
     ("warp/warp_kernel.cuh", "out_b[(c + k) * plane] = from_acc<scalar_t>(interpolate(v[k], s));",
      "out_b[c * plane] = from_acc<scalar_t>(interpolate(v[k], s));", "warp"),
+    # the backward's batch of channels reads every channel's output gradient from the first of the batch
+    ("warp/warp_kernel.cuh", "g[k] = to_acc(grad_output[image + (c + k) * plane + p]);",
+     "g[k] = to_acc(grad_output[image + c * plane + p]);", "warp"),
     # a 32-bit split that forgets the image: every image takes the first one's flow
     ("common/kernel_common.cuh", "return {static_cast<int>(b), static_cast<long long>(",
      "return {0, static_cast<long long>(", "warp"),

@@ -92,7 +92,7 @@ V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long lo
                                 height);
 }
 
-// Channels whose loads the forward issues together (see warp_forward_kernel).
+// Channels whose loads the warp kernels issue together (see warp_forward_kernel).
 constexpr int kWarpChannelBatch = 4;
 
 // Both warp kernels: a grid-stride loop over the pixels (b, y, x).
@@ -135,6 +135,19 @@ __global__ void warp_forward_kernel(const scalar_t* __restrict__ input, const sc
   }
 }
 
+// One channel of one pixel's backward: its share of the flow gradient, and its input gradient
+// scattered to the four corners of its sample in that channel's plane `gi`.
+template <typename acc_t>
+__device__ __forceinline__ void scatter_gradient(acc_t g, const Corners<acc_t>& v, const BilinearSample<acc_t>& s,
+                                                 acc_t* gi, int width, acc_t& g_fx, acc_t& g_fy) {
+  g_fx += g * d_interpolate_dx(v, s);
+  g_fy += g * d_interpolate_dy(v, s);
+  atomicAdd(gi + s.y0 * width + s.x0, g * (1 - s.wx) * (1 - s.wy));
+  atomicAdd(gi + s.y0 * width + s.x1, g * s.wx * (1 - s.wy));
+  atomicAdd(gi + s.y1 * width + s.x0, g * (1 - s.wx) * s.wy);
+  atomicAdd(gi + s.y1 * width + s.x1, g * s.wx * s.wy);
+}
+
 // One thread per pixel: the flow gradient is a per-pixel sum over channels;
 // the input gradient is scattered with atomics into a zeroed acc_t buffer
 // (so its order of summation, and its last bits, may vary between runs).
@@ -154,17 +167,25 @@ __global__ void warp_backward_kernel(const scalar_t* __restrict__ grad_output, c
     const long long p = at.p;
     const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);
     acc_t g_fx = 0, g_fy = 0;
-    for (int c = 0; c < channels; ++c) {
-      const long long offset = (static_cast<long long>(b) * channels + c) * plane;
-      const acc_t g = to_acc(grad_output[offset + p]);
-      const Corners<acc_t> v = load_corners<acc_t>(input + offset, width, s);
-      g_fx += g * d_interpolate_dx(v, s);
-      g_fy += g * d_interpolate_dy(v, s);
-      acc_t* gi = grad_input + offset;
-      atomicAdd(gi + s.y0 * width + s.x0, g * (1 - s.wx) * (1 - s.wy));
-      atomicAdd(gi + s.y0 * width + s.x1, g * s.wx * (1 - s.wy));
-      atomicAdd(gi + s.y1 * width + s.x0, g * (1 - s.wx) * s.wy);
-      atomicAdd(gi + s.y1 * width + s.x1, g * s.wx * s.wy);
+    const long long image = static_cast<long long>(b) * channels * plane;
+    int c = 0;
+    for (; c + kWarpChannelBatch <= channels; c += kWarpChannelBatch) {  // loads in flight together, as forward
+      acc_t g[kWarpChannelBatch];
+      Corners<acc_t> v[kWarpChannelBatch];
+#pragma unroll
+      for (int k = 0; k < kWarpChannelBatch; ++k) {
+        g[k] = to_acc(grad_output[image + (c + k) * plane + p]);
+        v[k] = load_corners<acc_t>(input + image + (c + k) * plane, width, s);
+      }
+#pragma unroll
+      for (int k = 0; k < kWarpChannelBatch; ++k) {
+        scatter_gradient(g[k], v[k], s, grad_input + image + (c + k) * plane, width, g_fx, g_fy);
+      }
+    }
+    for (; c < channels; ++c) {
+      const long long offset = image + c * plane;
+      scatter_gradient(to_acc(grad_output[offset + p]), load_corners<acc_t>(input + offset, width, s), s,
+                       grad_input + offset, width, g_fx, g_fy);
     }
     scalar_t* gf = grad_flow + b * 2 * plane + p;
     gf[0] = from_acc<scalar_t>(g_fx);
