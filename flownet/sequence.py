@@ -40,10 +40,17 @@ def _frame(frame: np.ndarray) -> Tensor:
 
 
 def flownet2_estimator(checkpoint: str | os.PathLike, variant: str | None = None, *, device: str | torch.device = "cpu",
-                       fit: str = "resize", amp: torch.dtype | None = None) -> FlowEstimator:
-    """A FlowNet2 checkpoint (the variant inferred from its weights unless named) as a FlowEstimator."""
-    model = load_checkpoint(checkpoint, variant).to(device).eval()
-    return functools.partial(estimate, model, fit=fit, amp=amp)
+                       fit: str = "resize", amp: torch.dtype | None = None,
+                       channels_last: bool | None = None) -> FlowEstimator:
+    """A FlowNet2 checkpoint (the variant inferred from its weights unless named) as a FlowEstimator.
+
+    ``channels_last`` (None: on a GPU) stores the weights channels-last, so that every convolution runs
+    NHWC (cuDNN's tensor-core kernels take NHWC; NCHW costs them transposes) and the correlation gets
+    its channels-last inputs without a copy. The flow is the same either way."""
+    model = load_checkpoint(checkpoint, variant)
+    channels_last = torch.device(device).type == "cuda" if channels_last is None else channels_last
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    return functools.partial(estimate, model.eval(), fit=fit, amp=amp)
 
 
 def default_batch_size(device: str | torch.device) -> int:

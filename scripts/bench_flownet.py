@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""FlowNet2's inference throughput: frame pairs per second at one frame size, for each batch size and
-precision, through flownet.estimate (what compute_flow.py and the flow of training runs use).
+"""FlowNet2's inference throughput: frame pairs per second at one frame size, for each batch size,
+precision and memory format of the weights, through flownet.estimate (what compute_flow.py and the flow
+of training runs use).
 
-    python scripts/bench_flownet.py                  # 448x1024, batches 1 and 8, fp32 and bf16, on the GPU
-    python scripts/bench_flownet.py --device cpu --size 64x128 --batches 1 --dtypes fp32 --seconds 1
+    python scripts/bench_flownet.py                  # 448x1024, batches 1 and 8, fp32 and bf16, both formats
+    python scripts/bench_flownet.py --device cpu --size 64x128 --batches 1 --dtypes fp32 --formats nchw
 
 The weights are random (the time does not depend on them; nothing is downloaded). Each setting is warmed
-up, then called until --seconds have passed; one line each: ``FlowNet2 HxW batch B DTYPE: N pairs/s``.
+up, then called until --seconds have passed; one line each:
+``FlowNet2 HxW batch B DTYPE FORMAT: N pairs/s``. ``channels_last`` is what flownet2_estimator uses on a GPU.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flownet.estimate import estimate
 from vid2vid.cli import command, image_size
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 def pairs_per_second(model: torch.nn.Module, batch: int, size: tuple[int, int], amp: torch.dtype | None,
@@ -52,16 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=image_size, default=(448, 1024), help="HxW of the frames (default 448x1024)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
+    parser.add_argument("--formats", nargs="+", choices=sorted(FORMATS), default=["nchw", "channels_last"],
+                        help="memory formats of the weights (and so of every convolution's output)")
     parser.add_argument("--seconds", type=float, default=3.0, help="time each setting at least this long")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     height, width = args.size
     device = torch.device(args.device)
     model = flownet.FlowNet2().to(device).eval()
-    for batch in args.batches:
-        for name in args.dtypes:
-            rate = pairs_per_second(model, batch, (height, width), DTYPES[name], device, args.seconds)
-            print(f"FlowNet2 {height}x{width} batch {batch} {name}: {rate:.1f} pairs/s", flush=True)
+    for memory_format in args.formats:
+        model = model.to(memory_format=FORMATS[memory_format])
+        for batch in args.batches:
+            for name in args.dtypes:
+                rate = pairs_per_second(model, batch, (height, width), DTYPES[name], device, args.seconds)
+                print(f"FlowNet2 {height}x{width} batch {batch} {name} {memory_format}: {rate:.1f} pairs/s",
+                      flush=True)
     return 0
 
 

@@ -269,3 +269,18 @@ def test_compute_flow_reports_a_bad_checkpoint(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"garbage")
     result = _run(str(tmp_path), "--checkpoint", str(tmp_path / "bad.pth"))
     assert result.returncode == 1 and "not a readable PyTorch checkpoint" in result.stderr
+
+
+def test_a_channels_last_flownet2_estimates_the_same_flow(tmp_path):
+    from flownet.sequence import flownet2_estimator
+
+    torch.manual_seed(0)
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    frames = torch.from_numpy(np.stack(_frames(2, 64, 96))).permute(0, 3, 1, 2)
+    flows = {}
+    for channels_last in (False, True):
+        estimator = flownet2_estimator(tmp_path / "s.pth.tar", channels_last=channels_last)
+        weights = next(estimator.args[0].parameters())
+        assert weights.is_contiguous(memory_format=torch.channels_last) == channels_last
+        flows[channels_last] = estimator(frames[:1], frames[1:])
+    torch.testing.assert_close(flows[True], flows[False], atol=1e-3, rtol=1e-3)

@@ -94,4 +94,5 @@ def test_flownet2_pairs_per_second_are_measured_and_read(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     figures = gpu_check.pairs_per_second(result.stdout)
-    assert set(figures) == {"batch 1 fp32", "batch 2 fp32"} and all(rate > 0 for rate in figures.values())
+    assert set(figures) == {f"batch {b} fp32 {f}" for b in (1, 2) for f in ("nchw", "channels_last")}
+    assert all(rate > 0 for rate in figures.values())
