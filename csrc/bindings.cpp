@@ -66,7 +66,7 @@ std::vector<int64_t> launch_config(const std::string& kernel, const std::vector<
   } else if (kernel == "correlation_backward") {
     TORCH_CHECK(sizes.size() == 7,
                 "launch_config: correlation_backward takes [batch, height, width, channels, max_displacement, "
-                "stride2, accumulator bytes]");
+                "stride2, element bytes]");
     c = correlation_backward_launch(sizes[0], static_cast<int>(sizes[1]), static_cast<int>(sizes[2]),
                                     static_cast<int>(sizes[3]), static_cast<int>(sizes[4]), static_cast<int>(sizes[5]),
                                     static_cast<int>(sizes[6]));

@@ -54,8 +54,10 @@ def test_correlation_kernels_under_emulation(emulator, monkeypatch, dtype, case)
     check_correlation(_backend(emulator, monkeypatch), dtype, case)
 
 
-def test_correlation_backward_with_more_channels_than_a_block(emulator, monkeypatch):
-    check_correlation(_backend(emulator, monkeypatch), torch.float32, (1, 300, 3, 4, 1, 1, 1, 1, 1))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_correlation_with_more_channels_than_a_chunk(emulator, monkeypatch, dtype):
+    # 130 channels: 5 chunks of 32 floats, 3 of 64 bfloat16 (two a word), the last partly filled
+    check_correlation(_backend(emulator, monkeypatch), dtype, (1, 130, 3, 4, 1, 1, 1, 1, 1))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -95,9 +97,10 @@ def test_launches_use_the_compiled_launchers_geometry(emulator, monkeypatch):
     assert extension.launch_config("channel_norm", [2 * 23 * 31, 3]) == (12, 256)
     # forward: 2 images x 5 rows x 3 tiles of 32 columns x 3 displacement rows x 1 group of 3
     assert extension.launch_config("correlation_forward", [2, 5, 70, 1, 1, 1]) == (2 * 5 * 3 * 3, 256)
-    # backward: 5 rows x 1 tile x channel chunks of 32 (floats) or 16 (doubles)
+    # backward: 5 rows x 1 tile x channel chunks of 32 (floats), 16 (doubles) or 64 (16-bit types, two a word)
     assert extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 4]) == (5 * 2, 256)
     assert extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 8]) == (5 * 3, 256)
+    assert extension.launch_config("correlation_backward", [1, 5, 6, 40, 1, 1, 2]) == (5 * 1, 256)
     # FlowNetC at 448x1024, batch 8: 21 displacement rows of 21, tiles of 32 columns
     assert extension.launch_config("correlation_forward", [8, 56, 128, 20, 1, 2]) == (8 * 56 * 4 * 21, 256)
 
@@ -149,6 +152,9 @@ PLANTED = [
     # the backward loads the next tiles while other threads still read the last ones
     ("correlation/correlation_kernel.cuh", "          __syncthreads();  // the previous tiles have been read",
      "", "correlation"),
+    # a tile word of two 16-bit channels reads its first for both
+    ("correlation/correlation_kernel.cuh", "float get(int i) const { return to_acc(value[i]); }",
+     "float get(int i) const { return to_acc(value[0]); }", "correlation in bfloat16"),
     # grad_b reads a's span from the wrong end
     ("correlation/correlation_kernel.cuh", "const int pa = lane + (group_count - 1 - k) * stride2;",
      "const int pa = lane + k * stride2;", "correlation"),
@@ -185,6 +191,8 @@ def test_a_planted_bug_in_device_code_fails_the_comparison(planted, tmp_path, mo
     check = {"warp": lambda: check_warp(backend, torch.float64, (2, 6, 23, 31)),
              # 40 channels: every lane of the warps holds a share of the sums
              "correlation": lambda: check_correlation(backend, torch.float64, (2, 40, 5, 6, 1, 1, 1, 1, 1)),
+             "correlation in bfloat16": lambda: check_correlation(backend, torch.bfloat16,
+                                                                  (2, 70, 5, 6, 1, 1, 1, 1, 1)),
              "channel_norm": lambda: check_channel_norm(backend, torch.float64)}[op]
     with pytest.raises(AssertionError):
         check()

@@ -24,7 +24,7 @@ cudaError_t correlation_backward_cuda(ScalarKind kind, const void* grad_output, 
   return dispatch_kind(kind, [&](auto tag) {
     using scalar_t = decltype(tag);
     const LaunchConfig launch = correlation_backward_launch(batch, height, width, channels, g.max_displacement,
-                                                            g.stride2, sizeof(typename acc_type<scalar_t>::type));
+                                                            g.stride2, sizeof(scalar_t));
     correlation_backward_kernel<scalar_t><<<launch.blocks, launch.threads, 0, stream>>>(
         static_cast<const scalar_t*>(grad_output), static_cast<const scalar_t*>(a_padded),
         static_cast<const scalar_t*>(b_padded), static_cast<scalar_t*>(grad_a), static_cast<scalar_t*>(grad_b),

@@ -70,9 +70,13 @@ constexpr int kCorrelationTileWidth = 32;  // pixels per block: one per lane
 constexpr int kCorrelationGroup = 24;  // displacements per group: 3 per warp in the forward
 constexpr int kCorrelationSpan = 96;  // columns of a shifted tile (FlowNetC needs 32 + 40)
 
-// Channels per shared tile: 32 floats (one per lane and bank), 16 doubles.
-V2V_HOST_DEVICE constexpr int correlation_channel_chunk(int accumulator_bytes) {
-  return accumulator_bytes == 8 ? 16 : 32;
+// Shared tiles hold words of one channel in float or double, or two channels of a
+// 16-bit type (kept in it: half the shared-memory loads of floats per channel, the
+// limit of these kernels, for one conversion per value). A row of a tile has 32
+// words (one per lane and bank) of 4 bytes, 16 of doubles: its channels, the chunk,
+// are 32 for float, 16 for double and 64 for half and bfloat16.
+V2V_HOST_DEVICE constexpr int correlation_channel_chunk(int element_bytes) {
+  return element_bytes == 8 ? 16 : (element_bytes == 2 ? 64 : 32);
 }
 
 // Pixels per block and displacements per group for `size` displacements per row,
@@ -105,51 +109,76 @@ V2V_HOST_DEVICE LaunchConfig correlation_forward_launch(long long batch, int out
 }
 
 // Backward: one block per (image, input row, tile of input columns, chunk of
-// channels); channel chunks of the element type's accumulator.
+// channels); channel chunks of the element type (correlation_channel_chunk).
 V2V_HOST_DEVICE LaunchConfig correlation_backward_launch(long long batch, int height, int width, int channels,
-                                                         int max_displacement, int stride2, int accumulator_bytes) {
+                                                         int max_displacement, int stride2, int element_bytes) {
   const int size = 2 * (max_displacement / stride2) + 1;
   const CorrelationTiling t = correlation_tiling(size, 1, stride2);
-  const int chunk = correlation_channel_chunk(accumulator_bytes);
+  const int chunk = correlation_channel_chunk(element_bytes);
   return {batch * height * ceil_div(width, t.tile_width) * ceil_div(channels, chunk), kCorrelationThreads};
 }
 
 #if V2V_DEVICE_CODE
 
-// Copies columns [column, column + count) of one padded NHWC row, channels
-// [c0, c0 + chunk), into tile[count][chunk + 1] (one column of padding, so that
-// lanes reading consecutive columns of one channel hit different banks), as
-// zeros where the row, a column or a channel is outside the input. Consecutive
-// threads read consecutive channels: coalesced.
-template <typename scalar_t, typename acc_t, int chunk>
-__device__ __forceinline__ void load_tile(acc_t (*tile)[chunk + 1], const scalar_t* __restrict__ image, int row,
-                                          int column, int count, int c0, int channels, int padded_height,
-                                          int padded_width) {
-  for (int i = threadIdx.x; i < count * chunk; i += blockDim.x) {
-    const int pos = i / chunk;
-    const int ch = i - pos * chunk;
-    const int x = column + pos;
-    acc_t v = 0;
-    if (row >= 0 && row < padded_height && x >= 0 && x < padded_width && c0 + ch < channels) {
-      v = to_acc(image[(static_cast<long long>(row) * padded_width + x) * channels + c0 + ch]);
+// One word of a shared tile (see correlation_channel_chunk): `channels` channels,
+// read as the accumulator type.
+template <typename scalar_t, bool packed = sizeof(scalar_t) == 2>
+struct TileWord {
+  typedef typename acc_type<scalar_t>::type acc_t;
+  static constexpr int channels = 1;
+  acc_t value[1];
+  __device__ __forceinline__ acc_t get(int i) const { return value[i]; }
+  __device__ __forceinline__ void set(int i, scalar_t v) { value[i] = to_acc(v); }
+};
+template <typename scalar_t>
+struct alignas(4) TileWord<scalar_t, true> {
+  static constexpr int channels = 2;
+  scalar_t value[2];
+  __device__ __forceinline__ float get(int i) const { return to_acc(value[i]); }
+  __device__ __forceinline__ void set(int i, scalar_t v) { value[i] = v; }
+};
+
+// Copies `count` pixels of one padded NHWC row, at columns column + p * step, channels
+// [c0, c0 + words * channels per word), into tile[count][words + 1] (one word of
+// padding, so that lanes reading consecutive pixels of one word hit different
+// banks), as zeros where the row, a column or a channel is outside the input.
+// Consecutive threads read consecutive channels: coalesced.
+template <typename scalar_t, int words>
+__device__ __forceinline__ void load_tile(TileWord<scalar_t> (*tile)[words + 1], const scalar_t* __restrict__ image,
+                                          int row, int column, int step, int count, int c0, int channels,
+                                          int padded_height, int padded_width) {
+  constexpr int per_word = TileWord<scalar_t>::channels;
+  for (int i = threadIdx.x; i < count * words; i += blockDim.x) {
+    const int p = i / words;
+    const int w = i - p * words;
+    const int x = column + p * step;
+    const bool inside = row >= 0 && row < padded_height && x >= 0 && x < padded_width;
+    const scalar_t* pixel = image + (static_cast<long long>(row) * padded_width + x) * channels;
+    TileWord<scalar_t> word;
+#pragma unroll
+    for (int k = 0; k < per_word; ++k) {
+      const int c = c0 + w * per_word + k;
+      word.set(k, inside && c < channels ? pixel[c] : from_acc<scalar_t>(0));
     }
-    tile[pos][ch] = v;
+    tile[p][w] = word;
   }
 }
 
 // Lane = output pixel of the tile, warp = three displacements of the group. Per
-// channel of a chunk each thread reads one value of a's tile and three of b's for
-// three multiply-adds; a's and b's tiles serve the whole block.
+// word of a chunk each thread reads one word of a's tile and three of b's for
+// three multiply-adds per channel; a's and b's tiles serve the whole block.
 template <typename scalar_t>
 __global__ void correlation_forward_kernel(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
                                            scalar_t* __restrict__ output, int channels, int padded_height,
                                            int padded_width, int out_height, int out_width, int kernel_radius,
                                            int max_displacement, int stride1, int stride2) {
   typedef typename acc_type<scalar_t>::type acc_t;
-  constexpr int chunk = correlation_channel_chunk(sizeof(acc_t));
+  typedef TileWord<scalar_t> word_t;
+  constexpr int chunk = correlation_channel_chunk(sizeof(scalar_t));
+  constexpr int words = chunk / word_t::channels;
   constexpr int per_warp = kCorrelationGroup / (kCorrelationThreads / 32);
-  __shared__ acc_t a_tile[kCorrelationTileWidth][chunk + 1];
-  __shared__ acc_t b_tile[kCorrelationSpan][chunk + 1];
+  __shared__ word_t a_tile[kCorrelationTileWidth][words + 1];
+  __shared__ word_t b_tile[kCorrelationSpan][words + 1];
 
   const Displacements<acc_t> disp(channels, kernel_radius, max_displacement, stride2);
   const CorrelationTiling tiling = correlation_tiling(disp.size, stride1, stride2);
@@ -191,23 +220,21 @@ __global__ void correlation_forward_kernel(const scalar_t* __restrict__ a, const
     for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
       for (int c0 = 0; c0 < channels; c0 += chunk) {
         __syncthreads();  // the previous tiles have been read
-        for (int i = threadIdx.x; i < pixels * chunk; i += blockDim.x) {
-          const int p = i / chunk;
-          const int ch = i - p * chunk;
-          a_tile[p][ch] = c0 + ch < channels
-                              ? to_acc(a_n[(static_cast<long long>(cy + wy) * padded_width + cx0 + p * stride1 + wx) *
-                                               channels + c0 + ch])
-                              : acc_t(0);
-        }
-        load_tile<scalar_t, acc_t, chunk>(b_tile, b_n, cy + wy + dy, cx0 + wx + dx0, span, c0, channels,
-                                          padded_height, padded_width);
+        load_tile<scalar_t, words>(a_tile, a_n, cy + wy, cx0 + wx, stride1, pixels, c0, channels, padded_height,
+                                   padded_width);
+        load_tile<scalar_t, words>(b_tile, b_n, cy + wy + dy, cx0 + wx + dx0, 1, span, c0, channels,
+                                   padded_height, padded_width);
         __syncthreads();
         if (lane < pixels) {
 #pragma unroll
-          for (int ch = 0; ch < chunk; ++ch) {  // channels past the last are zeros
-            const acc_t av = a_tile[lane][ch];
+          for (int w = 0; w < words; ++w) {  // channels past the last are zeros
+            const word_t av = a_tile[lane][w];
 #pragma unroll
-            for (int r = 0; r < per_warp; ++r) sum[r] += av * b_tile[b_row[r]][ch];
+            for (int r = 0; r < per_warp; ++r) {
+              const word_t bv = b_tile[b_row[r]][w];
+#pragma unroll
+              for (int k = 0; k < word_t::channels; ++k) sum[r] += av.get(k) * bv.get(k);
+            }
           }
         }
       }
@@ -243,13 +270,15 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
                                             int pad, int out_height, int out_width, int kernel_radius,
                                             int max_displacement, int stride1, int stride2) {
   typedef typename acc_type<scalar_t>::type acc_t;
-  constexpr int chunk = correlation_channel_chunk(sizeof(acc_t));
+  typedef TileWord<scalar_t> word_t;
+  constexpr int chunk = correlation_channel_chunk(sizeof(scalar_t));
+  constexpr int words = chunk / word_t::channels;
   constexpr int warps = kCorrelationThreads / 32;
-  constexpr int per_warp = chunk / warps;  // channels per thread
+  constexpr int per_warp = words / warps;  // words per thread: warp, warp + warps, ...
   __shared__ acc_t grad_a_tile[kCorrelationGroup][kCorrelationTileWidth];
   __shared__ acc_t grad_b_tile[kCorrelationGroup][kCorrelationTileWidth];
-  __shared__ acc_t b_tile[kCorrelationSpan][chunk + 1];
-  __shared__ acc_t a_tile[kCorrelationSpan][chunk + 1];
+  __shared__ word_t b_tile[kCorrelationSpan][words + 1];
+  __shared__ word_t a_tile[kCorrelationSpan][words + 1];
 
   const Displacements<acc_t> disp(channels, kernel_radius, max_displacement, stride2);
   const CorrelationTiling tiling = correlation_tiling(disp.size, 1, stride2);
@@ -276,7 +305,7 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
 
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  acc_t ga[per_warp] = {}, gb[per_warp] = {};
+  acc_t ga[per_warp][word_t::channels] = {}, gb[per_warp][word_t::channels] = {};
   for (int wy = -kernel_radius; wy <= kernel_radius; ++wy) {
     const int oy_a = output_index(py - wy, disp.border, stride1, out_height);
     for (int wx = -kernel_radius; wx <= kernel_radius; ++wx) {
@@ -302,10 +331,10 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
             grad_b_tile[k][p] = inside && oy_b >= 0 && ox_b >= 0 ? to_acc(grad_d[oy_b * out_width + ox_b]) : acc_t(0);
           }
           // b from column px0 + dx0 (pixel 0, first displacement), a from px0 - dx_last
-          load_tile<scalar_t, acc_t, chunk>(b_tile, b_n, oy_a >= 0 ? py + dy : -1, px0 + dx0, span, c0, channels,
-                                            padded_height, padded_width);
-          load_tile<scalar_t, acc_t, chunk>(a_tile, a_n, oy_b >= 0 ? py - dy : -1, px0 - dx_last, span, c0,
-                                            channels, padded_height, padded_width);
+          load_tile<scalar_t, words>(b_tile, b_n, oy_a >= 0 ? py + dy : -1, px0 + dx0, 1, span, c0, channels,
+                                     padded_height, padded_width);
+          load_tile<scalar_t, words>(a_tile, a_n, oy_b >= 0 ? py - dy : -1, px0 - dx_last, 1, span, c0, channels,
+                                     padded_height, padded_width);
           __syncthreads();
           if (lane < pixels) {
             for (int k = 0; k < group_count; ++k) {
@@ -315,8 +344,13 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
               const int pa = lane + (group_count - 1 - k) * stride2;
 #pragma unroll
               for (int i = 0; i < per_warp; ++i) {
-                ga[i] += g_a * b_tile[pb][warp + i * warps];
-                gb[i] += g_b * a_tile[pa][warp + i * warps];
+                const word_t bv = b_tile[pb][warp + i * warps];
+                const word_t av = a_tile[pa][warp + i * warps];
+#pragma unroll
+                for (int c = 0; c < word_t::channels; ++c) {
+                  ga[i][c] += g_a * bv.get(c);
+                  gb[i][c] += g_b * av.get(c);
+                }
               }
             }
           }
@@ -327,11 +361,14 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
   if (lane < pixels) {
 #pragma unroll
     for (int i = 0; i < per_warp; ++i) {
-      const int c = c0 + warp + i * warps;
-      if (c < channels) {
-        const long long out_offset = ((static_cast<long long>(n) * channels + c) * height + y) * width + x0 + lane;
-        grad_a[out_offset] = from_acc<scalar_t>(ga[i] * disp.inv_count);
-        grad_b[out_offset] = from_acc<scalar_t>(gb[i] * disp.inv_count);
+#pragma unroll
+      for (int k = 0; k < word_t::channels; ++k) {
+        const int c = c0 + (warp + i * warps) * word_t::channels + k;
+        if (c < channels) {
+          const long long out_offset = ((static_cast<long long>(n) * channels + c) * height + y) * width + x0 + lane;
+          grad_a[out_offset] = from_acc<scalar_t>(ga[i][k] * disp.inv_count);
+          grad_b[out_offset] = from_acc<scalar_t>(gb[i][k] * disp.inv_count);
+        }
       }
     }
   }

@@ -112,7 +112,7 @@ def correlation_backward(grad_output: Tensor, a: Tensor, b: Tensor, pad_size: in
         b, memory_format=torch.contiguous_format)
     kernel = _kernel("correlation/correlation_kernel.cuh", "correlation_backward_kernel", a)
     launch = launch_config("correlation_backward", [batch, height, width, channels, max_displacement, stride2,
-                                                    acc_dtype(a.dtype).itemsize])
+                                                    a.element_size()])
     _launch(kernel, launch, a.device,
             grad_output.contiguous(), _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), grad_a,
             grad_b, _i32(channels), _i32(height), _i32(width), _i32(pad_size), _i32(g.out_height),
