@@ -55,6 +55,12 @@ def test_correlation_kernels_under_emulation(emulator, monkeypatch, dtype, case)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_correlation_kernels_at_flownetc_settings(emulator, monkeypatch, dtype):
+    # 256 channels, 441 displacements in rows of 21, 40 columns: a full tile of 32 and a partial one
+    check_correlation(_backend(emulator, monkeypatch), dtype, (1, 256, 4, 40, 20, 1, 20, 1, 2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_correlation_with_more_channels_than_a_chunk(emulator, monkeypatch, dtype):
     # 130 channels: 5 chunks of 32 floats, 3 of 64 bfloat16 (two a word), the last partly filled
     check_correlation(_backend(emulator, monkeypatch), dtype, (1, 130, 3, 4, 1, 1, 1, 1, 1))

@@ -6,7 +6,7 @@ import torch
 from vid2vid.ops import reference
 from vid2vid.ops.backends import _availability
 from tests.ops_cases import (CORRELATION_CASES, DTYPES, WARP_SHAPES, check_channel_norm, check_correlation,
-                              check_warp, compare, random_flow)
+                              check_warp, check_warp_samples_where_float32_does, compare, random_flow)
 
 pytestmark = pytest.mark.cuda
 
@@ -20,9 +20,13 @@ def cuda_backend(request):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", WARP_SHAPES)
+@pytest.mark.parametrize("shape", WARP_SHAPES + [(2, 6, 9, 11)])  # 6 channels: a batch of 4 and 2 one by one
 def test_warp_cuda(cuda_backend, dtype, shape):
     check_warp(cuda_backend, dtype, shape, "cuda")
+
+
+def test_warp_cuda_in_bfloat16_samples_at_float32_positions(cuda_backend):
+    check_warp_samples_where_float32_does(cuda_backend, "cuda")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -36,6 +40,12 @@ def test_correlation_cuda_flownetc_size(cuda_backend):
     out = cuda_backend.correlation_forward(a, b, 20, 1, 20, 1, 2)
     assert out.shape == (1, 441, 32, 48) and out.device.type == "cuda"
     compare(out, reference.correlation_forward(a, b, 20, 1, 20, 1, 2), torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_correlation_cuda_both_passes_at_flownetc_settings(cuda_backend, dtype):
+    # 256 channels: several chunks; 441 displacements in rows of 21; 40 columns: a full tile and a partial one
+    check_correlation(cuda_backend, dtype, (2, 256, 12, 40, 20, 1, 20, 1, 2), "cuda")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
