@@ -22,6 +22,7 @@ the warp forward's effective bandwidth as a fraction of it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -122,12 +123,16 @@ def cases(device: str, quick: bool):
         x = torch.randn(b, c, h, w, device=device)
         flow = (torch.rand(b, 2, h, w, device=device) * 2 - 1) * 8
         yield "warp", f"{b}x{c}x{h}x{w}", reference.warp_with_grid_sample, ops.warp, (x, flow)
-    # FlowNetC: conv3 features (C=256) at 1/8 of a 512x1024 frame, 441 displacements.
-    b, c, h, w = (1, 256, 64 // s, 128 // s)
-    a, bb = torch.randn(b, c, h, w, device=device), torch.randn(b, c, h, w, device=device)
+    # FlowNetC: conv3 features (C=256) at 1/8 of a 512x1024 frame, 441 displacements; on a GPU also in
+    # bfloat16 (which must beat float32), and at issue 25's size, a batch of 8 at 448x1024
     params = (20, 1, 20, 1, 2)
-    yield ("correlation", f"{b}x{c}x{h}x{w} d=441", lambda p, q: reference.correlation_forward(p, q, *params),
-           lambda p, q: ops.correlation(p, q, *params), (a, bb))
+    gpu = device == "cuda"
+    sizes = [(1, 256, 64 // s, 128 // s)] + ([(8, 256, 56, 128)] if gpu and not quick else [])
+    for (b, c, h, w), dtype in itertools.product(sizes, (torch.float32, torch.bfloat16) if gpu else (torch.float32,)):
+        a, bb = (torch.randn(b, c, h, w, device=device, dtype=dtype) for _ in range(2))
+        name = f"{b}x{c}x{h}x{w} d=441" + (" bf16" if dtype == torch.bfloat16 else "")
+        yield ("correlation", name, lambda p, q: reference.correlation_forward(p, q, *params),
+               lambda p, q: ops.correlation(p, q, *params), (a, bb))
     x = torch.randn(4, 256, 64 // s, 128 // s, device=device)
     yield ("channel_norm", "4x256x{}x{}".format(64 // s, 128 // s),
            lambda t: torch.linalg.vector_norm(t, dim=1, keepdim=True), ops.channel_norm, (x,))
@@ -157,24 +162,24 @@ def main(argv: list[str] | None = None) -> int:
         bandwidth = copy_bandwidth(device, args.min_time) if device == "cuda" else None
         print(f"\n{device}: backends {', '.join(names)}"
               + (f"; copy bandwidth {bandwidth / 1e9:.0f} GB/s" if bandwidth else ""))
-        print(f"{'operator':<13}{'size':<22}{'pass':<9}{'implementation':<16}{'ms':>10}{'vs baseline':>13}"
+        print(f"{'operator':<13}{'size':<26}{'pass':<9}{'implementation':<16}{'ms':>10}{'vs baseline':>13}"
               + ("   of H100 bound" if device == "cuda" else ""))
         for op, size, baseline, public, inputs in cases(device, args.quick):
             for label, make in (("fwd", lambda f: (lambda: f(*inputs))),
                                 ("fwd+bwd", lambda f: forward_backward(f, *inputs))):
                 moved, flops = work(op, inputs, backward=label == "fwd+bwd")
                 bound = roofline_bound(moved, flops)
-                print(f"{op:<13}{size:<22}{label:<9}{moved / 1e6:.1f} MB moved, {flops / 1e9:.3f} GFLOP, "
+                print(f"{op:<13}{size:<26}{label:<9}{moved / 1e6:.1f} MB moved, {flops / 1e9:.3f} GFLOP, "
                       f"H100 roofline bound {bound * 1e6:.1f} us")
                 base, *times = timed([make(baseline)] + [make(with_backend(f"{device}={name}", public))
                                                          for name in names], device, args.min_time)
                 share = lambda t: f"{100 * bound / t:>12.0f}%" if device == "cuda" else ""  # noqa: E731
-                print(f"{'':<13}{'':<22}{'':<9}{'baseline':<16}{base * 1e3:>10.3f}{1.0:>12.2f}x{share(base)}")
+                print(f"{'':<13}{'':<26}{'':<9}{'baseline':<16}{base * 1e3:>10.3f}{1.0:>12.2f}x{share(base)}")
                 for name, t in zip(names, times):
                     extra = ""
                     if op == "warp" and label == "fwd" and bandwidth:
                         extra = f"  {moved / t / 1e9:.0f} GB/s = {100 * moved / t / bandwidth:.0f}% of copy"
-                    print(f"{'':<13}{'':<22}{'':<9}{name:<16}{t * 1e3:>10.3f}{base / t:>12.2f}x{share(t)}{extra}")
+                    print(f"{'':<13}{'':<26}{'':<9}{name:<16}{t * 1e3:>10.3f}{base / t:>12.2f}x{share(t)}{extra}")
     if saved_env is None:
         os.environ.pop(backends.ENV_VAR, None)
     return 0

@@ -130,7 +130,7 @@ def benchmark_rows(log: str) -> dict:
     """bench_ops.py's table: one row per operator, size, pass and implementation (ms and ratio)."""
     rows, context = [], None
     for line in log.splitlines():
-        head = re.match(r"^(warp|correlation|channel_norm)\s+(\S+(?: d=\d+)?)\s+(fwd\+bwd|fwd)\b", line)
+        head = re.match(r"^(warp|correlation|channel_norm)\s+(\S+(?: d=\d+)?(?: bf16)?)\s+(fwd\+bwd|fwd)\b", line)
         if head:
             context = head.groups()
             continue

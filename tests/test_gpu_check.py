@@ -76,11 +76,14 @@ warp         8x64x256x512          fwd      268 MB moved, 0.2 GFLOP, H100 roofli
                                             compiled             0.562        1.01x
 correlation  8x256x56x128 d=441    fwd+bwd  59 MB moved, 10.5 GFLOP, H100 roofline bound 156.5 us
                                             compiled            82.400        2.90x
+correlation  8x256x56x128 d=441 bf16  fwd      29 MB moved, 14.5 GFLOP, H100 roofline bound 216.0 us
+                                            compiled             7.230        5.02x
 """
     rows = gpu_check.benchmark_rows(bench)["rows"]
     assert rows[1] == {"operator": "warp", "size": "8x64x256x512", "pass": "fwd", "implementation": "compiled",
                        "ms": 0.562, "vs_baseline": 1.01}
     assert rows[2]["operator"] == "correlation" and rows[2]["size"] == "8x256x56x128 d=441"
+    assert rows[3]["size"] == "8x256x56x128 d=441 bf16" and rows[3]["pass"] == "fwd" and rows[3]["ms"] == 7.23
     plan = ("measured on NVIDIA H200: peak 12.52 GiB allocated (plan 14.07 GiB, +12.4%), 1098.0 ms per iteration "
             "(roofline bound on H100: 327.0 ms)")
     assert gpu_check.measured_plan(plan) == {"peak GiB": 12.52, "planned GiB": 14.07, "ms/iteration": 1098.0,
