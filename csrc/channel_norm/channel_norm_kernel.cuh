@@ -21,11 +21,10 @@ V2V_HOST_DEVICE int channel_norm_groups(int channels) {
   return channels >= 8 ? 8 : (channels >= 4 ? 4 : (channels >= 2 ? 2 : 1));
 }
 
+// One thread per (pixel, group of channels): 256 / groups pixels a block.
 V2V_HOST_DEVICE LaunchConfig channel_norm_launch(long long pixels, int channels,
                                                  long long max_blocks = kMaxGridStrideBlocks) {
-  const long long per_block = kGridStrideThreads / channel_norm_groups(channels);
-  const long long blocks = (pixels + per_block - 1) / per_block;
-  return {blocks < 1 ? 1 : (blocks > max_blocks ? max_blocks : blocks), kGridStrideThreads};
+  return grid_stride_launch(pixels * channel_norm_groups(channels), max_blocks);
 }
 
 #if V2V_DEVICE_CODE

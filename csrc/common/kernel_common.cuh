@@ -104,11 +104,20 @@ struct PlaneIndex {
 
 V2V_HOST_DEVICE PlaneIndex split_plane_index(long long i, long long plane, long long count) {
   if (count <= 0x7fffffffLL) {
-    const unsigned int b = static_cast<unsigned int>(i) / static_cast<unsigned int>(plane);
-    return {static_cast<int>(b), static_cast<long long>(static_cast<unsigned int>(i) - b * static_cast<unsigned int>(plane))};
+    const unsigned int narrow = static_cast<unsigned int>(i), narrow_plane = static_cast<unsigned int>(plane);
+    const unsigned int b = narrow / narrow_plane;
+    return {static_cast<int>(b), static_cast<long long>(narrow - b * narrow_plane)};
   }
   const long long b = i / plane;
   return {static_cast<int>(b), i - b * plane};
+}
+
+// The next digit of a mixed-radix index (the lowest first), taken off it: how a kernel
+// whose blocks enumerate several dimensions finds its place in each.
+V2V_HOST_DEVICE int next_digit(long long& index, long long radix) {
+  const long long digit = index % radix;
+  index /= radix;
+  return static_cast<int>(digit);
 }
 
 }  // namespace vid2vid

@@ -185,14 +185,11 @@ __global__ void correlation_forward_kernel(const scalar_t* __restrict__ a, const
   const int tiles = static_cast<int>(ceil_div(out_width, tiling.tile_width));
   const int groups = static_cast<int>(ceil_div(disp.size, tiling.group));
   long long block = blockIdx.x;
-  const int group = static_cast<int>(block % groups);
-  block /= groups;
-  const int j = static_cast<int>(block % disp.size);  // displacement row
-  block /= disp.size;
-  const int tile = static_cast<int>(block % tiles);
-  block /= tiles;
-  const int oy = static_cast<int>(block % out_height);
-  const int n = static_cast<int>(block / out_height);
+  const int group = next_digit(block, groups);
+  const int j = next_digit(block, disp.size);  // displacement row
+  const int tile = next_digit(block, tiles);
+  const int oy = next_digit(block, out_height);
+  const int n = static_cast<int>(block);
 
   const int ox0 = tile * tiling.tile_width;
   const int pixels = min_int(tiling.tile_width, out_width - ox0);
@@ -287,12 +284,10 @@ __global__ void correlation_backward_kernel(const scalar_t* __restrict__ grad_ou
   const int tiles = static_cast<int>(ceil_div(width, tiling.tile_width));
   const int chunks = static_cast<int>(ceil_div(channels, chunk));
   long long block = blockIdx.x;
-  const int c0 = static_cast<int>(block % chunks) * chunk;
-  block /= chunks;
-  const int tile = static_cast<int>(block % tiles);
-  block /= tiles;
-  const int y = static_cast<int>(block % height);
-  const int n = static_cast<int>(block / height);
+  const int c0 = next_digit(block, chunks) * chunk;
+  const int tile = next_digit(block, tiles);
+  const int y = next_digit(block, height);
+  const int n = static_cast<int>(block);
 
   const int x0 = tile * tiling.tile_width;
   const int pixels = min_int(tiling.tile_width, width - x0);

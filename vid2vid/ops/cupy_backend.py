@@ -96,7 +96,8 @@ def correlation_forward(a: Tensor, b: Tensor, pad_size: int, kernel_size: int, m
     batch, channels = a.shape[:2]
     output = a.new_empty(batch, g.displacements, g.out_height, g.out_width)
     kernel = _kernel("correlation/correlation_kernel.cuh", "correlation_forward_kernel", a)
-    launch = launch_config("correlation_forward", [batch, g.out_height, g.out_width, max_displacement, stride1, stride2])
+    launch = launch_config("correlation_forward",
+                           [batch, g.out_height, g.out_width, max_displacement, stride1, stride2])
     _launch(kernel, launch, a.device,
             _pad_channels_last(a, pad_size), _pad_channels_last(b, pad_size), output, _i32(channels),
             _i32(g.padded_height), _i32(g.padded_width), _i32(g.out_height), _i32(g.out_width),
