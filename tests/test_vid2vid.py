@@ -992,6 +992,7 @@ def test_appearance_memory_keeps_each_objects_first_look():
 
 
 def test_rendering_with_the_memory_keeps_objects_from_drifting(trained, demo, tmp_path):
+    from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask, object_ids
     from vid2vid.evaluation import colour_drift, vid2vid_frames
     from vid2vid.inference import load_run
 
@@ -1004,8 +1005,16 @@ def test_rendering_with_the_memory_keeps_objects_from_drifting(trained, demo, tm
     with_memory = vid2vid_frames(model)(sequence)
     model.config = dataclasses.replace(config, model=dataclasses.replace(config.model, appearance_memory=False))
     without = vid2vid_frames(model)(sequence)
+    # what the memory guarantees: every object's mean colour, wherever it is read, is its first look's
+    for track in object_ids(sequence["instance"]):
+        inside = eroded_mask(sequence["instance"], track)[:, 0]
+        read = [t for t in range(len(inside)) if inside[t].sum() >= OBJECT_MIN_PIXELS]
+        means = torch.stack([with_memory[t][:, inside[t]].mean(1) for t in read])
+        assert len(read) > 5 and (means - means[0]).abs().max() < 0.02, track  # 0.02: the odd clamped pixel
+    # and so the drift measure (median CIELAB colours) falls, though not to 0: G's pattern inside each object
+    # still changes (docs/vid2vid.md, "Long videos"); two iterations of training drift a lot without it
     drifts = [colour_drift(frames, sequence["instance"]) for frames in (with_memory, without)]
-    assert sum(drifts[0].values()) < 0.5 * sum(drifts[1].values())  # two iterations of training drift a lot
+    assert drifts[0].keys() == drifts[1].keys() and sum(drifts[0].values()) < 0.75 * sum(drifts[1].values())
     outputs = []
     for extra in ([], ["--reset-memory-every", "1"]):  # forgotten on every frame: no memory at all
         result = run_script("scripts/render_vid2vid.py", "--checkpoint", str(trained), "--input",
