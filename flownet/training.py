@@ -36,6 +36,7 @@ from vid2vid import serialization
 from vid2vid.config import ConfigError
 from vid2vid.training.checkpoint import atomic_save
 from vid2vid.training.run_lock import run_lock
+from vid2vid.training.trainer import adam
 
 _AUGMENT_STREAM = 2  # keeps augmentation draws apart from the data splits' streams
 
@@ -147,7 +148,7 @@ def train_flownet(
 
         torch.manual_seed(config.seed)
         model = MODELS[config.model]().to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer = adam(model.parameters(), config.lr)
         start, best_epe, seconds = 0, float("inf"), 0.0
         if resume and latest_path.exists():
             saved = serialization.load(latest_path, device)
@@ -165,7 +166,7 @@ def train_flownet(
             log_path.unlink(missing_ok=True)  # a fresh run starts a fresh learning curve
             if init is not None:
                 model = load_checkpoint(init, config.model).to(device)
-                optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+                optimizer = adam(model.parameters(), config.lr)
 
         train_set = SyntheticFlowDataset(config.train_pairs or config.steps * config.batch_size, config.height,
                                          config.width, seed=config.seed, split="train")

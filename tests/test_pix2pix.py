@@ -381,6 +381,20 @@ def test_amp_auto_is_bf16_where_a_gpu_has_it_and_fp32_elsewhere(monkeypatch):
     assert [resolved_amp(a, torch.device("cuda")) for a in ("none", "bf16", "fp16")] == ["none", "bf16", "fp16"]
 
 
+def test_adam_is_the_fused_kernel_on_a_gpu_and_the_default_elsewhere():
+    from vid2vid.training import adam
+
+    for device in ("cpu", "meta"):  # the planner builds on meta: the same optimizer state either way
+        optimizer = adam(nn.Linear(2, 2, device=device).parameters(), 1e-3, (0.5, 0.999))
+        assert optimizer.defaults["fused"] is None and optimizer.defaults["betas"] == (0.5, 0.999)
+
+
+@pytest.mark.cuda
+def test_the_models_train_with_fused_adam_on_a_gpu():
+    task = Pix2Pix(Pix2PixConfig().model, TrainConfig(), torch.device("cuda"))
+    assert all(optimizer.defaults["fused"] for optimizer in task.optimizers().values())
+
+
 def test_a_gpu_run_lets_cudnn_time_its_algorithms_unless_told_not_to(tmp_path, monkeypatch):
     # the trainer only reads the device here, so a CUDA context can stand without a GPU
     root = side_by_side_dataset(tmp_path / "data", count=4)

@@ -29,7 +29,7 @@ from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.models.losses import GANLoss
 from vid2vid.models.temporal import temporal_consistency
-from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+from vid2vid.training import DistContext, StepContext, TrainConfig, adam, unwrap
 
 
 class PatchSampler(nn.Module):
@@ -80,8 +80,8 @@ class PatchNCETask:
         betas = (train.beta1, train.beta2)
         # G and F step together on one loss: one Adam over both is the anchor's two (same settings)
         self._optimizers = {
-            "G": torch.optim.Adam([*self.G.parameters(), *self.F.parameters()], lr=train.lr, betas=betas),
-            "D": torch.optim.Adam(self.D.parameters(), lr=train.lr, betas=betas),
+            "G": adam([*self.G.parameters(), *self.F.parameters()], train.lr, betas),
+            "D": adam(self.D.parameters(), train.lr, betas),
         }
         self.gan_loss = GANLoss(config.gan_mode)
         self.temporal = temporal_consistency(config, device)

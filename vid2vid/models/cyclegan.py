@@ -21,7 +21,7 @@ from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import init_weights, training_mode
 from vid2vid.models.losses import GANLoss
 from vid2vid.models.temporal import temporal_consistency
-from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+from vid2vid.training import DistContext, StepContext, TrainConfig, adam, unwrap
 
 
 class ImagePool(nn.Module):
@@ -85,8 +85,8 @@ class CycleGAN:
         self.pool_A, self.pool_B = ImagePool(c.pool_size).to(device), ImagePool(c.pool_size).to(device)
         betas = (train.beta1, train.beta2)
         self._optimizers = {
-            "G": torch.optim.Adam([*self.G.parameters(), *self.F.parameters()], lr=train.lr, betas=betas),
-            "D": torch.optim.Adam([*self.D_A.parameters(), *self.D_B.parameters()], lr=train.lr, betas=betas),
+            "G": adam([*self.G.parameters(), *self.F.parameters()], train.lr, betas),
+            "D": adam([*self.D_A.parameters(), *self.D_B.parameters()], train.lr, betas),
         }
         self.gan_loss = GANLoss(c.gan_mode)
         self.temporal = temporal_consistency(c, device)

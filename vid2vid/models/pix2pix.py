@@ -18,7 +18,7 @@ from vid2vid.models.discriminators import build_discriminator
 from vid2vid.models.generators import build_generator, run_padded
 from vid2vid.models.layers import InitKind, NormKind, init_weights, training_mode
 from vid2vid.models.losses import GANLoss, GanMode, gradient_penalty
-from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+from vid2vid.training import DistContext, StepContext, TrainConfig, adam, unwrap
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class Pix2Pix:
             self.discriminator.to(memory_format=torch.channels_last)
         betas = (train.beta1, train.beta2)
         self._optimizers = {
-            "G": torch.optim.Adam(self.generator.parameters(), lr=train.lr, betas=betas),
-            "D": torch.optim.Adam(self.discriminator.parameters(), lr=train.lr, betas=betas),
+            "G": adam(self.generator.parameters(), train.lr, betas),
+            "D": adam(self.discriminator.parameters(), train.lr, betas),
         }
         self.gan_loss = GANLoss(c.gan_mode)
 

@@ -33,7 +33,7 @@ from vid2vid.models.generators import (
 from vid2vid.models.layers import NormKind, init_weights, training_mode
 from vid2vid.models.losses import GANLoss, GanMode, feature_matching_loss, multiscale_gan_loss
 from vid2vid.models.vgg import vgg_loss_or_none
-from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+from vid2vid.training import DistContext, StepContext, TrainConfig, adam, unwrap
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,8 @@ class Pix2PixHD:
         self.bank = NearestFeatures(*c.feature_bank, c.feat_num).to(device) if c.feature_bank[0] else None
         g_params = list(self.generator.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
         betas = (train.beta1, train.beta2)
-        self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
-                            "D": torch.optim.Adam(self.discriminator.parameters(), lr=train.lr, betas=betas)}
+        self._optimizers = {"G": adam(g_params, train.lr, betas),
+                            "D": adam(self.discriminator.parameters(), train.lr, betas)}
         self.gan_loss = GANLoss(c.gan_mode)
         self.vgg_loss = (vgg_loss_or_none(c.vgg_weights, c.vgg_required, device)
                          if with_losses and c.lambda_vgg > 0 else None)

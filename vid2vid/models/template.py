@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from vid2vid.data.aligned import AlignedDataConfig
 from vid2vid.models.generators import build_generator
 from vid2vid.models.layers import NormKind, init_weights, training_mode
-from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+from vid2vid.training import DistContext, StepContext, TrainConfig, adam, unwrap
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,7 @@ class Template:
         self.config = config
         generator = build_generator(config.netG, config.input_nc, config.output_nc, config.ngf, config.norm, False)
         self.generator = init_weights(generator, "normal", 0.02).to(device)
-        self._optimizers = {"G": torch.optim.Adam(self.generator.parameters(), lr=train.lr,
-                                                  betas=(train.beta1, train.beta2))}
+        self._optimizers = {"G": adam(self.generator.parameters(), train.lr, (train.beta1, train.beta2))}
 
     @property
     def multiple(self) -> int:

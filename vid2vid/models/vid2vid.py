@@ -56,7 +56,7 @@ from vid2vid.models.temporal import (
 )
 from vid2vid.models.vgg import vgg_loss_or_none
 from vid2vid.ops import warp
-from vid2vid.training import DistContext, StepContext, TrainConfig, unwrap
+from vid2vid.training import DistContext, StepContext, TrainConfig, adam, unwrap
 
 FlowSource = Literal["files", "dis", "flownet", "none"]
 
@@ -413,8 +413,8 @@ class Vid2Vid:
         # one Adam for all discriminators: Adam is per parameter, so this equals one optimizer each
         d_params = list(self.image_discriminator.parameters()) + list(self.video_discriminators.parameters())
         g_params = list(self.generator.parameters()) + (list(self.encoder.parameters()) if self.encoder else [])
-        self._optimizers = {"G": torch.optim.Adam(g_params, lr=train.lr, betas=betas),
-                            "D": torch.optim.Adam(d_params, lr=train.lr, betas=betas)}
+        self._optimizers = {"G": adam(g_params, train.lr, betas),
+                            "D": adam(d_params, train.lr, betas)}
         self.gan_loss = GANLoss(c.gan_mode)
         self.vgg_loss = (vgg_loss_or_none(c.vgg_weights, c.vgg_required, device)
                          if with_losses and c.lambda_vgg > 0 else None)
