@@ -6,7 +6,7 @@
 """
 
 from flownet.checkpoint import CheckpointError, guess_variant, load_checkpoint, read_checkpoint, read_state_dict
-from flownet.estimate import estimate
+from flownet.estimate import CompiledFlowNet, estimate
 from flownet.flow_utils import FlowFileError, endpoint_error, flow_to_color, read_flo, warping_error, write_flo
 from flownet.models import MODELS, FlowNet2, FlowNet2C, FlowNet2CS, FlowNet2CSS, FlowNet2S, FlowNet2SD, normalize_pair
 from flownet.networks import FlowNetC, FlowNetFusion, FlowNetS, FlowNetSD
@@ -30,6 +30,7 @@ __all__ = [
     "guess_variant",
     "CheckpointError",
     "estimate",
+    "CompiledFlowNet",
     "read_flo",
     "write_flo",
     "flow_to_color",

@@ -10,6 +10,32 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+class CompiledFlowNet(nn.Module):
+    """A flow model compiled for many calls at one frame size (``torch.compile``; on a GPU in
+    "reduce-overhead" mode: its kernels fused where inductor can, and each call replayed as one CUDA
+    graph). FlowNet2 launches about 250 kernels a call, most of them small at batch 1, so there the
+    launches and the Python between them, not the arithmetic, set the time; a graph launches them all at
+    once. The first call of each batch size, precision and frame size compiles (about a minute for
+    FlowNet2), so it pays on videos, not on a few pairs. A batch smaller than the largest so far (a video's
+    last) is padded to it: the same graph, not another compilation. Same flow as the model's, to
+    rounding (the fused kernels sum in another order)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        cuda = next(model.parameters()).device.type == "cuda"
+        self.compiled = torch.compile(model, mode="reduce-overhead" if cuda else None, dynamic=False)
+        self.batch = 0
+
+    def forward(self, pair: Tensor) -> Tensor:
+        count = len(pair)
+        if count < self.batch:
+            pair = torch.cat((pair, pair[-1:].expand(self.batch - count, *pair.shape[1:])))
+        self.batch = max(self.batch, count)
+        # a copy: a CUDA graph's output is overwritten by its next replay
+        return self.compiled(pair)[:count].clone()
+
+
 def _as_batch(frame: Tensor, name: str) -> Tensor:
     if frame.dim() == 3:
         frame = frame.unsqueeze(0)

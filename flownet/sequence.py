@@ -15,7 +15,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from flownet.checkpoint import load_checkpoint
-from flownet.estimate import estimate
+from flownet.estimate import CompiledFlowNet, estimate
 from flownet.flow_utils import flow_to_color, write_flo
 from vid2vid.data.frames import iter_frames, write_image, write_video
 from vid2vid.data.images import DatasetError
@@ -41,16 +41,18 @@ def _frame(frame: np.ndarray) -> Tensor:
 
 def flownet2_estimator(checkpoint: str | os.PathLike, variant: str | None = None, *, device: str | torch.device = "cpu",
                        fit: str = "resize", amp: torch.dtype | None = None,
-                       channels_last: bool | None = None) -> FlowEstimator:
+                       channels_last: bool | None = None, compile: bool = False) -> FlowEstimator:
     """A FlowNet2 checkpoint (the variant inferred from its weights unless named) as a FlowEstimator.
 
     ``channels_last`` (None: on a GPU) stores the weights channels-last, so that every convolution runs
     NHWC (cuDNN's tensor-core kernels take NHWC; NCHW costs them transposes) and the correlation gets
-    its channels-last inputs without a copy. The flow is the same either way."""
+    its channels-last inputs without a copy. The flow is the same either way. ``compile``: the model as
+    :class:`flownet.estimate.CompiledFlowNet` (a minute of compilation first; then, on a GPU, one CUDA
+    graph a call), for videos of one frame size."""
     model = load_checkpoint(checkpoint, variant)
     channels_last = torch.device(device).type == "cuda" if channels_last is None else channels_last
-    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    return functools.partial(estimate, model.eval(), fit=fit, amp=amp)
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format).eval()
+    return functools.partial(estimate, CompiledFlowNet(model).eval() if compile else model, fit=fit, amp=amp)
 
 
 def default_batch_size(device: str | torch.device) -> int:

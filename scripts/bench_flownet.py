@@ -5,10 +5,13 @@ of training runs use).
 
     python scripts/bench_flownet.py                  # 448x1024, batches 1 and 8, fp32 and bf16, both formats
     python scripts/bench_flownet.py --device cpu --size 64x128 --batches 1 --dtypes fp32 --formats nchw
+    python scripts/bench_flownet.py --formats compiled --dtypes bf16   # compute_flow.py --compile
 
 The weights are random (the time does not depend on them; nothing is downloaded). Each setting is warmed
 up, then called until --seconds have passed; one line each:
-``FlowNet2 HxW batch B DTYPE FORMAT: N pairs/s``. ``channels_last`` is what flownet2_estimator uses on a GPU.
+``FlowNet2 HxW batch B DTYPE FORMAT: N pairs/s``. ``channels_last`` is what flownet2_estimator uses on a GPU;
+``compiled`` is that, as flownet.CompiledFlowNet (compute_flow.py --compile): each setting compiles anew
+first (about a minute on a GPU), and only the calls after the warm-up are timed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from flownet.estimate import estimate
 from vid2vid.cli import command, image_size
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last, "compiled": torch.channels_last}
 
 
 def pairs_per_second(model: torch.nn.Module, batch: int, size: tuple[int, int], amp: torch.dtype | None,
@@ -36,7 +39,7 @@ def pairs_per_second(model: torch.nn.Module, batch: int, size: tuple[int, int], 
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    for _ in range(2):  # warm-up: cuDNN's algorithm search, the allocator
+    for _ in range(3):  # warm-up: cuDNN's algorithm search, the allocator; compiled: compiling, recording
         estimate(model, *frames, amp=amp)
     synchronize()
     calls, start = 0, time.perf_counter()
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         model = model.to(memory_format=FORMATS[memory_format])
         for batch in args.batches:
             for name in args.dtypes:
-                rate = pairs_per_second(model, batch, (height, width), DTYPES[name], device, args.seconds)
+                timed = flownet.CompiledFlowNet(model).eval() if memory_format == "compiled" else model
+                rate = pairs_per_second(timed, batch, (height, width), DTYPES[name], device, args.seconds)
                 print(f"FlowNet2 {height}x{width} batch {batch} {name} {memory_format}: {rate:.1f} pairs/s",
                       flush=True)
     return 0

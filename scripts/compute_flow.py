@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amp", choices=["fp16", "bf16"], help="autocast precision on a GPU")
     parser.add_argument("--batch-size", type=int,
                         help="frame pairs per call of the network (default: 8 for FlowNet2 on a GPU, else 1)")
+    parser.add_argument("--compile", action="store_true",
+                        help="FlowNet2 compiled (torch.compile; CUDA graphs on a GPU): about a minute first, then "
+                             "faster on long videos of one frame size")
     parser.add_argument("--max-frames", type=int, help="read at most this many frames")
     parser.add_argument("--fps", type=float, default=10, help="frame rate of flow.mp4")
     args = parser.parse_args(argv)
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         estimator = dis_flow
     else:
         amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
-        estimator = flownet2_estimator(args.checkpoint, args.model, device=args.device, fit=args.fit, amp=amp)
+        estimator = flownet2_estimator(args.checkpoint, args.model, device=args.device, fit=args.fit, amp=amp,
+                                       compile=args.compile)
     batch_size = args.batch_size or (default_batch_size(args.device) if args.method == "flownet2" else 1)
     start = time.perf_counter()
     if args.dataset:

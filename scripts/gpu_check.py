@@ -226,6 +226,8 @@ def steps(out: Path) -> list[Step]:
     found.append(Step("train FlowNet2", [python, "scripts/train_flownet.py", "--model", "FlowNet2S", "--steps", "20",
                                           "--device", "cuda", "--out", str(out / "runs" / "flownet"), "--quiet"],
                       15, 60))
+    found.append(Step("flownet2 compiled", [python, "scripts/bench_flownet.py", "--formats", "compiled", "--dtypes",
+                                             "bf16", "--seconds", "2"], 150, 240, pairs_per_second))
     found.append(Step(f"plan {Path(PLANS[3]).stem}", [python, "scripts/plan_gpu.py", "--config", PLANS[3],
                                                       "--measure", "model.lambda_vgg=0"], 60, 120, measured_plan))
     return found

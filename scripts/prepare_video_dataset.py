@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flow-checkpoint", help="with --flow flownet2: the FlowNet2 checkpoint")
     parser.add_argument("--flow-batch-size", type=int,
                         help="with --flow flownet2: frame pairs per call (default: 8 on a GPU, else 1)")
+    parser.add_argument("--flow-compile", action="store_true",
+                        help="with --flow flownet2: FlowNet2 compiled (torch.compile; CUDA graphs on a GPU)")
     args = parser.parse_args(argv)
     edges = "face" if args.face_landmarks else "canny" if args.edges else "none"
     config = VideoPreparation(fps=args.fps, size=args.size, fit=args.fit, sequence_length=args.sequence_length,
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             print(NO_CHECKPOINT_MESSAGE.replace("--checkpoint", "--flow-checkpoint"), file=sys.stderr)
             return 2
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        estimator = flownet2_estimator(args.flow_checkpoint, device=device)
+        estimator = flownet2_estimator(args.flow_checkpoint, device=device, compile=args.flow_compile)
         batch_size = args.flow_batch_size or default_batch_size(device)
     written = prepare_video_dataset(args.videos, args.output, config, landmarks)
     flows = {}

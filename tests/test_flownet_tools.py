@@ -284,3 +284,31 @@ def test_a_channels_last_flownet2_estimates_the_same_flow(tmp_path):
         assert weights.is_contiguous(memory_format=torch.channels_last) == channels_last
         flows[channels_last] = estimator(frames[:1], frames[1:])
     torch.testing.assert_close(flows[True], flows[False], atol=1e-3, rtol=1e-3)
+
+
+def test_a_compiled_flownet2_estimates_the_same_flow_and_pads_a_short_last_batch(tmp_path):
+    from flownet.sequence import flownet2_estimator
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    torch.save({"state_dict": flownet.FlowNet2C().state_dict()}, tmp_path / "c.pth.tar")  # the correlation too
+    frames = torch.from_numpy(np.stack(_frames(4, 64, 96))).permute(0, 3, 1, 2)
+    eager = flownet2_estimator(tmp_path / "c.pth.tar")(frames[:-1], frames[1:])
+    compiled = flownet2_estimator(tmp_path / "c.pth.tar", compile=True)
+    assert isinstance(compiled.args[0], flownet.CompiledFlowNet)
+    torch.testing.assert_close(compiled(frames[:-1], frames[1:]), eager, atol=1e-3, rtol=1e-3)
+    graphs = counters["stats"]["unique_graphs"]
+    torch.testing.assert_close(compiled(frames[2:3], frames[3:]), eager[2:], atol=1e-3, rtol=1e-3)
+    assert counters["stats"]["unique_graphs"] == graphs  # padded to the compiled batch: nothing compiled again
+
+
+def test_compute_flow_compiles_on_request(tmp_path):
+    write_video(tmp_path / "clip.mp4", _frames(4))
+    torch.save({"state_dict": flownet.FlowNet2S().state_dict()}, tmp_path / "s.pth.tar")
+    for extra in ([], ["--compile"]):
+        result = _run(str(tmp_path / "clip.mp4"), "--checkpoint", str(tmp_path / "s.pth.tar"), "--output",
+                      str(tmp_path / str(extra)), "--device", "cpu", "--batch-size", "2", *extra)
+        assert result.returncode == 0, result.stderr
+    for name in ("00000.flo", "00001.flo", "00002.flo"):
+        np.testing.assert_allclose(flownet.read_flo(tmp_path / "['--compile']" / "flow" / name),
+                                   flownet.read_flo(tmp_path / "[]" / "flow" / name), atol=1e-3)
