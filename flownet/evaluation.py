@@ -4,13 +4,13 @@ no ground truth exists."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from flownet.estimate import estimate
@@ -18,22 +18,53 @@ from flownet.flow_utils import endpoint_error, warping_error
 from vid2vid.data.images import DatasetError
 
 
-@torch.no_grad()
-def synthetic_epe(model: nn.Module, dataset: Dataset, batch_size: int = 8) -> float:
-    """Mean endpoint error in pixels of the model (in eval mode, full resolution)
-    over a dataset of ``(pair, flow)`` items such as :class:`~flownet.synthetic.SyntheticFlowDataset`."""
+def _predictions(model: nn.Module, dataset: Dataset, batch_size: int,
+                 amp: torch.dtype | None) -> Iterator[tuple[Tensor, Tensor]]:
+    """(the model's flow, the true flow) per batch of a dataset of ``(pair, flow)`` items, in eval mode,
+    under autocast to ``amp`` where given (on any device)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
     try:
         for pairs, flow in DataLoader(dataset, batch_size=batch_size):
-            prediction = model(pairs.to(device))
-            total += float(endpoint_error(prediction, flow.to(device))) * len(pairs)
-            count += len(pairs)
+            with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                prediction = model(pairs.to(device))
+            yield prediction.float(), flow.to(device)
     finally:
         model.train(was_training)
+
+
+def synthetic_epe(model: nn.Module, dataset: Dataset, batch_size: int = 8, amp: torch.dtype | None = None) -> float:
+    """Mean endpoint error in pixels of the model (in eval mode, full resolution, under autocast to ``amp``
+    where given) over a dataset of ``(pair, flow)`` items such as :class:`~flownet.synthetic.SyntheticFlowDataset`."""
+    total, count = 0.0, 0
+    for prediction, flow in _predictions(model, dataset, batch_size, amp):
+        total += float(endpoint_error(prediction, flow)) * len(flow)
+        count += len(flow)
     return total / count
+
+
+@dataclass(frozen=True)
+class PrecisionReport:
+    """A flow model in full precision and under autocast, on the same pairs (mean endpoint errors, pixels)."""
+
+    full: float
+    """the float32 flow against the truth"""
+    reduced: float
+    """the flow under autocast against the truth"""
+    between: float
+    """the flow under autocast against the float32 flow: what the lower precision changes"""
+
+
+def precision_report(model: nn.Module, dataset: Dataset, amp: torch.dtype, batch_size: int = 8) -> PrecisionReport:
+    """What running ``model`` under autocast to ``amp`` (bfloat16 or float16) does to its flow."""
+    sums, count = torch.zeros(3, dtype=torch.float64), 0
+    for (full, truth), (reduced, _) in zip(_predictions(model, dataset, batch_size, None),
+                                           _predictions(model, dataset, batch_size, amp)):
+        sums += torch.tensor([float(endpoint_error(full, truth)), float(endpoint_error(reduced, truth)),
+                              float(endpoint_error(reduced, full))], dtype=torch.float64) * len(truth)
+        count += len(truth)
+    return PrecisionReport(*(sums / count).tolist())
 
 
 def zero_flow_epe(dataset: Dataset) -> float:

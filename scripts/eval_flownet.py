@@ -3,11 +3,13 @@
 and the photometric warping error on real consecutive frames.
 
     python scripts/eval_flownet.py --checkpoint runs/flownet2s/FlowNet2S_model_best.pth.tar --frames clip.mp4
+    python scripts/eval_flownet.py --checkpoint CKPT --amp bf16    # what bf16 autocast changes in the flow
 
 The generated pairs are the validation split of scripts/train_flownet.py (same
 seed and size as the training run when the checkpoint came from it), never
 seen in training. --frames takes a video file or a folder of frames and may be
-given several times.
+given several times. --amp also runs the generated pairs under autocast (on a CPU too) and prints its EPE
+and how far its flow lies from the float32 flow.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import torch
 
 import flownet
-from flownet.evaluation import frame_pair_warping, synthetic_epe, zero_flow_epe
+from flownet.evaluation import frame_pair_warping, precision_report, synthetic_epe, zero_flow_epe
 from flownet.sequence import NO_CHECKPOINT_MESSAGE
 from flownet.synthetic import SyntheticFlowDataset
 from flownet.training import read_training_config
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", action="append", default=[], help="video or folder of real frames")
     parser.add_argument("--max-pairs", type=int, default=50, help="frame pairs per --frames source")
     parser.add_argument("--fit", choices=["resize", "pad"], default="resize")
+    parser.add_argument("--amp", choices=["bf16", "fp16"], help="also score the generated pairs under autocast")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{type(model).__name__} from {args.checkpoint}")
     print(f"generated pairs ({pairs} of {height}x{width}, seed {seed}): "
           f"EPE {synthetic_epe(model, val_set):.3f} px (zero flow: {zero_flow_epe(val_set):.3f} px)")
+    if args.amp:
+        report = precision_report(model, val_set, {"bf16": torch.bfloat16, "fp16": torch.float16}[args.amp])
+        print(f"under {args.amp} autocast: EPE {report.reduced:.3f} px (float32 {report.full:.3f} px); "
+              f"{report.between:.3f} px from the float32 flow")
     for source in args.frames:
         report = frame_pair_warping(model, iter_frames(source), max_pairs=args.max_pairs, fit=args.fit)
         print(f"{source} ({report.pairs} frame pairs): warping error {report.model_error:.2f} "

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import flownet
@@ -204,6 +205,23 @@ def test_synthetic_epe_and_the_zero_flow_baseline():
     assert synthetic_epe(ConstantFlow(0.0, 0.0), val_set, batch_size=2) == pytest.approx(mean_magnitude, rel=1e-5)
 
 
+def test_the_precision_report_sees_what_autocast_changes():
+    from flownet.evaluation import precision_report
+
+    class RoundedFlow(ConstantFlow):  # its one operation, a convolution, runs in the autocast dtype
+        def forward(self, x):
+            return F.conv2d(torch.ones_like(x[:, :1, 0]), self.flow.view(2, 1, 1, 1))
+
+    val_set = SyntheticFlowDataset(3, 64, 64, split="val")
+    model = RoundedFlow(1.01, 0.0)
+    report = precision_report(model, val_set, torch.bfloat16, batch_size=2)
+    assert report.reduced != report.full and report.full == pytest.approx(synthetic_epe(model, val_set), rel=1e-6)
+    assert report.reduced == pytest.approx(synthetic_epe(model, val_set, amp=torch.bfloat16), rel=1e-6)
+    for dtype in (torch.bfloat16, torch.float16):  # the rounding of 1.01 px, and nothing else
+        rounding = 1.01 - float(torch.tensor(1.01).to(dtype))
+        assert precision_report(model, val_set, dtype, batch_size=2).between == pytest.approx(abs(rounding), rel=1e-3)
+
+
 def _moving_frames(count, shift=2):
     base = (np.random.default_rng(0).random((72, 96, 3)) * 255).astype(np.uint8)
     base = np.repeat(np.repeat(base[::4, ::4], 4, 0), 4, 1)  # blocks, so a 2-px shift is smooth enough
@@ -245,9 +263,10 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
 
     write_video(tmp_path / "clip.mp4", _moving_frames(3))
     result = _run("eval_flownet.py", "--checkpoint", str(out / "FlowNet2S_model_best.pth.tar"),
-                  "--frames", str(tmp_path / "clip.mp4"), "--device", "cpu")
+                  "--frames", str(tmp_path / "clip.mp4"), "--device", "cpu", "--amp", "bf16")
     assert result.returncode == 0, result.stderr
     assert "generated pairs (2 of 64x64, seed 0): EPE" in result.stdout  # the training run's validation set
+    assert "under bf16 autocast: EPE" in result.stdout and "px from the float32 flow" in result.stdout
     assert "clip.mp4 (2 frame pairs): warping error" in result.stdout
 
 
