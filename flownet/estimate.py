@@ -22,7 +22,6 @@ class CompiledFlowNet(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.model = model
         cuda = next(model.parameters()).device.type == "cuda"
         self.compiled = torch.compile(model, mode="reduce-overhead" if cuda else None, dynamic=False)
         self.batch = 0

@@ -19,17 +19,20 @@ from vid2vid.data.images import DatasetError
 
 
 def _predictions(model: nn.Module, dataset: Dataset, batch_size: int,
-                 amp: torch.dtype | None) -> Iterator[tuple[Tensor, Tensor]]:
-    """(the model's flow, the true flow) per batch of a dataset of ``(pair, flow)`` items, in eval mode,
-    under autocast to ``amp`` where given (on any device)."""
+                 amps: tuple[torch.dtype | None, ...]) -> Iterator[tuple[Tensor, list[Tensor]]]:
+    """(the true flow, the model's flow under each of ``amps``) per batch of a dataset of ``(pair, flow)``
+    items, in eval mode; an amp of None is full precision, a dtype autocast to it (on any device). Each batch
+    is made once, however many precisions see it."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         for pairs, flow in DataLoader(dataset, batch_size=batch_size):
-            with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                prediction = model(pairs.to(device))
-            yield prediction.float(), flow.to(device)
+            pairs, predictions = pairs.to(device), []
+            for amp in amps:
+                with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    predictions.append(model(pairs).float())
+            yield flow.to(device), predictions
     finally:
         model.train(was_training)
 
@@ -38,7 +41,7 @@ def synthetic_epe(model: nn.Module, dataset: Dataset, batch_size: int = 8, amp: 
     """Mean endpoint error in pixels of the model (in eval mode, full resolution, under autocast to ``amp``
     where given) over a dataset of ``(pair, flow)`` items such as :class:`~flownet.synthetic.SyntheticFlowDataset`."""
     total, count = 0.0, 0
-    for prediction, flow in _predictions(model, dataset, batch_size, amp):
+    for flow, (prediction,) in _predictions(model, dataset, batch_size, (amp,)):
         total += float(endpoint_error(prediction, flow)) * len(flow)
         count += len(flow)
     return total / count
@@ -59,8 +62,7 @@ class PrecisionReport:
 def precision_report(model: nn.Module, dataset: Dataset, amp: torch.dtype, batch_size: int = 8) -> PrecisionReport:
     """What running ``model`` under autocast to ``amp`` (bfloat16 or float16) does to its flow."""
     sums, count = torch.zeros(3, dtype=torch.float64), 0
-    for (full, truth), (reduced, _) in zip(_predictions(model, dataset, batch_size, None),
-                                           _predictions(model, dataset, batch_size, amp)):
+    for truth, (full, reduced) in _predictions(model, dataset, batch_size, (None, amp)):
         sums += torch.tensor([float(endpoint_error(full, truth)), float(endpoint_error(reduced, truth)),
                               float(endpoint_error(reduced, full))], dtype=torch.float64) * len(truth)
         count += len(truth)

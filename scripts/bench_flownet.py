@@ -24,8 +24,9 @@ import torch
 import flownet
 from flownet.estimate import estimate
 from vid2vid.cli import command, image_size
+from vid2vid.training.trainer import AMP_DTYPES
 
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {"fp32": None, **AMP_DTYPES}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last, "compiled": torch.channels_last}
 
 

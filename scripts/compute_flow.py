@@ -30,6 +30,7 @@ from flownet.dis import dis_flow, require_dis
 from flownet.sequence import (NO_CHECKPOINT_MESSAGE, compute_dataset_flow, compute_sequence_flow,
                               default_batch_size, flownet2_estimator)
 from vid2vid.cli import command
+from vid2vid.training.trainer import AMP_DTYPES
 
 
 @command
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--fit", choices=["resize", "pad"], default="resize",
                         help="reach multiples of 64 by resizing (default) or padding")
-    parser.add_argument("--amp", choices=["fp16", "bf16"], help="autocast precision on a GPU")
+    parser.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast precision on a GPU")
     parser.add_argument("--batch-size", type=int,
                         help="frame pairs per call of the network (default: 8 for FlowNet2 on a GPU, else 1)")
     parser.add_argument("--compile", action="store_true",
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         require_dis()
         estimator = dis_flow
     else:
-        amp = {"fp16": torch.float16, "bf16": torch.bfloat16, None: None}[args.amp]
+        amp = AMP_DTYPES.get(args.amp)
         estimator = flownet2_estimator(args.checkpoint, args.model, device=args.device, fit=args.fit, amp=amp,
                                        compile=args.compile)
     batch_size = args.batch_size or (default_batch_size(args.device) if args.method == "flownet2" else 1)

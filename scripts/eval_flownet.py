@@ -26,6 +26,7 @@ from flownet.synthetic import SyntheticFlowDataset
 from flownet.training import read_training_config
 from vid2vid.cli import command, image_size
 from vid2vid.data.frames import iter_frames
+from vid2vid.training.trainer import AMP_DTYPES
 
 
 @command
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", action="append", default=[], help="video or folder of real frames")
     parser.add_argument("--max-pairs", type=int, default=50, help="frame pairs per --frames source")
     parser.add_argument("--fit", choices=["resize", "pad"], default="resize")
-    parser.add_argument("--amp", choices=["bf16", "fp16"], help="also score the generated pairs under autocast")
+    parser.add_argument("--amp", choices=sorted(AMP_DTYPES), help="also score the generated pairs under autocast")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated pairs ({pairs} of {height}x{width}, seed {seed}): "
           f"EPE {synthetic_epe(model, val_set):.3f} px (zero flow: {zero_flow_epe(val_set):.3f} px)")
     if args.amp:
-        report = precision_report(model, val_set, {"bf16": torch.bfloat16, "fp16": torch.float16}[args.amp])
+        report = precision_report(model, val_set, AMP_DTYPES[args.amp])
         print(f"under {args.amp} autocast: EPE {report.reduced:.3f} px (float32 {report.full:.3f} px); "
               f"{report.between:.3f} px from the float32 flow")
     for source in args.frames:

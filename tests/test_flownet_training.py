@@ -213,8 +213,9 @@ def test_the_precision_report_sees_what_autocast_changes():
             return F.conv2d(torch.ones_like(x[:, :1, 0]), self.flow.view(2, 1, 1, 1))
 
     val_set = SyntheticFlowDataset(3, 64, 64, split="val")
-    model = RoundedFlow(1.01, 0.0)
+    model = RoundedFlow(1.01, 0.0).train()
     report = precision_report(model, val_set, torch.bfloat16, batch_size=2)
+    assert model.training  # scored in eval mode, handed back as it came
     assert report.reduced != report.full and report.full == pytest.approx(synthetic_epe(model, val_set), rel=1e-6)
     assert report.reduced == pytest.approx(synthetic_epe(model, val_set, amp=torch.bfloat16), rel=1e-6)
     for dtype in (torch.bfloat16, torch.float16):  # the rounding of 1.01 px, and nothing else

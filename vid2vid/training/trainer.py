@@ -110,6 +110,10 @@ def use_device_settings(config: TrainConfig, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
 
 
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+"""the autocast dtypes that train.amp and the scripts' --amp name"""
+
+
 def adam(parameters: Iterable[nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
     """Adam over ``parameters``; where they all live on a GPU, the fused implementation: one kernel updates
     every tensor, where the default (foreach) makes several passes over parameters, gradients and moments,
@@ -185,7 +189,7 @@ class StepContext:
         """the trainer's epoch length (outside a trainer: iters_per_epoch, else 1)"""
         self._optimizers = optimizers
         amp = resolved_amp(config.amp, self.device)
-        self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        self._amp_dtype = AMP_DTYPES.get(amp)
         fp16 = amp == "fp16"
         self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=fp16) for name in optimizers}
         self._stepped: list[tuple[str, torch.Tensor]] = []
