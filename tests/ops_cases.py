@@ -42,17 +42,28 @@ def compare(got, want, dtype, **tolerance):
     torch.testing.assert_close(got.cpu().double(), want.cpu().double(), **(tolerance or TOL[dtype]))
 
 
+def smooth_flow(b, h, w, dtype=torch.float32, device="cpu"):
+    """A flow whose neighbours sample neighbouring corners, as real flows mostly do: a fractional shift
+    that varies slowly along the image, with a jump in the middle of each row (an object's edge)."""
+    y, x = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    fx = 1.3 + 0.02 * y + 0.05 * torch.sin(0.3 * x) + 3.0 * (x >= w // 2)
+    fy = -0.6 + 0.03 * x
+    flow = torch.stack([fx, fy]).float().expand(b, 2, h, w) + torch.arange(b, device=device).view(b, 1, 1, 1)
+    return flow.to(dtype)
+
+
 def check_warp(backend, dtype, shape, device="cpu"):
-    """backend's warp_forward/warp_backward against the reference, non-contiguous input."""
+    """backend's warp_forward/warp_backward against the reference, non-contiguous input, for a random flow
+    (neighbours sample apart, and past the borders) and a smooth one (neighbours share corners)."""
     b, c, h, w = shape
     x = non_contiguous(torch.randn(shape, device=device).to(dtype))
-    flow = random_flow(b, h, w, device=device).to(dtype)
     grad = torch.randn(shape, device=device).to(dtype)
-    compare(backend.warp_forward(x, flow), reference.warp_forward(x, flow), dtype)
-    got, want = backend.warp_backward(grad, x, flow), reference.warp_backward(grad, x, flow)
     half = dtype in (torch.float16, torch.bfloat16)  # flow gradients sum many rounded products
-    compare(got[0], want[0], dtype)
-    compare(got[1], want[1], dtype, **(dict(atol=0.5, rtol=0.1) if half else {}))
+    for flow in (random_flow(b, h, w, device=device).to(dtype), smooth_flow(b, h, w, dtype, device)):
+        compare(backend.warp_forward(x, flow), reference.warp_forward(x, flow), dtype)
+        got, want = backend.warp_backward(grad, x, flow), reference.warp_backward(grad, x, flow)
+        compare(got[0], want[0], dtype)
+        compare(got[1], want[1], dtype, **(dict(atol=0.5, rtol=0.1) if half else {}))
 
 
 def check_correlation(backend, dtype, case, device="cpu"):

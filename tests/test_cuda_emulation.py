@@ -164,8 +164,17 @@ PLANTED = [
     # grad_b reads a's span from the wrong end
     ("correlation/correlation_kernel.cuh", "const int pa = lane + (group_count - 1 - k) * stride2;",
      "const int pa = lane + k * stride2;", "correlation"),
-    ("warp/warp_kernel.cuh", "atomicAdd(gi + s.y0 * width + s.x1, g * s.wx * (1 - s.wy));",
-     "atomicAdd(gi + s.y0 * width + s.x0, g * s.wx * (1 - s.wy));", "warp"),  # a wrong atomicAdd target
+    ("warp/warp_kernel.cuh", "atomicAdd(gi + s.y0 * width + s.x1, g * f.w01",
+     "atomicAdd(gi + s.y0 * width + s.x0, g * f.w01", "warp"),  # a wrong atomicAdd target
+    # the backward folds a lane's left corners into its left neighbour's without checking the column
+    ("warp/warp_kernel.cuh", "left_row == image_row && left_x1 == s.x0;", "left_row == image_row;", "warp"),
+    # the last lane takes its right neighbour's corners, which the shuffle answers with its own
+    ("warp/warp_kernel.cuh", "const bool take_right = lane < 31 && right_taken;",
+     "const bool take_right = right_taken;", "warp"),
+    # a lane skips the left corners that its left neighbour was to take, and the neighbour drops them
+    ("warp/warp_kernel.cuh", " + g_right * f.right00);", ");", "warp"),
+    # an idle lane (past the last pixel) scatters the last pixel's gradient again
+    ("warp/warp_kernel.cuh", "  if (!f.active) return;\n", "", "warp"),
     ("channel_norm/channel_norm_kernel.cuh", "sum += v * v;", "sum += v;", "channel_norm"),  # a wrong sum
     # the channel norm adds up the partial sums before the other groups have written theirs
     ("channel_norm/channel_norm_kernel.cuh", "    partial[threadIdx.x] = sum;\n    __syncthreads();",
@@ -179,13 +188,13 @@ PLANTED = [
     # a 32-bit split that forgets the image: every image takes the first one's flow
     ("common/kernel_common.cuh", "return {static_cast<int>(b), static_cast<long long>(",
      "return {0, static_cast<long long>(", "warp"),
-    ("warp/warp_kernel.cuh", "i += static_cast<long long>(blockDim.x) * gridDim.x) {\n    const PlaneIndex at = split_plane_index(i, plane, n);\n    const int b = at.b;\n    const long long p = at.p;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
-     "i += static_cast<long long>(blockDim.x)) {\n    const PlaneIndex at = split_plane_index(i, plane, n);\n    const int b = at.b;\n    const long long p = at.p;\n    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);\n    acc_t g_fx",
-     "warp"),  # a grid-stride step that forgets the grid: pixels done twice once the loop goes round
+    # a grid-stride step that forgets the grid: pixels done twice once the loop goes round
+    ("warp/warp_kernel.cuh", "first += static_cast<long long>(blockDim.x) * gridDim.x) {",
+     "first += static_cast<long long>(blockDim.x)) {", "warp"),
 ]
 
 
-@pytest.mark.parametrize("planted", PLANTED, ids=lambda p: f"{p[0]}:{p[2][:30]}")
+@pytest.mark.parametrize("planted", PLANTED, ids=lambda p: f"{p[0]}:{p[1].strip()[:30]}")
 def test_a_planted_bug_in_device_code_fails_the_comparison(planted, tmp_path, monkeypatch):
     header, original, bug, op = planted
     csrc = tmp_path / "csrc"
