@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from flownet.flow_utils import read_flo
-from vid2vid.config import load_config
+from vid2vid.config import ConfigError, load_config
 from vid2vid.data.demo import build_video_demo_dataset, demo_video
 from vid2vid.data.frames import iter_frames, write_video
 from vid2vid.data.images import DatasetError
@@ -1025,6 +1025,44 @@ def test_rendering_with_the_memory_keeps_objects_from_drifting(trained, demo, tm
         written = sorted((tmp_path / str(extra) / "frames").glob("*.png"))
         outputs.append(np.stack([np.asarray(Image.open(p)) for p in written]))
     assert not np.array_equal(outputs[0], outputs[1])
+
+
+def test_a_warm_start_makes_the_first_frame_from_a_still_scene(trained):
+    from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask, object_ids
+    from vid2vid.inference import load_run
+
+    model, config, _ = load_run(trained, Vid2VidConfig, Vid2Vid.for_inference, torch.device("cpu"))
+    assert config.model.warm_start == 3  # the demo's config
+    video = demo_video(3, 0, 4, 32)
+    sequence = {"label": torch.from_numpy(video["label"]).long()[:, None],
+                "instance": torch.from_numpy(video["instance"]).long()[:, None],
+                "image": torch.from_numpy(video["image"]).permute(0, 3, 1, 2).float() / 127.5 - 1}
+    item = lambda t: {k: v[t:t + 1] for k, v in sequence.items()}  # noqa: E731
+
+    def frames(warm_start, memory, times):
+        model.config = dataclasses.replace(config, model=dataclasses.replace(
+            config.model, warm_start=warm_start, appearance_memory=memory))
+        render = FrameByFrame(model)
+        return render, torch.cat([render(item(t)) for t in times])
+
+    # without the memory: frame 0 shown three more times before the sequence, and those frames dropped
+    cold = frames(0, False, [0, 0, 0, 0, 1, 2])[1][3:]
+    torch.testing.assert_close(frames(3, False, [0, 1, 2])[1], cold)
+    assert not torch.equal(frames(0, False, [0, 1, 2])[1][0], cold[0])
+    # with the memory, the first look it keeps is the warm first frame's
+    render, warm = frames(3, True, [0, 1, 2, 3])
+    seen = [track for track in object_ids(sequence["instance"][:1])
+            if eroded_mask(sequence["instance"][:1], track).sum() >= OBJECT_MIN_PIXELS]
+    assert seen
+    for track in seen:
+        inside = eroded_mask(sequence["instance"][:1], track)[0, 0]
+        torch.testing.assert_close(render.memory.colours[track], warm[0][:, inside].mean(1))
+    render.reset()  # a new sequence warms up again
+    torch.testing.assert_close(torch.cat([render(item(t)) for t in range(4)]), warm)
+    model.config = config
+    for bad in (["model.warm_start=-1"], ["model.warm_start=2", "model.history_padding=zeros"]):
+        with pytest.raises(ConfigError, match="warm_start"):
+            load_config(Vid2VidConfig, None, TINY + bad)
 
 
 def test_the_memory_links_per_frame_ids_along_gs_flow(trained):

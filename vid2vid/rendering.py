@@ -64,6 +64,13 @@ class FrameByFrame:
     def __call__(self, item: Mapping[str, Tensor]) -> Tensor:
         """item: one frame's ``label`` (1, 1 or C, H, W), ``instance`` (1, 1, H, W), and ``image`` (1, 3, H, W)
         or ``features`` (1, feat_num, H, W) for a model with the feature encoder -> the frame (1, 3, H, W)."""
+        if not self.inputs:  # a sequence starts: with model.warm_start, from a still scene of its first input
+            for _ in range(self.model.config.model.warm_start):
+                self._next_frame(item, anchored=False)
+        return self._next_frame(item, anchored=True)
+
+    def _next_frame(self, item: Mapping[str, Tensor], anchored: bool) -> Tensor:
+        """The next frame, kept as history; anchored to the appearance memory (if any) unless not anchored."""
         batch = {k: v[:, None] for k, v in item.items()}
         inputs = self.model.generator_inputs(batch)[0]
         self.inputs = (self.inputs + [inputs])[-(self.history_length + 1):]
@@ -78,7 +85,7 @@ class FrameByFrame:
             history = self.levels or (torch.stack(self.frames, 1) if self.frames else None)
             out = self.clip_generator(window, history, self.model.foreground_masks(batch))
             frame, self.levels, self.output = out["frame"][:, 0], out.get("levels"), out
-        if self.memory is not None:  # anchored before it becomes history: the next frames warp the first look
+        if anchored and self.memory is not None:  # before it becomes history: the next frames warp the first look
             frame = self.memory(frame, self._tracks(item["instance"]))
         self.frames = (self.frames + [frame])[-self.history_length:]
         return frame

@@ -159,6 +159,13 @@ class Vid2VidModelConfig(LabelModelConfig):
     """when rendering: each object keeps the mean colour of its first look (vid2vid/models/appearance.py),
     by its instance id (model.use_instance; per-frame ids are linked into tracks along G's flow unless
     data.instance_tracks); without instance maps there are no objects and it does nothing"""
+    warm_start: int = 0
+    """when rendering: a sequence's first frame is made as the last of a still scene, its input shown this
+    many more times before it, each made frame kept as history. A first frame made from an empty history is
+    the odd one out: every later frame blends the warped frames before it, which smooths what G draws anew,
+    and the first is all G's speckle; on the long demo an object's colour on its first frame stood about 2
+    CIEDE2000 from all its later looks, and the first frame is what the appearance memory keeps. Costs
+    warm_start more passes of G per sequence. 0: off"""
 
     def __post_init__(self):
         super().__post_init__()
@@ -181,6 +188,11 @@ class Vid2VidModelConfig(LabelModelConfig):
             raise ValueError(f"model.structure_radius must be >= 0 and needs model.warp_tolerance > 0 (it says where "
                              f"the tolerance judges), got {self.structure_radius} with warp_tolerance "
                              f"{self.warp_tolerance}")
+        if self.warm_start < 0 or (self.warm_start and (self.first_frame != "generator"
+                                                        or self.history_padding != "repeat")):
+            raise ValueError(f"model.warm_start must be >= 0 and needs G to make the first frame "
+                             f"(first_frame=generator, history_padding=repeat), got {self.warm_start} with "
+                             f"first_frame={self.first_frame}, history_padding={self.history_padding}")
         if self.flow_source == "flownet" and not self.flownet_checkpoint:
             raise ValueError("model.flow_source=flownet needs model.flownet_checkpoint (a FlowNet2 checkpoint; "
                              "see scripts/compute_flow.py --help for where to get one)")
