@@ -118,6 +118,38 @@ class FlowNetC(_FlowNetBase):
         return self._encode_and_refine(conv3, conv2a)
 
 
+@torch.no_grad()
+def balance_cost_volumes(model: nn.Module, inputs: Tensor) -> list[float]:
+    """Scales, in every FlowNetC of ``model``, the weights by which ``conv3_1`` reads the cost volume so that
+    on ``inputs`` (what ``model`` takes) the cost volume adds as much to ``conv3_1``'s output as the
+    redirected features of the first frame do. Returns the factors, one per FlowNetC.
+
+    The correlation averages products of features over 256 channels: freshly initialised, its 441 channels
+    are some 30 times weaker than the 32 of ``conv_redir``, and a network that starts that way predicts from
+    the first frame alone, which has no motion in it, so it sits at the zero-flow error for hundreds of
+    steps (from scratch on generated pairs, ``scripts/train_flownet.py``). Called once, on fresh weights;
+    loaded checkpoints are never touched."""
+    nets = [m for m in model.modules() if isinstance(m, FlowNetC)]
+    seen: dict[FlowNetC, Tensor] = {}
+    hooks = [net.conv3_1.register_forward_pre_hook(lambda module, args, net=net: seen.setdefault(net, args[0]))
+             for net in nets]
+    try:
+        model(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    factors = []
+    for net in nets:
+        layer, features = net.conv3_1[0], seen[net]
+        redirected = net.conv_redir[0].out_channels  # conv3_1 reads (redirected features, cost volume)
+        part = lambda channels: nn.functional.conv2d(features[:, channels], layer.weight[:, channels],  # noqa: E731
+                                                     padding=layer.padding)
+        factor = float(part(slice(None, redirected)).std() / part(slice(redirected, None)).std().clamp_min(1e-12))
+        layer.weight[:, redirected:] *= factor
+        factors.append(factor)
+    return factors
+
+
 class FlowNetSD(_FlowNetBase):
     """FlowNet-SD: FlowNetS with an extra stride-1 first layer, 3 x 3 kernels
     and inter convolutions, for small displacements."""

@@ -31,6 +31,7 @@ from flownet.checkpoint import load_checkpoint, read_checkpoint
 from flownet.evaluation import synthetic_epe
 from flownet.losses import flow_loss
 from flownet.models import MODELS
+from flownet.networks import balance_cost_volumes
 from flownet.synthetic import SyntheticFlowDataset, seeded_generator
 from vid2vid import serialization
 from vid2vid.config import ConfigError
@@ -170,6 +171,9 @@ def train_flownet(
 
         train_set = SyntheticFlowDataset(config.train_pairs or config.steps * config.batch_size, config.height,
                                          config.width, seed=config.seed, split="train")
+        if start == 0 and init is None:  # fresh weights: the cost volume starts as loud as the features beside it
+            first = torch.stack([train_set[i][0] for i in range(min(config.batch_size, len(train_set)))])
+            balance_cost_volumes(model, first.to(device))
         val_set = SyntheticFlowDataset(config.val_pairs, config.height, config.width, seed=config.seed, split="val")
         # the pairs of step s are s * batch_size ..., so a resumed run draws what the uninterrupted one would
         order = [i % len(train_set) for i in range(start * config.batch_size, config.steps * config.batch_size)]

@@ -17,6 +17,7 @@ import flownet
 from flownet.augment import photometric_augment
 from flownet.evaluation import frame_pair_warping, synthetic_epe, zero_flow_epe
 from flownet.losses import MULTISCALE_WEIGHTS, flow_loss, multiscale_epe
+from flownet.networks import balance_cost_volumes
 from flownet.synthetic import MotionRange, SyntheticFlowDataset, generate_pair
 from vid2vid.data.procedural import Polygon, seeded_generator
 from flownet.training import FlowTrainingConfig, checkpoint_paths, read_training_config, train_flownet
@@ -184,6 +185,31 @@ def test_stacks_train_on_their_full_resolution_flow(tmp_path):
     history = train_flownet(tiny(model="FlowNet2CS", steps=1, eval_every=1, val_pairs=2), tmp_path,
                             progress=False)
     assert np.isfinite(history[0]["train_loss"]) and history[0]["train_loss"] > 0.1  # pixels, not px / 20
+
+
+def test_fresh_flownetc_weights_hear_the_cost_volume_as_loudly_as_the_first_frame(tmp_path):
+    pairs = torch.stack([SyntheticFlowDataset(2, 64, 64, seed=0, split="train")[i][0] for i in range(2)])
+    torch.manual_seed(0)
+    model = flownet.MODELS["FlowNet2CS"]()
+    before = model.flownetc.conv3_1[0].weight.clone()
+    (factor,) = balance_cost_volumes(model, pairs)
+    assert factor > 3  # He initialisation leaves the 441 correlation channels far quieter than the 32 beside them
+    after = model.flownetc.conv3_1[0].weight
+    torch.testing.assert_close(after[:, 32:], before[:, 32:] * factor)
+    torch.testing.assert_close(after[:, :32], before[:, :32])
+    assert balance_cost_volumes(model, pairs) == [pytest.approx(1.0, rel=1e-4)]  # balanced now
+    assert balance_cost_volumes(flownet.MODELS["FlowNet2S"](), pairs) == []  # no correlation, nothing to do
+
+    # a fresh run starts balanced (on its first batch: these pairs); one from a checkpoint keeps its weights
+    config = tiny(model="FlowNet2C", steps=1, eval_every=1, val_pairs=2, lr=1e-12)
+    train_flownet(config, tmp_path / "fresh", progress=False)
+    fresh = flownet.load_checkpoint(checkpoint_paths(tmp_path / "fresh", "FlowNet2C")[0])
+    assert balance_cost_volumes(fresh, pairs) == [pytest.approx(1.0, rel=1e-3)]
+    unbalanced = flownet.MODELS["FlowNet2C"]()
+    torch.save({"state_dict": unbalanced.state_dict()}, tmp_path / "unbalanced.pth.tar")
+    train_flownet(config, tmp_path / "tuned", init=tmp_path / "unbalanced.pth.tar", progress=False)
+    tuned = flownet.load_checkpoint(checkpoint_paths(tmp_path / "tuned", "FlowNet2C")[0])
+    torch.testing.assert_close(tuned.conv3_1[0].weight, unbalanced.conv3_1[0].weight)
 
 
 # --------------------------------------------------------------------------- evaluation
