@@ -10,7 +10,7 @@ import torch
 
 from tests.cuda_emulation import CSRC, EmulationError, Emulator, build, load_cupy_backend
 from tests.ops_cases import (CORRELATION_CASES, DTYPES, WARP_SHAPES, check_channel_norm, check_correlation,
-                              check_warp, check_warp_samples_where_float32_does, random_flow)
+                              check_warp, check_warp_samples_where_float32_does, random_flow, smooth_flow)
 from vid2vid.ops import extension
 
 # a grid cap so low that grid-stride loops go round more than once
@@ -45,6 +45,20 @@ def test_warp_kernels_under_emulation(backend, dtype, shape):
 
 def test_the_warp_kernel_in_bfloat16_samples_at_float32_positions(emulator, monkeypatch):
     check_warp_samples_where_float32_does(_backend(emulator, monkeypatch))
+
+
+def test_the_warp_backward_folds_shared_corners_into_half_the_atomics(emulator, monkeypatch):
+    # what its speed rests on (docs/operators.md, "Warp"), counted: where neighbours share corners (a smooth
+    # flow) about two atomicAdds per value, the first lane of each warp's four and the others' two; four where
+    # neighbours sample apart
+    backend = _backend(emulator, monkeypatch)
+    b, c, h, w = 2, 3, 16, 64
+    x = torch.randn(b, c, h, w, dtype=torch.float64)
+    per_value = {}
+    for name, flow in (("random", random_flow(b, h, w, scale=3.0)), ("smooth", smooth_flow(b, h, w))):
+        backend.warp_backward(torch.randn_like(x), x, flow.double())
+        per_value[name] = emulator.atomic_adds / x.numel()
+    assert per_value["random"] > 3.5 and 2.0 < per_value["smooth"] < 2.2, per_value
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

@@ -56,7 +56,13 @@ class Emulator:
         self._lib.v2v_emulate.argtypes = [ctypes.c_char_p, ctypes.c_longlong, ctypes.c_int,
                                           ctypes.POINTER(ctypes.c_longlong), ctypes.c_int, ctypes.c_char_p,
                                           ctypes.c_int]
+        self._lib.v2v_atomic_adds.restype = ctypes.c_longlong
         self.launches: list[tuple[str, int, int]] = []
+
+    @property
+    def atomic_adds(self) -> int:
+        """atomicAdds the last launch made."""
+        return self._lib.v2v_atomic_adds()
 
     def launch(self, name: str, blocks: int, threads: int, args: list[int]) -> None:
         # pointers may arrive as numpy uint64: c_longlong keeps their 64 bits, as signed

@@ -14,7 +14,7 @@
 //   * __syncthreads() (a barrier of the block's live threads) and __shared__
 //     (one static variable, shared by the block's fibers; blocks run one at a time);
 //   * atomicAdd on float and double (fibers never run at once, so a plain
-//     read-modify-write is atomic);
+//     read-modify-write is atomic), counted per launch;
 //   * __half and __nv_bfloat16 without implicit conversions, as nvcc compiles
 //     them under torch's -D__CUDA_NO_HALF_CONVERSIONS__, with the intrinsics
 //     that convert them (round to nearest even).
@@ -208,12 +208,18 @@ T __shfl_sync(unsigned int mask, T value, int source_lane, int = 32) {
 
 inline void __syncthreads() { v2v_emu::wait(v2v_emu::running->sync, v2v_emu::running->live); }
 
+namespace v2v_emu {
+inline long long atomic_adds = 0;  // atomicAdds made by the last launch (v2v_atomic_adds): what a design saves
+}  // namespace v2v_emu
+
 inline float atomicAdd(float* address, float value) {
+  ++v2v_emu::atomic_adds;
   const float old = *address;
   *address = old + value;
   return old;
 }
 inline double atomicAdd(double* address, double value) {
+  ++v2v_emu::atomic_adds;
   const double old = *address;
   *address = old + value;
   return old;

@@ -102,6 +102,7 @@ extern "C" int v2v_emulate(const char* name, long long blocks, int threads, cons
       throw std::invalid_argument(std::string(name) + " takes " + std::to_string(found->second.second) +
                                   " arguments, got " + std::to_string(count));
     }
+    v2v_emu::atomic_adds = 0;
     found->second.first(blocks, threads, args);
     return 0;
   } catch (const std::exception& e) {
@@ -109,3 +110,5 @@ extern "C" int v2v_emulate(const char* name, long long blocks, int threads, cons
     return 1;
   }
 }
+
+extern "C" long long v2v_atomic_adds() { return v2v_emu::atomic_adds; }
