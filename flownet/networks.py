@@ -130,6 +130,8 @@ def balance_cost_volumes(model: nn.Module, inputs: Tensor) -> list[float]:
     steps (from scratch on generated pairs, ``scripts/train_flownet.py``). Called once, on fresh weights;
     loaded checkpoints are never touched."""
     nets = [m for m in model.modules() if isinstance(m, FlowNetC)]
+    if not nets:  # no correlation (FlowNet2S, FlowNet2SD): nothing to balance, no forward pass to pay for
+        return []
     seen: dict[FlowNetC, Tensor] = {}
     hooks = [net.conv3_1.register_forward_pre_hook(lambda module, args, net=net: seen.setdefault(net, args[0]))
              for net in nets]
