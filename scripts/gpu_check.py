@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The whole GPU check, within a hard deadline (8 minutes by default), for whoever has a GPU: the build,
 what its toolchain is, the CUDA operator tests, the operator benchmark, FlowNet2's pairs per second, the
-memory and time plans against measured iterations (with the kernels that take the most time), and every
-trainer for 20 iterations on the GPU.
+memory and time plans against measured iterations (with the kernels that take the most time), every
+trainer for 20 iterations on the GPU, and last two of the plans again with channels-last networks and batches.
 
     bash scripts/gpu_check.sh [OUTPUT] [--deadline SECONDS]      # default OUTPUT: runs/gpu_check
 
@@ -230,6 +230,11 @@ def steps(out: Path) -> list[Step]:
                                              "bf16", "--seconds", "2"], 150, 240, pairs_per_second))
     found.append(Step(f"plan {Path(PLANS[3]).stem}", [python, "scripts/plan_gpu.py", "--config", PLANS[3],
                                                       "--measure", "model.lambda_vgg=0"], 60, 120, measured_plan))
+    # the first two plans with channels-last networks and batches: whether train.channels_last earns a default
+    found += [Step(f"plan {Path(config).stem} channels-last", [python, "scripts/plan_gpu.py", "--config", config,
+                                                               "--measure", "model.lambda_vgg=0",
+                                                               "train.channels_last=true"], 30, 90, measured_plan)
+              for config in PLANS[:2]]
     return found
 
 

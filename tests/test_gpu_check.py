@@ -56,7 +56,8 @@ def test_a_deadline_already_spent_skips_every_step_and_names_it(tmp_path):
     assert {r["status"] for r in records} == {"skipped"}
     assert names[:6] == ["gpu", "build", "toolchain", "tests", "operators", "flownet2"]
     assert {"train vid2vid", "train CycleGAN", "train CUT", "train SSAL-GAN", "train FlowNet2", "flownet2 compiled",
-            "plan vid2vid_cityscapes_2048x1024"} <= set(names)
+            "plan vid2vid_cityscapes_2048x1024", "plan vid2vid_cityscapes_512x256 channels-last",
+            "plan pix2pixhd_cityscapes_1024x512 channels-last"} <= set(names)
     for name in names:
         assert f"| {name} | skipped |" in result.stdout
 

@@ -24,7 +24,7 @@ from vid2vid.models.temporal import chain_flows, flow_confidence, temporal_skips
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig, sequence_dataset
 from vid2vid.ops import warp
 from vid2vid.rendering import FrameByFrame
-from vid2vid.training import DistContext, StepContext
+from vid2vid.training import DistContext, StepContext, Trainer, read_losses
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.label_nc=6", "model.ngf=8", "model.n_downsample_G=2", "model.n_blocks=2", "model.n_blocks_local=1",
@@ -374,6 +374,30 @@ def test_a_few_training_steps_reduce_the_losses(demo, overrides):
         <= set(history[0])
     for name in ("F_flow", "F_warp", "G_FM"):
         assert np.mean([h[name] for h in history[-3:]]) < history[0][name], name
+
+
+def test_channels_last_stores_every_network_channels_last_and_trains_as_the_default_layout(demo, tmp_path):
+    losses = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        cfg = config(f"train.channels_last={str(channels_last).lower()}", "train.max_iters=2", "train.ema_halflife=1")
+        task = Vid2Vid(cfg)
+        trainer = Trainer(task, sequence_dataset(cfg, demo, "train", multiple=task.multiple), cfg.train,
+                          tmp_path / str(channels_last), progress=False)
+        networks = {**task.networks(), "G average": trainer.average.network}
+        kernels = {name: [p for p in net.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+                   for name, net in networks.items()}
+        assert all(kernels.values())
+        for name, weights in kernels.items():
+            assert all(p.is_contiguous(memory_format=torch.channels_last) == channels_last for p in weights), name
+        trainer.fit()
+        losses[channels_last] = read_losses(tmp_path / str(channels_last))
+    assert len(losses[True]) == 2
+    for nchw, nhwc in zip(losses[False], losses[True]):
+        for key in ("G_GAN", "G_FM", "D_real", "F_flow"):
+            # an iteration is several Adam steps (chunks of 3 frames): the layouts' float rounding differs
+            # by 1e-6, which the steps grow to 0.1-0.4%
+            assert nhwc[key] == pytest.approx(nchw[key], rel=1e-2), key
 
 
 def test_progressive_spatial_training_starts_at_the_coarsest_level(demo):

@@ -23,7 +23,7 @@ from vid2vid.models.template import Template, TemplateConfig
 from vid2vid.models.unpaired import UnpairedConfig, build_unpaired
 from vid2vid.models.vid2vid import Vid2Vid, Vid2VidConfig
 from vid2vid.training.planning import META, GPU, IterationPlan, largest_fitting, plan_iteration, run_iteration
-from vid2vid.training.trainer import use_device_settings
+from vid2vid.training.trainer import batch_to_device, use_device_settings, use_memory_format
 
 
 def _float(*shape: int) -> Tensor:
@@ -218,7 +218,8 @@ def _iteration(path: Path, overrides: list[str], model: str | None, size: tuple[
     epoch = family.last_epoch(config)
     use_device_settings(config.train, device)  # as the trainer would, so that the time is a training run's
     task = family.build(config, device)
-    batch = real_batch(family, config, h, w, device)
+    use_memory_format(task, config.train)
+    batch = batch_to_device(real_batch(family, config, h, w, device), device, config.train.channels_last)
 
     def iteration() -> None:
         run_iteration(task, batch, config.train, epoch=epoch)

@@ -61,9 +61,6 @@ class Pix2Pix:
             build_discriminator(c.netD, c.input_nc + c.output_nc, c.ndf, c.n_layers_D, c.norm), c.init_type,
             c.init_gain,
         ).to(device)
-        if train.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
         betas = (train.beta1, train.beta2)
         self._optimizers = {
             "G": adam(self.generator.parameters(), train.lr, betas),

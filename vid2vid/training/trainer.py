@@ -78,6 +78,9 @@ class TrainConfig:
     tensor cores' bf16 rate, half the activation memory) and fp32 elsewhere (CPUs, older GPUs), and plans
     (plan_gpu.py, the meta device) take it as bf16; none is fp32 everywhere; fp16 scales the losses"""
     channels_last: bool = False
+    """every network's weights and every 4-D batch tensor channels-last (NHWC), so that each convolution
+    takes and gives NHWC activations (``use_memory_format``): the tensor cores' own layout, where NCHW makes
+    cuDNN transpose around its NHWC kernels; on a CPU it changes the numerics' order, not the results"""
     cudnn_benchmark: bool = True
     """on a GPU, cuDNN times its algorithms for each new input shape and keeps the fastest (as NVIDIA's
     vid2vid does): one slower iteration per shape (vid2vid's clip lengths and scales change a few times a
@@ -259,14 +262,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
+def use_memory_format(task: TrainingTask, config: TrainConfig) -> None:
+    """train.channels_last: every network of the task keeps its weights channels-last (its 4-D ones; a
+    convolution with NHWC weights makes NHWC outputs, so the activations follow). Before the networks are
+    wrapped for data parallelism and before G's average copies G; the parameters stay the same objects, so
+    optimizers made before keep them."""
+    if config.channels_last:
+        for network in task.networks().values():
+            network.to(memory_format=torch.channels_last)
+
+
+def batch_to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
+    """A batch (a tensor, or mappings and sequences of them) on ``device``; with ``channels_last`` its 4-D
+    tensors channels-last, as train.channels_last asks."""
     if isinstance(batch, torch.Tensor):
         batch = batch.to(device, non_blocking=True)
         return batch.contiguous(memory_format=torch.channels_last) if channels_last and batch.dim() == 4 else batch
     if isinstance(batch, Mapping):
-        return {k: _to_device(v, device, channels_last) for k, v in batch.items()}
+        return {k: batch_to_device(v, device, channels_last) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device, channels_last) for v in batch)
+        return type(batch)(batch_to_device(v, device, channels_last) for v in batch)
     return batch
 
 
@@ -287,6 +302,7 @@ class Trainer:
         self.output = Path(output)
         self.dist = dist or DistContext()
         use_device_settings(config, self.dist.device)
+        use_memory_format(task, config)
         self.checkpoints = CheckpointFolder(self.output / "checkpoints", config.keep_checkpoints)
         self.schedulers = {
             name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(config.epochs, config.epochs_decay))
@@ -390,7 +406,7 @@ class Trainer:
                             num_workers=self.config.workers, generator=torch.Generator().manual_seed(self.epoch),
                             pin_memory=self.dist.device.type == "cuda")
         for batch in loader:
-            yield _to_device(batch, self.dist.device, self.config.channels_last)
+            yield batch_to_device(batch, self.dist.device, self.config.channels_last)
 
     def _finished(self) -> bool:
         limit = self.config.max_iters
