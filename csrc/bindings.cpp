@@ -54,6 +54,9 @@ std::vector<int64_t> launch_config(const std::string& kernel, const std::vector<
   LaunchConfig c;
   if (kernel == "warp") {
     c = warp_launch(sizes[0], max_blocks);
+  } else if (kernel == "warp_backward") {
+    TORCH_CHECK(sizes.size() == 3, "launch_config: warp_backward takes [batch, height, width]");
+    c = warp_backward_launch(sizes[0], static_cast<int>(sizes[1]), static_cast<int>(sizes[2]), max_blocks);
   } else if (kernel == "channel_norm") {
     TORCH_CHECK(sizes.size() == 2, "launch_config: channel_norm takes [pixels, channels]");
     c = channel_norm_launch(sizes[0], static_cast<int>(sizes[1]), max_blocks);

@@ -44,9 +44,10 @@ def compare(got, want, dtype, **tolerance):
 
 def smooth_flow(b, h, w, dtype=torch.float32, device="cpu"):
     """A flow whose neighbours sample neighbouring corners, as real flows mostly do: a fractional shift
-    that varies slowly along the image, with a jump in the middle of each row (an object's edge)."""
+    that varies slowly along the image, with jumps in the middle of each row and of each column (objects'
+    edges), where neighbours along the row or the column sample apart."""
     y, x = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
-    fx = 1.3 + 0.02 * y + 0.05 * torch.sin(0.3 * x) + 3.0 * (x >= w // 2)
+    fx = 1.3 + 0.02 * y + 0.05 * torch.sin(0.3 * x) + 3.0 * (x >= w // 2) + 2.0 * (y >= h // 2)
     fy = -0.6 + 0.03 * x
     flow = torch.stack([fx, fy]).float().expand(b, 2, h, w) + torch.arange(b, device=device).view(b, 1, 1, 1)
     return flow.to(dtype)

@@ -18,7 +18,7 @@ template <typename scalar_t, typename acc_t>
 void sample_row(const scalar_t* flow, int64_t b, int y, int height, int width, BilinearSample<acc_t>* row) {
   const int64_t plane = static_cast<int64_t>(height) * width;
   for (int x = 0; x < width; ++x) {
-    row[x] = sample_pixel<acc_t>(flow + b * 2 * plane, static_cast<int64_t>(y) * width + x, width, height);
+    row[x] = sample_at<acc_t>(flow + b * 2 * plane, x, y, width, height);
   }
 }
 

@@ -22,7 +22,7 @@ cudaError_t warp_backward_cuda(ScalarKind kind, const void* grad_output, const v
   return dispatch_kind(kind, [&](auto tag) {
     using scalar_t = decltype(tag);
     using acc_t = typename acc_type<scalar_t>::type;
-    const LaunchConfig launch = warp_launch(static_cast<long long>(batch) * height * width);
+    const LaunchConfig launch = warp_backward_launch(batch, height, width);
     warp_backward_kernel<scalar_t><<<launch.blocks, launch.threads, 0, stream>>>(
         static_cast<const scalar_t*>(grad_output), static_cast<const scalar_t*>(input),
         static_cast<const scalar_t*>(flow), static_cast<acc_t*>(grad_input), static_cast<scalar_t*>(grad_flow),

@@ -80,26 +80,44 @@ V2V_HOST_DEVICE acc_t d_interpolate_dy(const Corners<acc_t>& v, const BilinearSa
   return s.y_inside * ((1 - s.wx) * (v.v10 - v.v00) + s.wx * (v.v11 - v.v01));
 }
 
-// The sample of pixel p (flat index y * width + x) of one image, whose flow
-// planes start at `flow`.
+// The sample of pixel (x, y) of one image, whose flow planes start at `flow`.
 template <typename acc_t, typename scalar_t>
-V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long long p, int width, int height) {
+V2V_HOST_DEVICE BilinearSample<acc_t> sample_at(const scalar_t* flow, int x, int y, int width, int height) {
+  const long long p = static_cast<long long>(y) * width + x;
   const long long plane = static_cast<long long>(height) * width;
-  const PlaneIndex at = split_plane_index(p, width, plane);  // (row, column), in 32 bits where they fit
-  const int y = at.b;
-  const int x = static_cast<int>(at.p);
-  return bilinear_sample<acc_t>(x, y, to_acc(flow[p]), to_acc(flow[plane + p]), width,
-                                height);
+  return bilinear_sample<acc_t>(x, y, to_acc(flow[p]), to_acc(flow[plane + p]), width, height);
 }
 
-// Channels whose loads the warp kernels issue together (see warp_forward_kernel).
-constexpr int kWarpChannelBatch = 4;
+// The same for pixel p (flat index y * width + x).
+template <typename acc_t, typename scalar_t>
+V2V_HOST_DEVICE BilinearSample<acc_t> sample_pixel(const scalar_t* flow, long long p, int width, int height) {
+  const PlaneIndex at = split_plane_index(p, width, static_cast<long long>(height) * width);  // (row, column)
+  return sample_at<acc_t>(flow, static_cast<int>(at.p), at.b, width, height);
+}
 
-// Both warp kernels: a grid-stride loop over the pixels (b, y, x), in blocks of whole warps (the backward
-// shuffles).
-static_assert(kGridStrideThreads % 32 == 0, "the warp backward's blocks are whole warps");
+// Channels whose loads the warp kernels issue together (see warp_forward_kernel); the backward, which
+// holds more per pixel, two (four spill its registers at three blocks an SM).
+constexpr int kWarpChannelBatch = 4;
+constexpr int kWarpBackwardChannelBatch = 2;
+
+// The forward: a grid-stride loop over the pixels (b, y, x).
 V2V_HOST_DEVICE LaunchConfig warp_launch(long long pixels, long long max_blocks = kMaxGridStrideBlocks) {
   return grid_stride_launch(pixels, max_blocks);
+}
+
+// The backward's warps each take a tile of kWarpTileColumns columns by 2 rows of one image, lane l at row
+// l / 16 and column l % 16 of its tile (see InputGradientScatter), in a grid-stride loop over the tiles
+// (b, tile row, tile column), in blocks of whole warps.
+constexpr int kWarpTileColumns = 16;
+static_assert(kGridStrideThreads % 32 == 0, "the warp backward's blocks are whole warps");
+
+V2V_HOST_DEVICE long long warp_backward_tiles(long long batch, int height, int width) {
+  return batch * ((height + 1) / 2) * ((width + kWarpTileColumns - 1) / kWarpTileColumns);
+}
+
+V2V_HOST_DEVICE LaunchConfig warp_backward_launch(long long batch, int height, int width,
+                                                  long long max_blocks = kMaxGridStrideBlocks) {
+  return grid_stride_launch(32 * warp_backward_tiles(batch, height, width), max_blocks);
 }
 
 #if V2V_DEVICE_CODE
@@ -139,47 +157,65 @@ __global__ void warp_forward_kernel(const scalar_t* __restrict__ input, const sc
 
 // How one lane scatters its pixel's input gradient, the same for every channel.
 //
-// Where the flow is smooth, a lane's right corners (x1) are the next lane's left corners (x0): scattered
-// as they are, each of those input values takes two atomicAdds from neighbouring lanes of one warp, four
-// per pixel and channel in all (where the forward makes one store), and the backward is bound by the L2's
-// atomic throughput. So each lane folds its right neighbour's left-corner contributions into its own right
+// Where the flow is smooth, a pixel's corners are its neighbours' corners too: its right corners (x1) the
+// right neighbour's left ones (x0), its bottom corners (y1) the top ones (y0) of the pixel below. Scattered
+// as they are, each of those input values takes an atomicAdd from every lane that samples it, four per
+// pixel and channel in all (where the forward makes one store), and the backward is bound by the L2's
+// atomic throughput. So the lanes of a warp, which cover 16 x 2 pixels, fold what they share before they
+// add: across columns, each lane folds its right neighbour's left-corner contributions into its own right
 // corners where they are the same input pixels, and a lane whose left neighbour does that skips its left
-// corners: two atomics per pixel and channel for a smooth flow, and still four, all correct, wherever
-// neighbours sample apart. The weights fold once per pixel; per channel only the output gradient crosses
-// lanes (one shuffle).
+// corners; then across rows, each top-row lane folds the top-corner sums of the lane below (as that lane
+// would have added them, its own right neighbour's share included) into its bottom corners, where they are
+// the same input pixels, and the lane below skips them. For a smooth flow that leaves 51 atomics for a
+// tile's 32 pixels (3 rows of 17 columns of corners), 1.6 per pixel and channel; wherever neighbours sample
+// apart, nothing is folded and all are still correct. The decisions are made once per pixel; per channel
+// only output gradients and top-corner sums cross lanes (three shuffles).
 template <typename acc_t>
 struct InputGradientScatter {
-  acc_t w00, w01, w10, w11;  // the pixel's own corner weights
   acc_t right00, right10;    // the right neighbour's left-corner weights where this lane takes them, else 0
   bool left_taken;           // the left neighbour adds this lane's left corners
-  bool active;               // an idle lane (past the last pixel) adds nothing
+  bool below_left, below_right;  // this top-row lane adds the lane below's top-left / top-right sums
+  bool above_left, above_right;  // the lane above adds this lane's top-left / top-right sums
+  bool active;               // an idle lane (outside the image) adds nothing
 };
 
-// Every lane of the warp must call this together (shuffles). `image_row` names the sample's image and row
-// y0: a lane's left corners are its left neighbour's right corners where image_row and column agree (the
-// rows below, y1, then agree too).
+// Every lane of the warp must call this together (shuffles). `image_base` is b * height: a corner's input
+// pixel is (image_base + row, column).
 template <typename acc_t>
 __device__ __forceinline__ InputGradientScatter<acc_t> fold_with_neighbours(const BilinearSample<acc_t>& s,
-                                                                          long long image_row, bool active) {
+                                                                          long long image_base, bool active) {
+  const unsigned int all = 0xffffffffu;
   const int lane = threadIdx.x & 31;
   InputGradientScatter<acc_t> f;
-  f.w00 = (1 - s.wx) * (1 - s.wy);
-  f.w01 = s.wx * (1 - s.wy);
-  f.w10 = (1 - s.wx) * s.wy;
-  f.w11 = s.wx * s.wy;
   f.active = active;
-  const long long left_row = __shfl_up_sync(0xffffffffu, image_row, 1);
-  const int left_x1 = __shfl_up_sync(0xffffffffu, s.x1, 1);
-  const int left_active = __shfl_up_sync(0xffffffffu, static_cast<int>(active), 1);
-  f.left_taken = lane > 0 && left_active && active && left_row == image_row && left_x1 == s.x0;
+  // across columns: a lane's left corners are its left neighbour's right corners where the image, the row
+  // y0 and the column agree (the rows below, y1, then agree too)
+  const long long top = image_base + s.y0, bottom = image_base + s.y1;
+  const long long left_top = __shfl_up_sync(all, top, 1);
+  const int left_x1 = __shfl_up_sync(all, s.x1, 1);
+  const int left_active = __shfl_up_sync(all, static_cast<int>(active), 1);
+  f.left_taken = lane > 0 && left_active && active && left_top == top && left_x1 == s.x0;
   // every lane shuffles (no short circuit); the last lane's shuffle down answers with its own values, and
   // it has no right neighbour to take from
-  const int right_taken = __shfl_down_sync(0xffffffffu, static_cast<int>(f.left_taken), 1);
+  const int right_taken = __shfl_down_sync(all, static_cast<int>(f.left_taken), 1);
   const bool take_right = lane < 31 && right_taken;
-  const acc_t right00 = __shfl_down_sync(0xffffffffu, f.w00, 1);
-  const acc_t right10 = __shfl_down_sync(0xffffffffu, f.w10, 1);
+  const acc_t right00 = __shfl_down_sync(all, (1 - s.wx) * (1 - s.wy), 1);
+  const acc_t right10 = __shfl_down_sync(all, (1 - s.wx) * s.wy, 1);
   f.right00 = take_right ? right00 : acc_t(0);
   f.right10 = take_right ? right10 : acc_t(0);
+  // across rows: a top-row lane's bottom corners are the top corners of the lane below (16 lanes on) where
+  // the image, the row and the column agree; the top-left is taken only where both lanes add their own
+  // (neither's left neighbour takes it)
+  const long long below_top = __shfl_down_sync(all, top, 16);
+  const int below_x0 = __shfl_down_sync(all, s.x0, 16);
+  const int below_active = __shfl_down_sync(all, static_cast<int>(active), 16);
+  const int below_left_free = __shfl_down_sync(all, static_cast<int>(!f.left_taken), 16);
+  f.below_right = lane < 16 && active && below_active && below_top == bottom && below_x0 == s.x0;
+  f.below_left = f.below_right && !f.left_taken && below_left_free;
+  const int above_right = __shfl_up_sync(all, static_cast<int>(f.below_right), 16);
+  const int above_left = __shfl_up_sync(all, static_cast<int>(f.below_left), 16);
+  f.above_right = lane >= 16 && above_right;
+  f.above_left = lane >= 16 && above_left;
   return f;
 }
 
@@ -188,22 +224,32 @@ template <typename acc_t>
 __device__ __forceinline__ void scatter_input_gradient(acc_t g, const BilinearSample<acc_t>& s,
                                                        const InputGradientScatter<acc_t>& f, acc_t* gi,
                                                        int width) {
-  const acc_t g_right = __shfl_down_sync(0xffffffffu, g, 1);
+  const unsigned int all = 0xffffffffu;
+  const acc_t g_right = __shfl_down_sync(all, g, 1);
+  // the corner weights, recomputed per channel: four multiplies cost less than the registers to keep them
+  const acc_t gx1 = g * s.wx, gx0 = g - gx1;  // g (1 - wx), g wx
+  // this lane's top corners as it would add them: the top-left unless the left neighbour takes it, the
+  // top-right with the right neighbour's top-left where it takes that
+  const acc_t top_left = f.left_taken ? acc_t(0) : gx0 - gx0 * s.wy;
+  const acc_t top_right = gx1 - gx1 * s.wy + g_right * f.right00;
+  const acc_t below_top_left = __shfl_down_sync(all, top_left, 16);
+  const acc_t below_top_right = __shfl_down_sync(all, top_right, 16);
   if (!f.active) return;
   if (!f.left_taken) {
-    atomicAdd(gi + s.y0 * width + s.x0, g * f.w00);
-    atomicAdd(gi + s.y1 * width + s.x0, g * f.w10);
+    if (!f.above_left) atomicAdd(gi + s.y0 * width + s.x0, top_left);
+    atomicAdd(gi + s.y1 * width + s.x0, gx0 * s.wy + (f.below_left ? below_top_left : acc_t(0)));
   }
-  atomicAdd(gi + s.y0 * width + s.x1, g * f.w01 + g_right * f.right00);
-  atomicAdd(gi + s.y1 * width + s.x1, g * f.w11 + g_right * f.right10);
+  if (!f.above_right) atomicAdd(gi + s.y0 * width + s.x1, top_right);
+  atomicAdd(gi + s.y1 * width + s.x1,
+            gx1 * s.wy + g_right * f.right10 + (f.below_right ? below_top_right : acc_t(0)));
 }
 
-// One thread per pixel, in warps that go through the grid-stride loop together (the shuffles above): the
-// flow gradient is a per-pixel sum over channels; the input gradient is scattered with atomics into a zeroed
-// acc_t buffer (so its order of summation, and its last bits, may vary between runs). Needs blocks of whole
-// warps (warp_launch). Left to itself, nvcc gives a float thread 128 registers (two blocks of an SM
-// resident); bounded to three blocks it takes 80, without spills (nvcc 13, sm_90). Doubles need two
-// registers a value and would spill there: two blocks for them.
+// One thread per pixel, in warps of 16 x 2 pixels that go through the grid-stride loop together (the
+// shuffles above): the flow gradient is a per-pixel sum over channels; the input gradient is scattered with
+// atomics into a zeroed acc_t buffer (so its order of summation, and its last bits, may vary between runs).
+// Needs blocks of whole warps (warp_backward_launch). Left to itself, nvcc gives a float thread 128
+// registers (two blocks of an SM resident); bounded to three blocks it takes 80, without spills (nvcc 13,
+// sm_90). Doubles need two registers a value and would spill there: two blocks for them.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kGridStrideThreads, sizeof(typename acc_type<scalar_t>::type) == 8 ? 2 : 3)
     warp_backward_kernel(const scalar_t* __restrict__ grad_output, const scalar_t* __restrict__ input,
@@ -213,32 +259,38 @@ __global__ void __launch_bounds__(kGridStrideThreads, sizeof(typename acc_type<s
                                      int width) {
   typedef typename acc_type<scalar_t>::type acc_t;
   const long long plane = static_cast<long long>(height) * width;
-  const long long n = batch * plane;
+  const int tile_columns = (width + kWarpTileColumns - 1) / kWarpTileColumns;
+  const long long tiles_per_image = static_cast<long long>((height + 1) / 2) * tile_columns;
+  const long long tiles = warp_backward_tiles(batch, height, width);
   const int lane = threadIdx.x & 31;
   // The loop runs on the warp's first index, so all 32 lanes go round it the same number of times.
-  for (long long first = blockIdx.x * static_cast<long long>(blockDim.x) + (threadIdx.x & ~31); first < n;
-       first += static_cast<long long>(blockDim.x) * gridDim.x) {
-    const bool active = first + lane < n;
-    const long long i = active ? first + lane : n - 1;  // an idle lane samples the last pixel and adds nothing
-    const PlaneIndex at = split_plane_index(i, plane, n);
-    const int b = at.b;
-    const long long p = at.p;
-    const BilinearSample<acc_t> s = sample_pixel<acc_t>(flow + b * 2 * plane, p, width, height);
-    const InputGradientScatter<acc_t> fold =
-        fold_with_neighbours(s, static_cast<long long>(b) * height + s.y0, active);
+  for (long long first = blockIdx.x * static_cast<long long>(blockDim.x) + (threadIdx.x & ~31);
+       first < 32 * tiles; first += static_cast<long long>(blockDim.x) * gridDim.x) {
+    const PlaneIndex tile = split_plane_index(first / 32, tiles_per_image, tiles);  // (image, its tile)
+    const int b = tile.b;
+    const int tile_row = static_cast<int>(tile.p / tile_columns);
+    const int tile_column = static_cast<int>(tile.p - static_cast<long long>(tile_row) * tile_columns);
+    const int y = 2 * tile_row + lane / kWarpTileColumns;
+    const int x = tile_column * kWarpTileColumns + lane % kWarpTileColumns;
+    const bool active = y < height && x < width;
+    // a lane outside the image samples the image's last pixel and adds nothing
+    const BilinearSample<acc_t> s = sample_at<acc_t>(flow + b * 2 * plane, active ? x : width - 1,
+                                                     active ? y : height - 1, width, height);
+    const long long p = active ? static_cast<long long>(y) * width + x : plane - 1;
+    const InputGradientScatter<acc_t> fold = fold_with_neighbours(s, static_cast<long long>(b) * height, active);
     acc_t g_fx = 0, g_fy = 0;
     const long long image = static_cast<long long>(b) * channels * plane;
     int c = 0;
-    for (; c + kWarpChannelBatch <= channels; c += kWarpChannelBatch) {  // loads in flight together, as forward
-      acc_t g[kWarpChannelBatch];
-      Corners<acc_t> v[kWarpChannelBatch];
+    for (; c + kWarpBackwardChannelBatch <= channels; c += kWarpBackwardChannelBatch) {  // loads in flight together, as forward
+      acc_t g[kWarpBackwardChannelBatch];
+      Corners<acc_t> v[kWarpBackwardChannelBatch];
 #pragma unroll
-      for (int k = 0; k < kWarpChannelBatch; ++k) {
+      for (int k = 0; k < kWarpBackwardChannelBatch; ++k) {
         g[k] = to_acc(grad_output[image + (c + k) * plane + p]);
         v[k] = load_corners<acc_t>(input + image + (c + k) * plane, width, s);
       }
 #pragma unroll
-      for (int k = 0; k < kWarpChannelBatch; ++k) {
+      for (int k = 0; k < kWarpBackwardChannelBatch; ++k) {
         g_fx += g[k] * d_interpolate_dx(v[k], s);
         g_fy += g[k] * d_interpolate_dy(v[k], s);
         scatter_input_gradient(g[k], s, fold, grad_input + image + (c + k) * plane, width);

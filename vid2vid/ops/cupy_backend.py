@@ -81,7 +81,7 @@ def warp_backward(grad_output: Tensor, input: Tensor, flow: Tensor) -> tuple[Ten
     grad_flow = torch.empty_like(flow)
     b, c, h, w = input.shape
     kernel = _kernel("warp/warp_kernel.cuh", "warp_backward_kernel", input)
-    _launch(kernel, launch_config("warp", [b * h * w], MAX_BLOCKS), input.device, grad_output, input, flow,
+    _launch(kernel, launch_config("warp_backward", [b, h, w], MAX_BLOCKS), input.device, grad_output, input, flow,
             grad_input, grad_flow, _i32(b), _i32(c), _i32(h), _i32(w))
     return grad_input.to(input.dtype), grad_flow
 
