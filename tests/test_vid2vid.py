@@ -385,14 +385,15 @@ def test_channels_last_stores_every_network_channels_last_and_computes_what_the_
         tasks[channels_last], batch = clip_batch(cfg, demo)
     trainer = Trainer(tasks[True], sequence_dataset(cfg, demo, "train", multiple=tasks[True].multiple), cfg.train,
                       tmp_path, progress=False)
-    layouts = {f"{name}{' average' if average else ''}": [
-        p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters() if p.dim() == 4 and p.shape[-1] > 1]
-        for average, networks in ((False, tasks[True].networks()), (True, {"G": trainer.average.network}))
-        for name, net in networks.items()}
+    def channels_last_kernels(network):  # whether each kernel is channels-last (a 1x1 one is so in either layout)
+        return [p.is_contiguous(memory_format=torch.channels_last) for p in network.parameters()
+                if p.dim() == 4 and p.shape[-1] > 1]
+
+    networks = {**tasks[True].networks(), "G average": trainer.average.network}
+    layouts = {name: channels_last_kernels(network) for name, network in networks.items()}
     assert set(layouts) == {"G", "D", "D_T", "E", "G average"}
     assert all(layout and all(layout) for layout in layouts.values()), layouts
-    assert not any(p.is_contiguous(memory_format=torch.channels_last) for p in tasks[False].generator.parameters()
-                   if p.dim() == 4 and p.shape[-1] > 1)
+    assert not any(channels_last_kernels(tasks[False].generator))
     # the same weights in either layout make the same frames, float rounding apart; an untrained G's
     # recurrence grows that rounding some sevenfold a frame (from 3e-6 on the first), so two frames are compared
     nhwc, nchw = tasks[True].synthesize(batch), tasks[False].synthesize(batch)

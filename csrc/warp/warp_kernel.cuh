@@ -227,7 +227,7 @@ __device__ __forceinline__ void scatter_input_gradient(acc_t g, const BilinearSa
   const unsigned int all = 0xffffffffu;
   const acc_t g_right = __shfl_down_sync(all, g, 1);
   // the corner weights, recomputed per channel: four multiplies cost less than the registers to keep them
-  const acc_t gx1 = g * s.wx, gx0 = g - gx1;  // g (1 - wx), g wx
+  const acc_t gx1 = g * s.wx, gx0 = g - gx1;  // g wx, g (1 - wx)
   // this lane's top corners as it would add them: the top-left unless the left neighbour takes it, the
   // top-right with the right neighbour's top-left where it takes that
   const acc_t top_left = f.left_taken ? acc_t(0) : gx0 - gx0 * s.wy;
@@ -247,9 +247,9 @@ __device__ __forceinline__ void scatter_input_gradient(acc_t g, const BilinearSa
 // One thread per pixel, in warps of 16 x 2 pixels that go through the grid-stride loop together (the
 // shuffles above): the flow gradient is a per-pixel sum over channels; the input gradient is scattered with
 // atomics into a zeroed acc_t buffer (so its order of summation, and its last bits, may vary between runs).
-// Needs blocks of whole warps (warp_backward_launch). Left to itself, nvcc gives a float thread 128
-// registers (two blocks of an SM resident); bounded to three blocks it takes 80, without spills (nvcc 13,
-// sm_90). Doubles need two registers a value and would spill there: two blocks for them.
+// Needs blocks of whole warps (warp_backward_launch). Bounded to three blocks of an SM, a float thread takes
+// 70 registers with two channels' loads in flight (kWarpBackwardChannelBatch), without spills (nvcc 13,
+// sm_90). Doubles need two registers a value and would spill there: two blocks for them (96 registers).
 template <typename scalar_t>
 __global__ void __launch_bounds__(kGridStrideThreads, sizeof(typename acc_type<scalar_t>::type) == 8 ? 2 : 3)
     warp_backward_kernel(const scalar_t* __restrict__ grad_output, const scalar_t* __restrict__ input,
@@ -281,7 +281,8 @@ __global__ void __launch_bounds__(kGridStrideThreads, sizeof(typename acc_type<s
     acc_t g_fx = 0, g_fy = 0;
     const long long image = static_cast<long long>(b) * channels * plane;
     int c = 0;
-    for (; c + kWarpBackwardChannelBatch <= channels; c += kWarpBackwardChannelBatch) {  // loads in flight together, as forward
+    // the loads of kWarpBackwardChannelBatch channels in flight together, as in the forward
+    for (; c + kWarpBackwardChannelBatch <= channels; c += kWarpBackwardChannelBatch) {
       acc_t g[kWarpBackwardChannelBatch];
       Corners<acc_t> v[kWarpBackwardChannelBatch];
 #pragma unroll
