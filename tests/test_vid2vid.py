@@ -331,6 +331,10 @@ def test_bad_configs():
         config("model.scene_cut_agreement=0.5")
     with pytest.raises(ValueError, match="schedule.clip_warmup must be >= 0"):
         config("schedule.clip_warmup=-1")
+    with pytest.raises(ValueError, match="model.lambda_appearance ties objects to their first look"):
+        config("model.lambda_appearance=1", "model.flow_source=none")
+    with pytest.raises(ValueError, match="model.lambda_appearance ties objects to their first look"):
+        config("model.lambda_appearance=1", "model.use_instance=false", "data.instance_tracks=true")
 
 
 # -------------------------------------------------------------------------------- training
@@ -1015,6 +1019,54 @@ def test_appearance_memory_keeps_each_objects_first_look():
     assert list(memory.colours) == [4000, 5000] and memory.forgotten == 1
     with pytest.raises(ValueError, match="one frame"):
         memory(torch.zeros(2, 3, 12, 12), torch.zeros(2, 1, 12, 12))
+
+
+def test_the_appearance_loss_ties_each_objects_colours_to_its_first_look_wherever_g_draws_them():
+    from vid2vid.models.appearance import appearance_loss, first_looks
+
+    def loss(fake, real, tracks):  # fake: the clip's last frames made
+        return appearance_loss(fake, tracks[:, -fake.shape[1]:], first_looks(real, tracks))
+
+    rng = torch.Generator().manual_seed(0)
+    tracks = torch.ones(1, 3, 1, 12, 12, dtype=torch.int64)
+    tracks[..., 2:9, 2:9] = 2000
+    real = torch.rand(1, 3, 3, 12, 12, generator=rng) * 2 - 1
+    real[:, 1:] = real[:, :1]  # the object keeps its look in the real clip
+    fake = real[:, 1:].clone().requires_grad_()
+    assert float(loss(fake, real, tracks).detach()) == 0
+    read = torch.zeros(12, 12, dtype=torch.bool)
+    read[3:8, 3:8] = True  # what is read of the object: its mask eroded by a pixel
+    shuffled = fake.detach().clone()
+    pixels = shuffled[0, 1][:, read]
+    shuffled[0, 1][:, read] = pixels[:, torch.randperm(pixels.shape[1], generator=rng)]
+    assert float(loss(shuffled, real, tracks)) < 1e-6  # the same colours in other places: its look
+    drifted = fake.detach().clone()
+    drifted[0, 1][:, read] += 0.2  # the second frame made drifts
+    assert float(loss(drifted, real, tracks)) == pytest.approx(0.1, abs=1e-5)  # on half of the frames
+    moved = real.clone()
+    moved[:, 2][:, :, read] -= 0.5  # the real object changes on the last frame; a G that follows it ...
+    assert float(loss(moved[:, 1:], moved, tracks)) == pytest.approx(0.25, abs=1e-5)  # ... drifts
+    loss(fake * 1.5, real, tracks).backward()
+    assert fake.grad[0, 0][:, ~read].abs().sum() == 0 and fake.grad[0, 0][:, read].abs().sum() > 0
+    late = tracks.clone()
+    late[:, :2] = 1  # an object that enters on the last frame: its first look is that frame's real pixels
+    assert float(loss(moved[:, 1:], moved, late)) == 0
+    assert float(loss(fake, real, torch.ones_like(tracks)).detach()) == 0  # no objects: nothing to tie
+
+
+def test_the_appearance_loss_trains_the_clips_on_tracks_or_on_per_frame_ids_linked_along_the_flow(demo):
+    losses = {}
+    for name, overrides in (("tracks", ["data.instance_tracks=true"]), ("per-frame ids", []), ("off", [])):
+        torch.manual_seed(0)
+        cfg = config("model.lambda_appearance=10" if name != "off" else "model.lambda_appearance=0", *overrides)
+        task, batch = clip_batch(cfg, demo)
+        if name == "per-frame ids":
+            batch["instance"] = torch.stack([shuffled_ids(sample[:, 0], seed)
+                                             for seed, sample in enumerate(batch["instance"])])[:, :, None]
+        losses[name] = task.train_step(batch, _ctx(cfg, task))
+    assert losses["tracks"]["G_appearance"] > 0 and "G_appearance" not in losses["off"]
+    # the shapes renumbered on every frame, linked into tracks along the reference flow: the same objects
+    torch.testing.assert_close(losses["per-frame ids"]["G_appearance"], losses["tracks"]["G_appearance"])
 
 
 def test_rendering_with_the_memory_keeps_objects_from_drifting(trained, demo, tmp_path):

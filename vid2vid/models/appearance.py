@@ -12,11 +12,16 @@ history. Its detail, shading and outline stay G's; its mean colour stays its fir
 The objects are the instance ids of 1000 and above, which must name the same object in every frame
 (tracks: the demo's ids are; per-frame ids such as Cityscapes' are linked by
 :func:`vid2vid.data.tracks.link_tracks` first).
+
+In training, :func:`appearance_loss` (``model.lambda_appearance``) ties each object's colours on the frames
+G makes to its first look in the clip's real frames.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -64,3 +69,44 @@ class AppearanceMemory:
             self.colours.popitem(last=False)
             self.forgotten += 1
         return anchored
+
+
+QUANTILES = torch.linspace(0.1, 0.9, 9)
+"""where an object's colour distribution is compared (appearance_loss)"""
+
+Looks = list[dict[int, Tensor]]
+"""per sample of a batch, each object's colour quantiles (3, len(QUANTILES)) at its first look"""
+
+
+def _colours(frame: Tensor, tracks: Tensor, min_pixels: int) -> Iterator[tuple[int, Tensor]]:
+    """(track, its colour quantiles (3, Q)) for every object of frame (3, H, W) whose eroded mask in tracks
+    (1, H, W) covers min_pixels."""
+    for track in object_ids(tracks):
+        inside = eroded_mask(tracks[None], track)[0, 0]
+        if inside.sum() >= min_pixels:
+            yield track, torch.quantile(frame[:, inside].float(), QUANTILES.to(frame.device), dim=1)
+
+
+@torch.no_grad()
+def first_looks(real: Tensor, tracks: Tensor, min_pixels: int = OBJECT_MIN_PIXELS) -> Looks:
+    """Each object's look on the first frame of a clip where it is seen: real (B, T, 3, H, W) frames and their
+    track ids (B, T, 1, H, W); an object is seen where its mask, eroded by a pixel, covers min_pixels."""
+    looks: Looks = [{} for _ in range(real.shape[0])]
+    for b, t in itertools.product(range(real.shape[0]), range(real.shape[1])):
+        for track, colours in _colours(real[b, t], tracks[b, t], min_pixels):
+            looks[b].setdefault(track, colours)
+    return looks
+
+
+def appearance_loss(fake: Tensor, tracks: Tensor, looks: Looks, min_pixels: int = OBJECT_MIN_PIXELS) -> Tensor:
+    """How far each object's colours in the frames made lie from its first look in the clip.
+
+    fake (B, T, 3, H, W) frames made, their track ids (B, T, 1, H, W), and the clip's first looks
+    (:func:`first_looks` of its real frames). On every frame where an object is seen, the L1 distance between
+    the quantiles (QUANTILES, per channel) of its made pixels and those of its first look: the colour
+    distribution, not the pixels' places, so that what it ties is the object's look, wherever G draws its
+    detail. The mean over objects and frames (0 without any)."""
+    terms = [(colours - looks[b][track]).abs().mean()
+             for b, t in itertools.product(range(fake.shape[0]), range(fake.shape[1]))
+             for track, colours in _colours(fake[b, t], tracks[b, t], min_pixels)]
+    return torch.stack(terms).mean() if terms else fake.new_zeros(())

@@ -36,7 +36,9 @@ from torch.utils.checkpoint import checkpoint
 from vid2vid.config import ConfigError
 from vid2vid.data.label_maps import instance_boundaries, one_hot_labels
 from vid2vid.data.sequences import ClipSchedule, SequenceDataConfig, SequenceDataset
+from vid2vid.data.tracks import link_tracks
 from vid2vid.errors import UserError
+from vid2vid.models.appearance import Looks, appearance_loss, first_looks
 from vid2vid.models.discriminators import MultiscaleDiscriminator
 from vid2vid.models.generators import FeatureEncoder, downsample2
 from vid2vid.models.layers import init_weights, training_mode
@@ -124,6 +126,10 @@ class Vid2VidModelConfig(LabelModelConfig):
     """warp losses (real frames by the predicted flow, generated frames by the reference flow)"""
     lambda_mask: float = 1.0
     """occlusion-mask weight loss"""
+    lambda_appearance: float = 0.0
+    """with instance maps: each object's colour distribution in the frames made, tied to its first look in
+    the clip's real frames (vid2vid.models.appearance.appearance_loss), by its track (per-frame ids are
+    linked along the reference flow, unless data.instance_tracks); 0: off"""
     flow_source: FlowSource = "files"
     """reference flow: files (.flo per frame pair: the dataset's <phase>_flow or data.flow_dir), dis
     (OpenCV's DIS flow of the real frames, on the CPU, no weights), flownet (FlowNet2 on the real frames,
@@ -256,6 +262,11 @@ class Vid2VidConfig:
                              f"{self.schedule.n_frames_start}")
         if self.schedule.max_frames_per_gpu < 1:
             raise ValueError(f"schedule.max_frames_per_gpu must be >= 1, got {self.schedule.max_frames_per_gpu}")
+        if self.model.lambda_appearance and not (self.model.use_instance and (
+                self.data.instance_tracks or self.model.flow_source != "none")):
+            raise ValueError("model.lambda_appearance ties objects to their first look: it needs instance maps "
+                             "(model.use_instance) whose ids are tracks (data.instance_tracks) or a reference flow "
+                             "to link them along (model.flow_source)")
 
     @property
     def input_channels(self) -> int:
@@ -598,6 +609,9 @@ class Vid2Vid:
             fg = None if fg is None else shrink(fg, times)
             images = shrink(batch["image"], times)
             reference = self.reference_flows(batch, images, times)
+            tracks = self._object_ids(batch, times)
+            tracks = None if tracks is None else self._clip_tracks(tracks, reference and reference[0])
+            looks = None if tracks is None else first_looks(images, tracks)
             # the video discriminators' flows over each frame skip, chained once for the clip
             chained = None if reference is None else {
                 skip: chain_flows(reference[0], skip) for skip in self.skips if skip < images.shape[1]}
@@ -620,7 +634,7 @@ class Vid2Vid:
                                      None if fg is None else fg[:, begin:end], scales)
             sequence_fake = torch.cat([torch.stack(made, 1), out["frame"]], 1) if made else out["frame"]
             losses = self._update(ctx, condition[:, begin:end], images[:, :end], sequence_fake, out, reference,
-                                  chained, scales)
+                                  chained, scales, None if tracks is None else (tracks[:, begin:end], looks))
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0) + value / len(chunks)
             made.extend(out["frame"].detach().unbind(1))
@@ -645,14 +659,35 @@ class Vid2Vid:
                 inputs = inputs.expand(-1, self.config.model.n_frames_G, -1, -1, -1)
             out = self.generator(inputs, None, fg, scales)
         images = as_frames(shrink(batch["image"], times))
-        return self._update(ctx, as_frames(condition), images, out["frame"], out, None, None, scales)
+        tracks = self._object_ids(batch, times)
+        tracks = None if tracks is None else as_frames(tracks)  # each frame alone: its own first look
+        return self._update(ctx, as_frames(condition), images, out["frame"], out, None, None, scales,
+                            None if tracks is None else (tracks, first_looks(images, tracks)))
+
+    def _object_ids(self, batch: dict[str, Any], times: int) -> Tensor | None:
+        """(B, T, 1, H', W') the batch's instance ids at the frames' scale (nearest), for
+        model.lambda_appearance; None where that loss is off."""
+        if not self.config.model.lambda_appearance:
+            return None
+        step = 2 ** times
+        return batch["instance"][..., ::step, ::step]
+
+    def _clip_tracks(self, ids: Tensor, flows: Tensor | None) -> Tensor:
+        """(B, T, 1, H, W) the track ids of a clip's instance ids: themselves where they are tracks
+        (data.instance_tracks) or the clip has one frame (flows None), else linked along the reference flows
+        (B, T-1, 2, H, W)."""
+        if self.config.data.instance_tracks or flows is None:
+            return ids
+        return torch.stack([link_tracks(sample[:, 0], flow.float().cpu()).to(ids.device)
+                            for sample, flow in zip(ids.cpu(), flows)])[:, :, None]
 
     def _update(self, ctx: StepContext, condition: Tensor, images: Tensor, sequence_fake: Tensor,
                 out: dict[str, Tensor], reference: tuple[Tensor, Tensor] | None, chained: dict[int, Tensor] | None,
-                scales: int) -> dict[str, Tensor]:
+                scales: int, appearance: tuple[Tensor, Looks] | None = None) -> dict[str, Tensor]:
         """One D and one G update for a chunk: its n frames are the last of ``images`` and ``sequence_fake``
         (B, end, 3, H, W), which hold the clip's frames up to the chunk's end (the earlier fakes detached);
-        ``chained[skip]`` holds the clip's reference flows over each skip (from :func:`chain_flows`)."""
+        ``chained[skip]`` holds the clip's reference flows over each skip (from :func:`chain_flows`);
+        ``appearance``, with model.lambda_appearance, the chunk's track ids and the clip's first looks."""
         c = self.config.model
         end, fake = images.shape[1], out["frame"]
         begin = end - fake.shape[1]
@@ -698,6 +733,8 @@ class Vid2Vid:
                     losses["G_VGG"] = self.vgg_loss(fake.flatten(0, 1), images[:, begin:].flatten(0, 1)) * c.lambda_vgg
                 if c.lambda_l1 > 0:
                     losses["G_L1"] = (fake.float() - images[:, begin:].float()).abs().mean() * c.lambda_l1
+                if appearance is not None:
+                    losses["G_appearance"] = appearance_loss(fake, *appearance) * c.lambda_appearance
                 if reference is not None:
                     losses.update(self._flow_losses(images, sequence_fake, out, reference, scales))
             ctx.step(sum(losses.values()), "G", "generator")
