@@ -610,7 +610,8 @@ class Vid2Vid:
             images = shrink(batch["image"], times)
             reference = self.reference_flows(batch, images, times)
             tracks = self._object_ids(batch, times)
-            tracks = None if tracks is None else self._clip_tracks(tracks, reference and reference[0])
+            if tracks is not None:
+                tracks = self._clip_tracks(tracks, None if reference is None else reference[0])
             looks = None if tracks is None else first_looks(images, tracks)
             # the video discriminators' flows over each frame skip, chained once for the clip
             chained = None if reference is None else {
