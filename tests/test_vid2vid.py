@@ -1067,6 +1067,11 @@ def test_the_appearance_loss_trains_the_clips_on_tracks_or_on_per_frame_ids_link
     assert losses["tracks"]["G_appearance"] > 0 and "G_appearance" not in losses["off"]
     # the shapes renumbered on every frame, linked into tracks along the reference flow: the same objects
     torch.testing.assert_close(losses["per-frame ids"]["G_appearance"], losses["tracks"]["G_appearance"])
+    cfg = config("model.lambda_appearance=10", "schedule.image_epochs=1")  # single frames: each its own look
+    task = Vid2Vid(cfg)
+    data = sequence_dataset(cfg, demo, "train", multiple=task.multiple)
+    single = torch.utils.data.default_collate([data[i] for i in range(len(data))])
+    assert single["image"].shape[1] == 1 and task.train_step(single, _ctx(cfg, task))["G_appearance"] > 0
 
 
 def test_rendering_with_the_memory_keeps_objects_from_drifting(trained, demo, tmp_path):
