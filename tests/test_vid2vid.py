@@ -389,6 +389,7 @@ def test_channels_last_stores_every_network_channels_last_and_computes_what_the_
         tasks[channels_last], batch = clip_batch(cfg, demo)
     trainer = Trainer(tasks[True], sequence_dataset(cfg, demo, "train", multiple=tasks[True].multiple), cfg.train,
                       tmp_path, progress=False)
+
     def channels_last_kernels(network):  # whether each kernel is channels-last (a 1x1 one is so in either layout)
         return [p.is_contiguous(memory_format=torch.channels_last) for p in network.parameters()
                 if p.dim() == 4 and p.shape[-1] > 1]

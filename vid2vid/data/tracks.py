@@ -20,6 +20,7 @@ Only objects and tracks of one class are paired, and each pass assigns one to on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -83,6 +84,15 @@ def eroded_mask(instances: Tensor, object_id: int) -> Tensor:
     anti-aliased, warped and blurred outline's mixed colours do not count when its colour is read)."""
     mask = (instances == object_id).float()
     return (1 - F.max_pool2d(1 - mask, 3, 1, 1)) > 0
+
+
+def seen_objects(tracks: Tensor, min_pixels: int = OBJECT_MIN_PIXELS) -> Iterator[tuple[int, Tensor]]:
+    """(object id, its eroded mask (H, W) bool) for every object of one frame's ids (1, H, W) that is seen
+    there: whose mask, eroded by a pixel (:func:`eroded_mask`), keeps ``min_pixels``, where its colour is read."""
+    for object_id in object_ids(tracks):
+        inside = eroded_mask(tracks[None], object_id)[0, 0]
+        if inside.sum() >= min_pixels:
+            yield object_id, inside
 
 
 def _near(region: Tensor) -> Tensor:

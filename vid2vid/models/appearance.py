@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-from vid2vid.data.tracks import OBJECT_MIN_PIXELS, eroded_mask, object_ids
+from vid2vid.data.tracks import OBJECT_MIN_PIXELS, seen_objects
 
 CAPACITY = 1024
 """objects remembered at most; beyond, the ones unseen the longest are forgotten"""
@@ -53,10 +52,7 @@ class AppearanceMemory:
             raise ValueError(f"the memory anchors one frame (1, 3, H, W) with its tracks (1, 1, H, W); got "
                              f"{tuple(frame.shape)} and {tuple(tracks.shape)}")
         anchored = frame.clone()
-        for track in object_ids(tracks):
-            inside = eroded_mask(tracks, track)[0, 0]
-            if inside.sum() < self.min_pixels:
-                continue
+        for track, inside in seen_objects(tracks[0], self.min_pixels):
             colour = frame[0][:, inside].float().mean(1)
             if track in self.colours:
                 mask = tracks[0, 0] == track
@@ -78,13 +74,9 @@ Looks = list[dict[int, Tensor]]
 """per sample of a batch, each object's colour quantiles (3, len(QUANTILES)) at its first look"""
 
 
-def _colours(frame: Tensor, tracks: Tensor, min_pixels: int) -> Iterator[tuple[int, Tensor]]:
-    """(track, its colour quantiles (3, Q)) for every object of frame (3, H, W) whose eroded mask in tracks
-    (1, H, W) covers min_pixels."""
-    for track in object_ids(tracks):
-        inside = eroded_mask(tracks[None], track)[0, 0]
-        if inside.sum() >= min_pixels:
-            yield track, torch.quantile(frame[:, inside].float(), QUANTILES.to(frame.device), dim=1)
+def _quantiles(pixels: Tensor) -> Tensor:
+    """(3, len(QUANTILES)) the colour quantiles of pixels (3, N), per channel."""
+    return torch.quantile(pixels.float(), QUANTILES.to(pixels.device), dim=1)
 
 
 @torch.no_grad()
@@ -93,8 +85,9 @@ def first_looks(real: Tensor, tracks: Tensor, min_pixels: int = OBJECT_MIN_PIXEL
     track ids (B, T, 1, H, W); an object is seen where its mask, eroded by a pixel, covers min_pixels."""
     looks: Looks = [{} for _ in range(real.shape[0])]
     for b, t in itertools.product(range(real.shape[0]), range(real.shape[1])):
-        for track, colours in _colours(real[b, t], tracks[b, t], min_pixels):
-            looks[b].setdefault(track, colours)
+        for track, inside in seen_objects(tracks[b, t], min_pixels):
+            if track not in looks[b]:
+                looks[b][track] = _quantiles(real[b, t][:, inside])
     return looks
 
 
@@ -106,7 +99,7 @@ def appearance_loss(fake: Tensor, tracks: Tensor, looks: Looks, min_pixels: int 
     the quantiles (QUANTILES, per channel) of its made pixels and those of its first look: the colour
     distribution, not the pixels' places, so that what it ties is the object's look, wherever G draws its
     detail. The mean over objects and frames (0 without any)."""
-    terms = [(colours - looks[b][track]).abs().mean()
+    terms = [(_quantiles(fake[b, t][:, inside]) - looks[b][track]).abs().mean()
              for b, t in itertools.product(range(fake.shape[0]), range(fake.shape[1]))
-             for track, colours in _colours(fake[b, t], tracks[b, t], min_pixels)]
+             for track, inside in seen_objects(tracks[b, t], min_pixels)]
     return torch.stack(terms).mean() if terms else fake.new_zeros(())
