@@ -60,6 +60,7 @@ def test_benchmark_real_trains_both_models_on_each_clip_renders_and_scores(tmp_p
         assert np.asarray(Image.open(out / clip / "real" / "frames" / "00000.png")).shape == (32, 40, 3)
     summary = (out / "results.md").read_text()
     assert "### first" in summary and "### second" in summary and "### mean of 2 clips" in summary
+    assert summary.count("vid2vid's PSNR less pix2pixHD's along the test tail: ") == 3  # each clip, and the mean
     assert summary in result.stdout
     assert Image.open(out / "curves.png").size[0] > 400
     sheet = np.asarray(Image.open(out / "frames.png"))  # 3 test frames of each clip: input | vid2vid | pix2pixHD | real
@@ -71,6 +72,25 @@ def test_benchmark_real_trains_both_models_on_each_clip_renders_and_scores(tmp_p
                 "--test-frames", "4", "--output", str(tmp_path / "again"), "--baseline-from", str(out), *TINY)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"pix2pixhd: taken from {out / 'first'}" in again.stdout
+
+
+def test_gap_trend_is_the_slope_of_the_psnr_difference_with_its_error():
+    import numpy as np
+
+    from vid2vid.real_benchmark import METHODS, ClipResult, gap_trend
+
+    frames = np.arange(24)
+    scatter = np.resize([0.3, -0.3], 24)  # the same frames' scatter on both: no error on the difference
+
+    def result(vid2vid: np.ndarray, pix2pixhd: np.ndarray) -> ClipResult:
+        curves = {METHODS["vid2vid"]: {"psnr": list(vid2vid)}, METHODS["pix2pixhd"]: {"psnr": list(pix2pixhd)}}
+        return ClipResult("clip", {}, curves, {}, "")
+
+    # vid2vid starts 2 dB ahead and falls 0.25 dB/frame where pix2pixHD falls 0.2: it declines faster
+    slope, stderr = gap_trend(result(30 - 0.25 * frames + scatter, 28 - 0.2 * frames + scatter))
+    assert abs(slope + 0.05) < 1e-9 and stderr < 1e-9
+    slope, stderr = gap_trend(result(30 - 0.2 * frames + scatter, 28 - 0.2 * frames))  # parallel, noisier
+    assert abs(slope) < 0.02 and 0.005 < stderr < 0.02
 
 
 def test_benchmark_real_refuses_a_clip_too_short_in_one_line(tmp_path):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import torch
 
 from flownet.dis import dis_flow
@@ -199,9 +200,28 @@ def psnr_trends(results: Sequence[ClipResult]) -> dict[str, str]:
 
 
 def clip_table(result: ClipResult) -> str:
-    """The clip's scores, the PSNR trend along its test tail and the iterations trained."""
-    return scores_table(result.scores, {TREND: psnr_trends([result]),
-                                        "iterations": {m: str(n) for m, n in result.iterations.items()}})
+    """The clip's scores, the PSNR trend along its test tail and the iterations trained, and vid2vid's trend
+    against the baseline's (:func:`gap_trend`)."""
+    table = scores_table(result.scores, {TREND: psnr_trends([result]),
+                                         "iterations": {m: str(n) for m, n in result.iterations.items()}})
+    return f"{table}\n{gap_sentence(*gap_trend(result))}"
+
+
+def gap_trend(result: ClipResult) -> tuple[float, float]:
+    """vid2vid's PSNR less pix2pixHD's along the test tail: the slope of its least-squares line (dB per frame;
+    negative: vid2vid falls faster, or falls behind) and that slope's standard error. Two PSNR trends differ
+    by a few hundredths of a dB per frame from one training to the next; this says whether a difference is
+    larger than the frames' own scatter."""
+    gap = np.subtract(result.curves[METHODS["vid2vid"]]["psnr"], result.curves[METHODS["pix2pixhd"]]["psnr"])
+    if len(gap) < 3:
+        return 0.0, math.nan
+    fit = scipy.stats.linregress(np.arange(len(gap)), gap)
+    return float(fit.slope), float(fit.stderr)
+
+
+def gap_sentence(slope: float, stderr: float) -> str:
+    return (f"vid2vid's PSNR less pix2pixHD's along the test tail: {slope:+.3f} ± {stderr:.3f} dB/frame "
+            f"(negative: vid2vid declines faster).")
 
 
 def mean_scores(results: Sequence[ClipResult]) -> dict[str, VideoScores]:
@@ -259,8 +279,10 @@ def summary(results: Sequence[ClipResult]) -> str:
     """Every clip's table and the mean table, as markdown."""
     parts = [f"### {r.name}\n\n{r.note}\n\n{clip_table(r)}" for r in results]
     if len(results) > 1:
+        gaps = np.array([gap_trend(r) for r in results])
         parts.append(f"### mean of {len(results)} clips\n\n"
-                     f"{scores_table(mean_scores(results), {TREND: psnr_trends(results)})}")
+                     f"{scores_table(mean_scores(results), {TREND: psnr_trends(results)})}\n"
+                     f"{gap_sentence(gaps[:, 0].mean(), np.sqrt(np.square(gaps[:, 1]).sum()) / len(gaps))}")
     return "\n\n".join(parts) + "\n"
 
 
