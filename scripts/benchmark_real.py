@@ -21,9 +21,11 @@ For each clip, in OUTPUT/<clip>/:
    levels; each frame against the previous one warped by the DIS flow of the real
    frames, over the pixels that flow explains); the motion ratio (the frames' raw
    frame-to-frame change over the real video's: near 1 moves like the real video, far
-   below 1 barely moves); and the iterations each model trained; and a line on what
-   vid2vid's frames are made of (the share drawn anew by the occlusion mask, the PSNR of
-   its hallucinated images and of the warped previous frames).
+   below 1 barely moves); and the iterations each model trained; under it, vid2vid's gap
+   trend (the slope of its per-frame PSNR less pix2pixHD's along the tail, with its
+   standard error; negative: it declines faster); and a line on what vid2vid's frames are
+   made of (the share drawn anew by the occlusion mask, the PSNR of its hallucinated
+   images and of the warped previous frames).
 
 Then OUTPUT/results.md holds every clip's table and their mean, OUTPUT/frames.png the
 first, middle and last test frames of every clip (input | vid2vid | pix2pixHD | real, a
