@@ -204,7 +204,7 @@ def clip_table(result: ClipResult) -> str:
     against the baseline's (:func:`gap_trend`)."""
     table = scores_table(result.scores, {TREND: psnr_trends([result]),
                                          "iterations": {m: str(n) for m, n in result.iterations.items()}})
-    return f"{table}\n{gap_sentence(*gap_trend(result))}"
+    return f"{table}\n\n{gap_sentence(*gap_trend(result))}"
 
 
 def gap_trend(result: ClipResult) -> tuple[float, float]:
@@ -220,6 +220,7 @@ def gap_trend(result: ClipResult) -> tuple[float, float]:
 
 
 def gap_sentence(slope: float, stderr: float) -> str:
+    """The line under a table that gives the gap trend (a blank line before it, or markdown reads it as a row)."""
     return (f"vid2vid's PSNR less pix2pixHD's along the test tail: {slope:+.3f} ± {stderr:.3f} dB/frame "
             f"(negative: vid2vid declines faster).")
 
@@ -279,9 +280,9 @@ def summary(results: Sequence[ClipResult]) -> str:
     """Every clip's table and the mean table, as markdown."""
     parts = [f"### {r.name}\n\n{r.note}\n\n{clip_table(r)}" for r in results]
     if len(results) > 1:
-        gaps = np.array([gap_trend(r) for r in results])
+        gaps = np.array([gap_trend(r) for r in results])  # the clips' slopes are independent: errors add in squares
         parts.append(f"### mean of {len(results)} clips\n\n"
-                     f"{scores_table(mean_scores(results), {TREND: psnr_trends(results)})}\n"
+                     f"{scores_table(mean_scores(results), {TREND: psnr_trends(results)})}\n\n"
                      f"{gap_sentence(gaps[:, 0].mean(), np.sqrt(np.square(gaps[:, 1]).sum()) / len(gaps))}")
     return "\n\n".join(parts) + "\n"
 
