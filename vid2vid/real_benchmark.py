@@ -212,11 +212,7 @@ def gap_trend(result: ClipResult) -> tuple[float, float]:
     negative: vid2vid falls faster, or falls behind) and that slope's standard error. Two PSNR trends differ
     by a few hundredths of a dB per frame from one training to the next; this says whether a difference is
     larger than the frames' own scatter."""
-    gap = np.subtract(result.curves[METHODS["vid2vid"]]["psnr"], result.curves[METHODS["pix2pixhd"]]["psnr"])
-    if len(gap) < 3:
-        return 0.0, math.nan
-    fit = scipy.stats.linregress(np.arange(len(gap)), gap)
-    return float(fit.slope), float(fit.stderr)
+    return line_fit(np.subtract(result.curves[METHODS["vid2vid"]]["psnr"], result.curves[METHODS["pix2pixhd"]]["psnr"]))
 
 
 def gap_sentence(slope: float, stderr: float) -> str:
@@ -287,9 +283,18 @@ def summary(results: Sequence[ClipResult]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def trend(curve: list[float]) -> float:
+def trend(curve: Sequence[float]) -> float:
     """Where a per-frame curve goes along the tail: the slope of its least-squares line, per frame (negative:
     it falls); frames without a value (NaN) are left out."""
+    return line_fit(curve)[0]
+
+
+def line_fit(curve: Sequence[float]) -> tuple[float, float]:
+    """The slope (per frame) of the least-squares line through a per-frame curve and its standard error,
+    frames without a value (NaN) left out: (0, NaN) for fewer than two values, the error NaN for two."""
     values = np.asarray(curve, dtype=float)
     known = ~np.isnan(values)
-    return float(np.polyfit(np.flatnonzero(known), values[known], 1)[0]) if known.sum() > 1 else 0.0
+    if known.sum() < 2:
+        return 0.0, math.nan
+    fit = scipy.stats.linregress(np.flatnonzero(known), values[known])
+    return float(fit.slope), (float(fit.stderr) if known.sum() > 2 else math.nan)
